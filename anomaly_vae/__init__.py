@@ -1,0 +1,29 @@
+"""anomaly-vae: anomaly detection with a Variational Autoencoder on Keras 3.
+
+Imports are lazy, so ``import anomaly_vae`` does not load Keras or a backend
+until a model class is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+__all__ = ["VAE", "VAEAnomalyDetector", "load_vae", "save_vae"]
+
+_LOCATIONS = {
+    "VAE": "anomaly_vae.vae",
+    "VAEAnomalyDetector": "anomaly_vae.detector",
+    "load_vae": "anomaly_vae.persistence",
+    "save_vae": "anomaly_vae.persistence",
+}
+
+
+def __getattr__(name: str):
+    if name in _LOCATIONS:
+        return getattr(importlib.import_module(_LOCATIONS[name]), name)
+    raise AttributeError(f"module 'anomaly_vae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

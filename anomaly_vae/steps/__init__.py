@@ -1,0 +1,38 @@
+"""Per-backend gradient plumbing for ``VAE.train_step`` / ``VAE.test_step``.
+
+Only the modules in this package import tensorflow, jax or torch. Each one calls
+the shared, backend-agnostic ``VAE._elbo_loss``; they differ only in how
+gradients are taken and applied.
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+def step_mixin() -> type:
+    """The training-step mixin for the active Keras backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from anomaly_vae.steps.tensorflow_step import TensorFlowELBOStep
+
+        return TensorFlowELBOStep
+    if backend == "jax":
+        from anomaly_vae.steps.jax_step import JaxELBOStep
+
+        return JaxELBOStep
+    if backend == "torch":
+        from anomaly_vae.steps.torch_step import TorchELBOStep
+
+        return TorchELBOStep
+    return _UnsupportedBackendStep
+
+
+class _UnsupportedBackendStep:
+    """Scoring works on any backend; training needs tensorflow, jax or torch."""
+
+    def train_step(self, *args, **kwargs):
+        raise RuntimeError(
+            f"Training a VAE is not supported on the {keras.backend.backend()!r} Keras backend; "
+            "set KERAS_BACKEND to 'jax', 'tensorflow' or 'torch'."
+        )

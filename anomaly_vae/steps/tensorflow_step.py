@@ -1,0 +1,22 @@
+"""TensorFlow training step: ``tf.GradientTape`` around the shared ELBO."""
+
+import tensorflow as tf
+from keras.utils import unpack_x_y_sample_weight
+
+
+class TensorFlowELBOStep:
+    """Mixin for ``VAE`` on the TensorFlow backend."""
+
+    def train_step(self, data):
+        x, _, _ = unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            outputs = self(x, training=True)
+            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._update_metrics(loss, reconstruction_loss, kl_loss)
+
+    def test_step(self, data):
+        x, _, _ = unpack_x_y_sample_weight(data)
+        outputs = self(x, training=False)
+        return self._update_metrics(*self._elbo_loss(x, outputs))

@@ -1,0 +1,192 @@
+"""The ``VAE`` Keras model: encoder -> (z_mean, z_log_var) -> z = mu + sigma * eps -> decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+from anomaly_vae.elbo import elbo_loss
+from anomaly_vae.likelihoods import LIKELIHOODS
+from anomaly_vae.steps import step_mixin
+
+Z_LOG_VAR_MIN = -12.0
+Z_LOG_VAR_MAX = 8.0
+
+
+@keras.saving.register_keras_serializable(package="anomaly_vae")
+class VAE(step_mixin(), keras.Model):
+    """Variational autoencoder for tabular rows, trained on the negative ELBO.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input rows.
+    latent_dim : int
+        Size of the latent code z.
+    hidden_units : sequence of int
+        Encoder layer widths; the decoder mirrors them.
+    likelihood : {"gaussian", "mse", "bernoulli"}
+        Decoder distribution; see :data:`anomaly_vae.likelihoods.LIKELIHOODS`.
+    beta : float
+        Weight of the KL term in the training loss (1.0 is the true ELBO).
+    activation : str
+        Hidden-layer activation.
+    n_score_samples : int
+        Number of fixed latent draws used when scoring (see ``score_noise``).
+    seed : int or None
+        Seed for the weight initialisers, the training noise and ``score_noise``.
+
+    ``call`` returns a dict with ``x_mean`` (means or logits), ``x_log_var``
+    (Gaussian only), ``z_mean`` and ``z_log_var``. ``score_noise`` is a
+    non-trainable ``(n_score_samples, latent_dim)`` set of standard-normal draws,
+    saved with the model: every row is scored with the same draws, so scores do
+    not change from call to call, with row order, or across backends.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        latent_dim: int = 8,
+        hidden_units: Sequence[int] = (64, 32),
+        likelihood: str = "gaussian",
+        beta: float = 1.0,
+        activation: str = "relu",
+        n_score_samples: int = 16,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_positive_int("n_features", n_features)
+        _check_positive_int("latent_dim", latent_dim)
+        _check_positive_int("n_score_samples", n_score_samples)
+        hidden_units = tuple(int(h) for h in hidden_units)
+        for h in hidden_units:
+            _check_positive_int("hidden_units", h)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta!r}.")
+        self.n_features = int(n_features)
+        self.latent_dim = int(latent_dim)
+        self.hidden_units = hidden_units
+        self.likelihood = likelihood
+        self.beta = float(beta)
+        self.activation = activation
+        self.n_score_samples = int(n_score_samples)
+        self.seed = seed
+
+        seeds = _SeedCounter(seed)
+        self.encoder = keras.Sequential(
+            [_dense(h, activation, seeds(), f"encoder_{i}") for i, h in enumerate(hidden_units)],
+            name="encoder",
+        )
+        self.z_mean_layer = _dense(latent_dim, None, seeds(), "z_mean")
+        self.z_log_var_layer = _dense(latent_dim, None, seeds(), "z_log_var")
+        self.decoder = keras.Sequential(
+            [_dense(h, activation, seeds(), f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))]
+            + [_dense(n_features, None, seeds(), "x_mean")],
+            name="decoder",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seeds())
+        self._noise_seed = seeds()
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def build(self, input_shape=None):
+        if input_shape is not None and input_shape[-1] not in (None, self.n_features):
+            raise ValueError(f"VAE expects {self.n_features} features, got input shape {input_shape}.")
+        self.encoder.build((None, self.n_features))
+        hidden = self.hidden_units[-1] if self.hidden_units else self.n_features
+        self.z_mean_layer.build((None, hidden))
+        self.z_log_var_layer.build((None, hidden))
+        self.decoder.build((None, self.latent_dim))
+        if self.likelihood == "gaussian":
+            self.x_log_var = self.add_weight(
+                shape=(self.n_features,), initializer="zeros", name="x_log_var"
+            )
+        self.score_noise = self.add_weight(
+            shape=(self.n_score_samples, self.latent_dim),
+            initializer=keras.initializers.RandomNormal(seed=self._noise_seed),
+            trainable=False,
+            name="score_noise",
+        )
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def encode(self, x):
+        """Posterior parameters ``(z_mean, z_log_var)``, with ``z_log_var`` clipped for safety."""
+        h = self.encoder(x)
+        z_log_var = ops.clip(self.z_log_var_layer(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
+        return self.z_mean_layer(h), z_log_var
+
+    def decode(self, z) -> dict:
+        """Decoder parameters for latent codes ``z``: ``x_mean`` and, if Gaussian, ``x_log_var``."""
+        decoded = {"x_mean": self.decoder(z)}
+        if self.likelihood == "gaussian":
+            decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
+        return decoded
+
+    def call(self, x, training=False):
+        z_mean, z_log_var = self.encode(x)
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        z = z_mean + ops.exp(0.5 * z_log_var) * eps
+        return {**self.decode(z), "z_mean": z_mean, "z_log_var": z_log_var}
+
+    def _elbo_loss(self, x, outputs):
+        return elbo_loss(x, outputs, self.likelihood, self.beta)
+
+    def _update_metrics(self, loss, reconstruction_loss, kl_loss) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            n_features=self.n_features,
+            latent_dim=self.latent_dim,
+            hidden_units=list(self.hidden_units),
+            likelihood=self.likelihood,
+            beta=self.beta,
+            activation=self.activation,
+            n_score_samples=self.n_score_samples,
+            seed=self.seed,
+        )
+        return config
+
+
+def _dense(units, activation, seed, name):
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        name=name,
+    )
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        try:
+            ok = int(value) == value and value >= 1 and not isinstance(value, bool)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+class _SeedCounter:
+    """Hands out distinct derived seeds, or None when unseeded."""
+
+    def __init__(self, seed):
+        self.seed, self.i = seed, 0
+
+    def __call__(self):
+        self.i += 1
+        return None if self.seed is None else (int(self.seed) * 1009 + self.i) % (2**31 - 1)
