@@ -21,8 +21,6 @@ from anomaly_vae.validation import check_finite
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
 
-SCORE_BATCH_SIZE = 8192
-
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Unsupervised anomaly detector that scores rows by a VAE's negative ELBO.
@@ -43,8 +41,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     likelihood : {"gaussian", "mse", "bernoulli"}, default="gaussian"
         Decoder distribution: Gaussian with learned per-feature variance, unit-variance
         Gaussian (MSE), or Bernoulli (inputs are min-max scaled to [0, 1]).
-    score : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
-        Score rule; see :data:`anomaly_vae.scoring.SCORES`.
+    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
+        What ``anomaly_score`` computes; see :data:`anomaly_vae.scoring.SCORES`.
+        (Not named ``score``: scikit-learn reserves that name for a method.)
     preprocessing : {"standard", "robust", "quantile"}, default="standard"
         Input transform fitted on the training rows (ignored for ``bernoulli``).
     epochs : int, default=100
@@ -112,7 +111,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "hidden_units": [tuple, list, None],
         "beta": [Interval(Real, 0, None, closed="left")],
         "likelihood": [StrOptions(set(LIKELIHOODS))],
-        "score": [StrOptions(set(SCORES))],
+        "score_rule": [StrOptions(set(SCORES))],
         "preprocessing": [StrOptions({"standard", "robust", "quantile"})],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -132,7 +131,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         hidden_units=None,
         beta=1.0,
         likelihood="gaussian",
-        score="elbo",
+        score_rule="elbo",
         preprocessing="standard",
         epochs=100,
         batch_size=128,
@@ -148,7 +147,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.hidden_units = hidden_units
         self.beta = beta
         self.likelihood = likelihood
-        self.score = score
+        self.score_rule = score_rule
         self.preprocessing = preprocessing
         self.epochs = epochs
         self.batch_size = batch_size
@@ -260,7 +259,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
     def anomaly_score(self, X) -> np.ndarray:
-        """Negative ELBO (or the chosen ``score``) per row; higher means more anomalous."""
+        """Negative ELBO (or the chosen ``score_rule``) per row; higher means more anomalous."""
         return self._score_scaled(self._prepare(X))
 
     def score_samples(self, X) -> np.ndarray:
@@ -273,9 +272,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """+1 for inliers, -1 for anomalies."""
-        is_inlier = np.ones(_num_rows(X), dtype=int)
-        is_inlier[self.decision_function(X) < 0] = -1
-        return is_inlier
+        return np.where(self.decision_function(X) < 0, -1, 1)
 
     def feature_scores(self, X) -> pd.DataFrame:
         """Per-feature reconstruction NLL behind each row's score (higher = that feature is more unusual).
@@ -328,9 +325,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _scorer(self, features: bool):
         from anomaly_vae.scoring import ScoreModel
 
-        key = (self.score, features)
+        key = (self.score_rule, features)
         if key not in self._scorers:
-            self._scorers[key] = ScoreModel(self.vae_, score=self.score, features=features)
+            self._scorers[key] = ScoreModel(self.vae_, score=self.score_rule, features=features)
         return self._scorers[key]
 
     def _predict(self, Xs: np.ndarray, features: bool = False):
@@ -339,7 +336,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if len(Xs) == 0:
             empty = np.zeros(0)
             return (empty, np.zeros((0, self.n_features_in_))) if features else empty
-        return predict_scores(self._scorer(features), Xs, batch_size=min(SCORE_BATCH_SIZE, len(Xs)))
+        return predict_scores(self._scorer(features), Xs)
 
     def _score_scaled(self, Xs: np.ndarray) -> np.ndarray:
         return self._predict(Xs)
@@ -366,6 +363,3 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
-
-def _num_rows(X) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)

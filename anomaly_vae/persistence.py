@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import keras
@@ -46,6 +47,8 @@ def load_vae(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not a readable .keras model file (a .keras file is a zip archive).")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as err:

@@ -80,9 +80,20 @@ class ScoreModel(keras.Model):
         return (scores, features) if self.features else scores
 
 
-def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int = 8192):
-    """Run ``scorer`` over ``x`` in batches; float64 scores (and features if asked)."""
-    out = scorer.predict(np.asarray(x, dtype="float32"), batch_size=batch_size, verbose=0)
+SCORE_BATCH_SIZE = 2048
+"""Rows per compiled scoring call. Every call sees exactly this shape (the last batch is
+zero-padded), so a row's float32 score does not depend on how many rows came with it."""
+
+
+def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int = SCORE_BATCH_SIZE):
+    """Run ``scorer`` over ``x`` in fixed-size batches; float64 scores (and features if asked)."""
+    x = np.asarray(x, dtype="float32")
+    n = len(x)
+    pad = -n % batch_size
+    if pad:
+        x = np.concatenate([x, np.zeros((pad, x.shape[1]), dtype="float32")])
+    out = scorer.predict(x, batch_size=batch_size, verbose=0)
+    out = (out[0][:n], out[1][:n]) if scorer.features else out[:n]
     if scorer.features:
         return np.asarray(out[0], dtype=np.float64), np.asarray(out[1], dtype=np.float64)
     return np.asarray(out, dtype=np.float64)

@@ -1,0 +1,49 @@
+# One-command set-up and runs. `make test` is what CI runs (.ci/run); `make demo` is the main job.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= jax tensorflow torch
+PYTEST_ARGS ?=
+
+# Compiled bytecode makes every later `import keras` 2-3x faster; some machines disable it.
+export PYTHONDONTWRITEBYTECODE :=
+# torch with 2 threads on 2 busy cores ran up to 100x slower here.
+export OMP_NUM_THREADS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+# uv ignores pip's find-links unless told; that is where the CPU build of torch lies.
+export UV_FIND_LINKS := $(PIP_FIND_LINKS)
+
+.PHONY: install chromium test test-backend demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e '.[jax,torch,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Headless Chromium for the MLflow UI test (Debian's package; Playwright drives it).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The whole suite on every backend. Server, UI and cross-backend tests run once (on the first backend).
+test: install chromium
+	@set -e; first=1; for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b ==="; \
+	  if [ $$first = 1 ]; then sel=""; else sel="not once"; fi; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -n 2 -m "$$sel" $(PYTEST_ARGS); \
+	  first=0; \
+	done
+
+demo: install
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m pipelines.demo
+
+bench: install
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/adbench.py
+
+clean:
+	rm -rf $(VENV) mlflow.db mlruns mlartifacts outputs .pytest_cache

@@ -1,0 +1,34 @@
+"""A ``.keras`` file saved under any backend loads, scores the same and trains under every other."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def run_worker(backend, mode, folder):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.cross_backend_worker", mode, str(folder)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.once
+@pytest.mark.slow
+def test_keras_files_cross_backends(tmp_path):
+    for backend in BACKENDS:
+        run_worker(backend, "save", tmp_path)
+    for backend in BACKENDS:
+        report = run_worker(backend, "check", tmp_path)
+        assert set(report) == set(BACKENDS)
+        for source, result in report.items():
+            assert result["max_abs_diff"] < 1e-4, f"saved on {source}, loaded on {backend}: {result}"
+            assert math.isfinite(result["loss_after_more_training"])

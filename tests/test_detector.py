@@ -1,0 +1,154 @@
+"""``VAEAnomalyDetector``: the scikit-learn contract, scores, threshold and bad input."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly_vae import VAEAnomalyDetector
+from anomaly_vae.threshold import AUTO_QUANTILE
+from tests.conftest import small_detector
+
+
+@pytest.fixture
+def fitted(normal_frame):
+    return small_detector().fit(normal_frame)
+
+
+def test_fit_sets_learned_attributes(fitted, normal_frame):
+    assert fitted.n_features_in_ == 4
+    assert list(fitted.feature_names_in_) == ["a", "b", "c", "d"]
+    assert {"loss", "reconstruction_loss", "kl_loss", "val_loss"} <= set(fitted.history_)
+    assert fitted.n_epochs_ == len(fitted.history_["loss"])
+    assert len(fitted.validation_scores_) == int(0.1 * len(normal_frame))
+
+
+def test_score_conventions(fitted, normal_frame):
+    anomaly = fitted.anomaly_score(normal_frame)
+    np.testing.assert_array_equal(fitted.score_samples(normal_frame), -anomaly)
+    np.testing.assert_allclose(fitted.decision_function(normal_frame), fitted.score_samples(normal_frame) - fitted.offset_)
+    assert fitted.offset_ == -fitted.threshold_
+    predicted = fitted.predict(normal_frame)
+    assert set(np.unique(predicted)) <= {-1, 1}
+    np.testing.assert_array_equal(predicted == -1, anomaly > fitted.threshold_)
+
+
+def test_auto_threshold_is_the_validation_quantile(fitted):
+    assert fitted.threshold_ == pytest.approx(np.quantile(fitted.validation_scores_, AUTO_QUANTILE))
+
+
+def test_float_contamination_flags_that_share_of_training_rows(normal_data):
+    det = small_detector(contamination=0.1).fit(normal_data)
+    assert (det.predict(normal_data) == -1).mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_obvious_outliers_score_higher(fitted):
+    rows = pd.DataFrame([[0.0, 0.0, 0.0, 0.0], [6.0, -6.0, 6.0, -6.0]], columns=list("abcd"))
+    normal_score, outlier_score = fitted.anomaly_score(rows)
+    assert outlier_score > normal_score
+    assert fitted.predict(rows).tolist() == [1, -1]
+
+
+def test_feature_scores_explain_the_score(fitted, normal_frame):
+    rows = normal_frame.iloc[:10].copy()
+    rows.loc[rows.index[3], "c"] = 8.0
+    features = fitted.feature_scores(rows)
+    assert list(features.columns) == ["a", "b", "c", "d"] and features.index.equals(rows.index)
+    assert features.loc[rows.index[3]].idxmax() == "c"
+    # per-feature NLL + KL adds up to the ELBO score
+    kl_scores = fitted.set_params(score_rule="kl").anomaly_score(rows)
+    fitted.set_params(score_rule="elbo")
+    np.testing.assert_allclose(features.sum(axis=1) + kl_scores, fitted.anomaly_score(rows), rtol=1e-5, atol=1e-4)
+
+
+def test_numpy_input_gets_generic_feature_names(normal_data):
+    det = small_detector().fit(normal_data)
+    assert not hasattr(det, "feature_names_in_")
+    assert list(det.feature_scores(normal_data[:2]).columns) == ["x0", "x1", "x2", "x3"]
+
+
+def test_refit_with_same_random_state_is_reproducible(normal_data):
+    a = small_detector(random_state=3).fit(normal_data).anomaly_score(normal_data)
+    b = small_detector(random_state=3).fit(normal_data).anomaly_score(normal_data)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip_scores_the_same(fitted, normal_frame):
+    clone = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(clone.anomaly_score(normal_frame), fitted.anomaly_score(normal_frame))
+
+
+def test_set_threshold_targets_a_false_positive_rate(fitted, normal_frame):
+    fitted.set_threshold(normal_frame, target_fpr=0.2)
+    assert (fitted.predict(normal_frame) == -1).mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_constant_columns_train_without_nan(normal_data):
+    X = np.column_stack([normal_data, np.full(len(normal_data), 3.0)])
+    det = small_detector().fit(X)
+    assert np.isfinite(det.history_["loss"]).all()
+    moved = X[:1].copy()
+    moved[0, -1] = 4.0  # the constant column moves
+    scores = det.anomaly_score(np.vstack([X[:1], moved]))
+    assert np.isfinite(scores).all() and scores[1] > scores[0]
+
+
+def test_extreme_values_score_finite(fitted):
+    rows = pd.DataFrame([[1e30, -1e30, 1e300, 0.0]], columns=list("abcd"))
+    assert np.isfinite(fitted.anomaly_score(rows)).all()
+
+
+@pytest.mark.parametrize("likelihood", ["mse", "bernoulli"])
+@pytest.mark.parametrize("preprocessing", ["robust", "quantile"])
+def test_other_likelihoods_and_transforms(likelihood, preprocessing, normal_data):
+    det = small_detector(likelihood=likelihood, preprocessing=preprocessing).fit(normal_data)
+    assert np.isfinite(det.anomaly_score(normal_data)).all()
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 9, np.nan, X), r"NaN at row 2, column 'x1'"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 4, np.inf, X), r"inf at row 1, column 'x0'"),
+        (lambda X: X[:, :3], "3 features"),
+        (lambda X: X.astype(str).astype(object) + "x", "could not convert|Unable to convert|string"),
+        (lambda X: X[:0], "0 sample"),
+    ],
+    ids=["nan", "inf", "wrong-width", "strings", "empty"],
+)
+def test_bad_input_to_a_fitted_detector_raises_clearly(bad, message, normal_data):
+    det = small_detector().fit(normal_data)
+    before = det.threshold_
+    with pytest.raises(ValueError, match=message):
+        det.anomaly_score(bad(normal_data))
+    assert det.threshold_ == before
+
+
+@pytest.mark.reliability
+def test_bad_training_input_leaves_an_unfitted_detector(normal_data):
+    det = small_detector()
+    X = normal_data.copy()
+    X[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN at row 5"):
+        det.fit(X)
+    assert not hasattr(det, "vae_")
+    with pytest.raises(ValueError, match="minimum of 2"):
+        det.fit(normal_data[:1])
+    with pytest.raises(ValueError, match="likelihood"):
+        small_detector(likelihood="poisson").fit(normal_data)
+    with pytest.raises(ValueError, match="hidden_units"):
+        small_detector(hidden_units=(8, 0)).fit(normal_data)
+
+
+@pytest.mark.reliability
+def test_reordered_dataframe_columns_are_refused(fitted, normal_frame):
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.anomaly_score(normal_frame[["b", "a", "c", "d"]])
+
+
+def test_init_stores_parameters_verbatim():
+    params = dict(latent_dim=3, hidden_units=[5], beta=0.3, contamination=0.2)
+    det = VAEAnomalyDetector(**params)
+    assert {k: det.get_params()[k] for k in params} == params

@@ -1,0 +1,138 @@
+"""The Keras ``VAE``: custom train/test steps, metrics, sampling state, saving."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from anomaly_vae import VAE, load_vae, save_vae
+from anomaly_vae.persistence import compile_vae
+from anomaly_vae.scoring import ScoreModel, predict_scores
+from anomaly_vae.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
+
+
+def make_vae(likelihood="gaussian", **kw):
+    vae = VAE(n_features=4, latent_dim=2, hidden_units=(8,), likelihood=likelihood, n_score_samples=3, seed=7, **kw)
+    vae.build((None, 4))
+    return compile_vae(vae, 1e-2)
+
+
+def test_fit_reports_the_three_losses_and_their_validation_twins(normal_data):
+    x = normal_data.astype("float32")
+    history = make_vae().fit(x[:150], validation_data=(x[150:],), epochs=3, batch_size=32, verbose=0)
+    expected = {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss"}
+    assert set(history.history) == expected
+    h = history.history
+    assert h["loss"][-1] < h["loss"][0]
+    # loss = reconstruction + beta * KL holds for each epoch's means (beta = 1)
+    np.testing.assert_allclose(h["loss"], np.add(h["reconstruction_loss"], h["kl_loss"]), rtol=1e-4)
+
+
+def test_beta_weights_the_kl_term(normal_data):
+    x = normal_data.astype("float32")
+    h = make_vae(beta=0.25).fit(x, epochs=2, batch_size=64, verbose=0).history
+    np.testing.assert_allclose(h["loss"], np.add(h["reconstruction_loss"], 0.25 * np.array(h["kl_loss"])), rtol=1e-4)
+
+
+def test_training_advances_the_seed_generator_state(normal_data):
+    """Under JAX the step must return non-trainable variables, or every step reuses one noise draw."""
+    vae = make_vae()
+    before = np.array(ops.convert_to_numpy(vae.seed_generator.state))
+    vae.fit(normal_data.astype("float32"), epochs=1, batch_size=50, verbose=0)  # 4 steps
+    after = np.array(ops.convert_to_numpy(vae.seed_generator.state))
+    assert not np.array_equal(before, after)
+    # successive calls draw different noise
+    x = ops.convert_to_tensor(normal_data[:5].astype("float32"))
+    a, b = (ops.convert_to_numpy(vae(x, training=True)["x_mean"]) for _ in range(2))
+    assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "mse", "bernoulli"])
+def test_each_likelihood_trains_to_a_finite_loss(likelihood, normal_data):
+    x = normal_data.astype("float32")
+    if likelihood == "bernoulli":
+        x = (x - x.min(0)) / (x.max(0) - x.min(0))
+    h = make_vae(likelihood).fit(x, epochs=2, batch_size=64, verbose=0).history
+    assert np.isfinite(h["loss"]).all()
+
+
+def test_z_log_var_is_clipped():
+    vae = make_vae()
+    _, z_log_var = vae.encode(ops.convert_to_tensor(np.full((2, 4), 1e6, "float32")))
+    z_log_var = ops.convert_to_numpy(z_log_var)
+    assert z_log_var.min() >= Z_LOG_VAR_MIN and z_log_var.max() <= Z_LOG_VAR_MAX
+
+
+def test_config_round_trip():
+    vae = make_vae(beta=0.5)
+    clone = VAE.from_config(vae.get_config())
+    assert clone.get_config() == vae.get_config()
+
+
+def test_invalid_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="latent_dim"):
+        VAE(n_features=3, latent_dim=0)
+    with pytest.raises(ValueError, match="likelihood"):
+        VAE(n_features=3, likelihood="poisson")
+    with pytest.raises(ValueError, match="beta"):
+        VAE(n_features=3, beta=-1)
+
+
+def test_save_load_same_scores_and_trains_further(tmp_path, normal_data):
+    x = normal_data.astype("float32")
+    vae = make_vae()
+    vae.fit(x, epochs=2, batch_size=64, verbose=0)
+    path = save_vae(vae, tmp_path / "m.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]  # no temporary file left behind
+    loaded = load_vae(path)
+    np.testing.assert_allclose(
+        predict_scores(ScoreModel(loaded), x), predict_scores(ScoreModel(vae), x), rtol=1e-6, atol=1e-6
+    )
+    h = compile_vae(loaded).fit(x, epochs=1, batch_size=64, verbose=0).history
+    assert np.isfinite(h["loss"]).all()
+
+
+def test_scores_are_deterministic_and_row_independent(normal_data):
+    vae = make_vae()
+    x = normal_data.astype("float32")
+    full = predict_scores(ScoreModel(vae), x)
+    np.testing.assert_array_equal(full, predict_scores(ScoreModel(vae), x))
+    np.testing.assert_array_equal(full[:7], predict_scores(ScoreModel(vae), x[:7]))
+    np.testing.assert_array_equal(full[::-1], predict_scores(ScoreModel(vae), x[::-1]))
+
+
+@pytest.mark.parametrize("rule", ["elbo", "reconstruction", "kl", "recon_prob", "iwae"])
+def test_score_rules_are_finite_and_consistent(rule, normal_data):
+    vae = make_vae()
+    x = normal_data.astype("float32")
+    scores = predict_scores(ScoreModel(vae, score=rule), x)
+    assert scores.shape == (len(x),) and np.isfinite(scores).all()
+    if rule == "elbo":
+        recon = predict_scores(ScoreModel(vae, score="reconstruction"), x)
+        kl = predict_scores(ScoreModel(vae, score="kl"), x)
+        np.testing.assert_allclose(scores, recon + kl, rtol=1e-5, atol=1e-5)
+    if rule == "recon_prob":
+        # Jensen over the same draws: -log mean_s p(x|z_s) <= mean_s -log p(x|z_s)
+        assert (scores <= predict_scores(ScoreModel(vae, score="reconstruction"), x) + 1e-4).all()
+
+
+@pytest.mark.reliability
+def test_loading_a_file_with_a_lambda_layer_is_refused(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    model.save(tmp_path / "evil.keras")
+    with pytest.raises(ValueError, match="arbitrary Python code"):
+        load_vae(tmp_path / "evil.keras")
+
+
+@pytest.mark.reliability
+def test_loading_a_foreign_model_or_garbage_is_refused(tmp_path):
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="not an anomaly_vae VAE"):
+        load_vae(tmp_path / "other.keras")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable .keras model file"):
+        load_vae(tmp_path / "junk.keras")
+    with pytest.raises(FileNotFoundError):
+        load_vae(tmp_path / "missing.keras")
