@@ -251,9 +251,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.offset_ = -self.threshold_
         return self
 
-    def set_threshold(self, X_normal, *, target_fpr: float = 1.0 - AUTO_QUANTILE):
-        """Re-set the threshold so about ``target_fpr`` of the held-out normal rows ``X_normal`` are flagged."""
-        self.threshold_ = fpr_threshold(self.anomaly_score(X_normal), target_fpr)
+    def set_threshold(self, X_normal=None, *, target_fpr: float = 1.0 - AUTO_QUANTILE, scores=None):
+        """Re-set the threshold so about ``target_fpr`` of held-out normal rows are flagged.
+
+        Give the rows ``X_normal``, or their anomaly ``scores`` (for example ``validation_scores_``).
+        """
+        check_is_fitted(self)
+        if (X_normal is None) == (scores is None):
+            raise ValueError("Pass exactly one of X_normal or scores.")
+        self.threshold_ = fpr_threshold(self.anomaly_score(X_normal) if scores is None else scores, target_fpr)
         self.offset_ = -self.threshold_
         return self
 

@@ -80,3 +80,133 @@ def vae_from_bytes(data: bytes):
         path = Path(tmp) / "vae.keras"
         path.write_bytes(data)
         return load_vae(path)
+
+
+DETECTOR_FORMAT = 1
+"""Version of the on-disk detector layout written by :func:`save_detector`."""
+
+_TRUSTED_MODULES = ("sklearn.", "numpy", "builtins", "scipy.")
+
+
+def save_detector(detector, folder: str | os.PathLike) -> Path:
+    """Save a fitted ``VAEAnomalyDetector`` to ``folder`` without pickle, atomically.
+
+    The folder holds ``vae.keras`` (Keras format), ``scaler.skops`` (the fitted
+    scikit-learn transform, in skops' safe format) and ``detector.json``
+    (parameters, threshold, validation scores and training history).
+    """
+    import json
+
+    import skops.io as sio
+    from sklearn.utils.validation import check_is_fitted
+
+    import anomaly_vae
+
+    check_is_fitted(detector)
+    params = {k: v for k, v in detector.get_params().items() if not (k == "random_state" and not _is_plain(v))}
+    if isinstance(params.get("hidden_units"), tuple):
+        params["hidden_units"] = list(params["hidden_units"])
+    state = {
+        "format": DETECTOR_FORMAT,
+        "class": "VAEAnomalyDetector",
+        "anomaly_vae_version": anomaly_vae.__version__,
+        "params": params,
+        "threshold_": float(detector.threshold_),
+        "n_features_in_": int(detector.n_features_in_),
+        "feature_names_in_": [str(c) for c in getattr(detector, "feature_names_in_", [])] or None,
+        "n_epochs_": int(detector.n_epochs_),
+        "history_": detector.history_,
+        "validation_scores_": [float(s) for s in detector.validation_scores_],
+    }
+
+    def write(tmp: Path) -> None:
+        save_vae(detector.vae_, tmp / "vae.keras")
+        sio.dump(detector.scaler_, tmp / "scaler.skops")
+        (tmp / "detector.json").write_text(json.dumps(state, indent=1))
+
+    return write_folder_atomically(folder, write)
+
+
+def load_detector(folder: str | os.PathLike):
+    """Load a detector saved by :func:`save_detector`; refuses foreign or unknown-version folders."""
+    import json
+
+    import numpy as np
+
+    from anomaly_vae.detector import VAEAnomalyDetector
+
+    folder = Path(folder)
+    meta_path = folder / "detector.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
+    try:
+        state = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from err
+    if not isinstance(state, dict) or state.get("class") != "VAEAnomalyDetector":
+        raise ValueError(f"{str(meta_path)!r} does not describe a VAEAnomalyDetector.")
+    if state.get("format") != DETECTOR_FORMAT:
+        raise ValueError(
+            f"{str(folder)!r} was written in detector format {state.get('format')!r} "
+            f"(anomaly-vae {state.get('anomaly_vae_version')}); this version reads format {DETECTOR_FORMAT}."
+        )
+    detector = VAEAnomalyDetector(**state["params"])
+    detector.scaler_ = load_skops(folder / "scaler.skops")
+    detector.vae_ = load_vae(folder / "vae.keras")
+    detector.threshold_ = float(state["threshold_"])
+    detector.offset_ = -detector.threshold_
+    detector.n_features_in_ = int(state["n_features_in_"])
+    if state.get("feature_names_in_"):
+        detector.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+    detector.n_epochs_ = int(state["n_epochs_"])
+    detector.history_ = state["history_"]
+    detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
+    detector._scorers = {}
+    return detector
+
+
+def load_skops(path: str | os.PathLike):
+    """Load a scikit-learn object saved with ``skops.io.dump``, trusting only scikit-learn, NumPy and SciPy types."""
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No file at {str(path)!r}.")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as err:
+        raise ValueError(f"{str(path)!r} is not a readable skops file: {err}") from err
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULES)]
+    if refused:
+        raise ValueError(f"Refusing to load {str(path)!r}: it holds types outside scikit-learn and NumPy: {refused}.")
+    return sio.load(path, trusted=untrusted)
+
+
+def write_folder_atomically(folder: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_folder)``, then move the folder into place in one rename.
+
+    A failure leaves no partial folder; an existing folder is replaced only once
+    the new one is complete.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        write(tmp)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-old-"))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _is_plain(value) -> bool:
+    return value is None or isinstance(value, int)

@@ -36,3 +36,14 @@ class _UnsupportedBackendStep:
             f"Training a VAE is not supported on the {keras.backend.backend()!r} Keras backend; "
             "set KERAS_BACKEND to 'jax', 'tensorflow' or 'torch'."
         )
+
+
+def device_description() -> str:
+    """"CPU" or "GPU: <name>" for the device the active backend computes on."""
+    backend = keras.backend.backend()
+    module = {"tensorflow": "tensorflow_step", "jax": "jax_step", "torch": "torch_step"}.get(backend)
+    if module is None:
+        return "CPU"
+    from importlib import import_module
+
+    return import_module(f"anomaly_vae.steps.{module}").device_description()

@@ -51,3 +51,9 @@ class JaxELBOStep:
             metrics_variables, loss, reconstruction_loss, kl_loss
         )
         return logs, (trainable_variables, non_trainable_variables, metrics_variables)
+
+
+def device_description() -> str:
+    """The device JAX computes on, for run logs."""
+    device = jax.devices()[0]
+    return "CPU" if device.platform == "cpu" else f"{device.platform.upper()}: {device.device_kind}"

@@ -20,3 +20,12 @@ class TensorFlowELBOStep:
         x, _, _ = unpack_x_y_sample_weight(data)
         outputs = self(x, training=False)
         return self._update_metrics(*self._elbo_loss(x, outputs))
+
+
+def device_description() -> str:
+    """The device TensorFlow computes on, for run logs."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU: {details.get('device_name', gpus[0].name)}"

@@ -24,3 +24,10 @@ class TorchELBOStep:
         with torch.no_grad():
             outputs = self(x, training=False)
             return self._update_metrics(*self._elbo_loss(x, outputs))
+
+
+def device_description() -> str:
+    """The device Keras' torch backend computes on, for run logs."""
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return "CPU"

@@ -1,0 +1,139 @@
+"""``anomaly-vae fit`` and ``anomaly-vae score``: typer commands over the pipelines.
+
+Heavy imports (Keras, the backend, MLflow) happen inside the commands, so ``--help`` is instant.
+Settings come from ``--config FILE.yaml``; flags given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file of settings; flags override it.")]
+TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]")]
+
+EXIT_BAD_INPUT = 2
+EXIT_TRACKING = 3
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _split_ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        _fail(f"--hidden-units takes comma-separated integers such as 64,32; got {text!r}.", EXIT_BAD_INPUT)
+
+
+@app.command()
+def fit(
+    data: Annotated[Optional[str], typer.Argument(help="Training table: .csv, .parquet or .npz (X, optional y).")] = None,
+    config: ConfigOpt = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column with 0 = normal, 1 = anomaly.")] = None,
+    normal_only: Annotated[Optional[bool], typer.Option(help="Train only on rows labelled normal (when a label is given).")] = None,
+    drop_column: Annotated[Optional[list[str]], typer.Option(help="Column to ignore; repeat for several.")] = None,
+    categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column; repeat. Default: inferred from dtype.")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(help="Labelled table for ROC-AUC, AP and plots.")] = None,
+    threshold_fpr: Annotated[Optional[float], typer.Option(help="Target false-positive rate on held-out normal rows.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option(help="Where the local copy of the model is saved.")] = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment name.")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="MLflow run name.")] = None,
+    register: Annotated[Optional[str], typer.Option(help="Register the model under this name.")] = None,
+    alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
+    latent_dim: Annotated[Optional[int], typer.Option()] = None,
+    hidden_units: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 64,32.")] = None,
+    beta: Annotated[Optional[float], typer.Option()] = None,
+    likelihood: Annotated[Optional[str], typer.Option(help="gaussian, mse or bernoulli.")] = None,
+    score_rule: Annotated[Optional[str], typer.Option(help="elbo, reconstruction, kl, recon_prob or iwae.")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    learning_rate: Annotated[Optional[float], typer.Option()] = None,
+    validation_fraction: Annotated[Optional[float], typer.Option()] = None,
+    patience: Annotated[Optional[int], typer.Option()] = None,
+    n_samples: Annotated[Optional[int], typer.Option()] = None,
+    random_state: Annotated[Optional[int], typer.Option()] = None,
+    verbose: Annotated[Optional[int], typer.Option(help="0 silent, 1 a line per epoch, 2 progress bars.")] = None,
+) -> None:
+    """Fit preprocessing and the VAE on normal rows, set the threshold, log the run and the model to MLflow."""
+    flags = dict(locals())
+    flags.pop("config")
+    from pipelines.settings import FitSettings, load_settings
+
+    flags["drop_columns"] = flags.pop("drop_column") or None
+    flags["categorical_columns"] = flags.pop("categorical") or None
+    flags["hidden_units"] = _split_ints(hidden_units)
+    try:
+        settings = load_settings(FitSettings, config, flags)
+        from pipelines.fit import run_fit
+
+        result = run_fit(settings)
+    except ValueError as err:
+        _fail(str(err), EXIT_BAD_INPUT)
+    typer.echo(f"threshold: {result.threshold:.4f}")
+    for key in ("eval_roc_auc", "eval_average_precision", "eval_anomaly_rate"):
+        if key in result.metrics:
+            typer.echo(f"{key}: {result.metrics[key]:.4f}")
+    typer.echo(f"local model: {result.local_model}")
+    if result.tracking_error:
+        _fail(f"MLflow tracking failed ({result.tracking_error}). The trained model and its threshold are saved "
+              f"at {result.local_model}; score with `anomaly-vae score {result.local_model} DATA OUTPUT`.", EXIT_TRACKING)
+    typer.echo(f"run id: {result.run_id}")
+    typer.echo(f"model uri: {result.model_uri}")
+    if result.registered_version:
+        typer.echo(f"registered: models:/{settings.register}/{result.registered_version}"
+                   + (f" (alias @{settings.alias})" if settings.alias else ""))
+
+
+@app.command()
+def score(
+    model_uri: Annotated[Optional[str], typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="Table to score: .csv, .parquet or .npz.")] = None,
+    output: Annotated[Optional[str], typer.Argument(help="Output .csv or .parquet (written atomically).")] = None,
+    config: ConfigOpt = None,
+    chunk_rows: Annotated[Optional[int], typer.Option(help="Rows per chunk; memory stays bounded.")] = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: Annotated[Optional[str], typer.Option()] = None,
+    run_name: Annotated[Optional[str], typer.Option()] = None,
+    log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
+) -> None:
+    """Score a table with a logged model; write the rows plus anomaly_score, is_anomaly and top_features."""
+    flags = dict(locals())
+    flags.pop("config")
+    from pipelines.settings import ScoreSettings, load_settings
+
+    try:
+        settings = load_settings(ScoreSettings, config, flags)
+        from pipelines.score import run_score
+
+        result = run_score(settings)
+    except ValueError as err:
+        _fail(str(err), EXIT_BAD_INPUT)
+    except OSError as err:  # model URI not found and similar
+        _fail(str(err), EXIT_BAD_INPUT)
+    typer.echo(f"scored {result.rows} rows -> {result.output} (anomaly rate {result.anomaly_rate:.2%})")
+    if result.unknown_categories:
+        typer.echo(f"unseen categories: {result.unknown_categories}")
+    if result.tracking_error:
+        _fail(f"the scores are written to {result.output}, but MLflow logging failed: {result.tracking_error}", EXIT_TRACKING)
+    if result.run_id:
+        typer.echo(f"run id: {result.run_id}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

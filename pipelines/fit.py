@@ -1,0 +1,159 @@
+"""The fit pipeline: read a table, fit preprocessing + VAE detector, set the threshold, log to MLflow.
+
+The model bundle is always saved locally first (``<output_dir>/<run>/model``),
+so a tracking failure never loses the trained model.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.settings import FitSettings
+
+
+@dataclass
+class FitResult:
+    run_id: str | None
+    model_uri: str | None
+    local_model: Path
+    threshold: float
+    metrics: dict
+    registered_version: int | None = None
+    tracking_error: str | None = None
+
+
+def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The frame and its label column as 0/1 (1 = anomaly), or None when there is no label."""
+    if not label:
+        return frame, None
+    if label not in frame.columns:
+        raise ValueError(f"Label column {label!r} not found; the data has {list(frame.columns)}.")
+    y = frame[label]
+    if y.isna().any():
+        raise ValueError(f"Label column {label!r} has {int(y.isna().sum())} missing value(s).")
+    values = set(pd.unique(y.astype(int))) if pd.api.types.is_numeric_dtype(y) or y.dtype == bool else None
+    if values is None or not values <= {0, 1}:
+        raise ValueError(f"Label column {label!r} must hold 0 (normal) and 1 (anomaly); found {sorted(map(str, pd.unique(y)))[:5]}.")
+    return frame, y.astype(int).to_numpy()
+
+
+def run_fit(settings: FitSettings) -> FitResult:
+    import mlflow
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from anomaly_vae import VAEAnomalyDetector
+    from pipelines import plots
+    from pipelines.bundle import ModelBundle
+    from pipelines.preprocessing import build_preprocessor
+    from pipelines.schema import Schema
+    from pipelines.tables import read_table
+    from pipelines.tracking import (
+        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, pip_requirements, register, tracking_uri,
+    )
+
+    frame = read_table(settings.data)
+    schema = Schema.infer(frame, settings.label_column, settings.drop_columns, settings.categorical_columns)
+    _, y = split_label(frame, settings.label_column)
+    train = frame if (y is None or not settings.normal_only) else frame[y == 0]
+    if len(train) < 2:
+        raise ValueError(f"Need at least 2 training rows; {settings.data!r} gives {len(train)}.")
+    eval_frame = y_eval = None
+    if settings.eval_data:
+        eval_frame = read_table(settings.eval_data)
+        _, y_eval = split_label(eval_frame, settings.label_column)
+
+    fail_fast_http()
+    mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
+    run = SafeRun()
+    run.call(mlflow.set_experiment, settings.experiment)
+    active = run.call(mlflow.start_run, run_name=settings.run_name)
+    run.run_id = active.info.run_id if active else None
+    run_name = active.info.run_name if active else (settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    local_model = Path(settings.output_dir) / run_name / "model"
+    finished = False
+    try:
+        detector_params = settings.detector_params()
+        run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items()}, **environment_params()})
+        run.call(mlflow.log_params, {f"schema.{k}": str(v) for k, v in schema.to_dict().items()})
+        run.call(mlflow.log_input, mlflow.data.from_pandas(frame, source=str(Path(settings.data).resolve()),
+                                                           targets=settings.label_column, name=Path(settings.data).name),
+                 context="training")
+
+        conformed = schema.conform(train)
+        preprocessor = build_preprocessor(schema).fit(conformed)
+        Xt = preprocessor.transform(conformed)
+        detector = VAEAnomalyDetector(**detector_params)
+        detector.fit(Xt, callbacks=[MLflowEpochLogger(run)])
+        detector.set_threshold(scores=detector.validation_scores_, target_fpr=settings.threshold_fpr)
+        bundle = ModelBundle(schema, preprocessor, detector)
+        bundle.save(local_model)
+        print(f"Model saved locally to {local_model}", file=sys.stderr)
+
+        val = detector.validation_scores_
+        metrics = {"threshold": detector.threshold_, "n_train_rows": float(len(train)), "n_epochs": float(detector.n_epochs_),
+                   "n_input_features": float(len(schema.columns)), "n_model_features": float(Xt.shape[1])}
+        metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(val, q)) for q in (0.5, 0.9, 0.95, 0.99)})
+        figures = {"training_curves.png": plots.training_curves(detector.history_)}
+        if eval_frame is not None:
+            eval_scores = bundle.score(eval_frame)
+            s = eval_scores["anomaly_score"].to_numpy()
+            metrics["eval_anomaly_rate"] = float(eval_scores["is_anomaly"].mean())
+            if y_eval is not None and len(set(y_eval)) == 2:
+                metrics.update(eval_roc_auc=float(roc_auc_score(y_eval, s)), eval_average_precision=float(average_precision_score(y_eval, s)))
+                figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, s)
+            figures["score_histogram.png"] = plots.score_histogram(s, detector.threshold_, reference=val, labels=y_eval,
+                                                                   title="Evaluation scores")
+            Xe = bundle.transform(eval_frame)
+            figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
+            fs = detector.feature_scores(Xe)
+            feature_frame = eval_frame
+        else:
+            figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Validation-split scores")
+            figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt), None)
+            fs = detector.feature_scores(Xt)
+            feature_frame = train
+        from pipelines.preprocessing import source_columns
+
+        per_input = fs.T.groupby(source_columns(preprocessor, schema), sort=False).sum().T
+        if y_eval is not None and feature_frame is eval_frame:
+            per_input = per_input[y_eval == 1] if (y_eval == 1).any() else per_input
+        figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score"
+                                                                 + (" (labelled anomalies)" if y_eval is not None else ""))
+        run.call(mlflow.log_metrics, metrics)
+        for name, fig in figures.items():
+            run.call(mlflow.log_figure, fig, f"plots/{name}")
+        plots.plt.close("all")
+
+        model_uri = registered = None
+        if run.error is None:
+            from mlflow.models import infer_signature
+
+            from pipelines.pyfunc_model import AnomalyVAEModel
+
+            example = schema.conform(train.head(5))
+            info = run.call(
+                mlflow.pyfunc.log_model, name="model", python_model=AnomalyVAEModel(),
+                artifacts={"bundle": str(local_model)}, signature=infer_signature(example, bundle.score(example)),
+                input_example=example, pip_requirements=pip_requirements(),
+            )
+            model_uri = f"runs:/{run.run_id}/model" if info else None
+            if info and settings.register:
+                registered = run.call(register, info.model_uri, settings.register, settings.alias)
+        finished = True
+    finally:
+        if active is not None:
+            run.call(mlflow.end_run, "FINISHED" if finished and run.error is None else "FAILED")
+    return FitResult(run.run_id, model_uri, local_model, detector.threshold_, metrics, registered,
+                     None if run.error is None else f"{type(run.error).__name__}: {run.error}")
+
+
+if __name__ == "__main__":
+    from pipelines.cli import app
+
+    app(["fit", *sys.argv[1:]], prog_name="python -m pipelines.fit")

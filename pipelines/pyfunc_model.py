@@ -1,0 +1,21 @@
+"""The MLflow pyfunc model: one ``PythonModel`` around a saved ``ModelBundle``."""
+
+from __future__ import annotations
+
+import mlflow.pyfunc
+
+
+class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
+    """``predict(DataFrame)`` returns ``anomaly_score``, ``is_anomaly`` and ``top_features`` per row."""
+
+    def load_context(self, context) -> None:
+        from pipelines.bundle import ModelBundle
+
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        return self.bundle.score(model_input)

@@ -1,0 +1,136 @@
+"""Reading CSV, Parquet and NumPy ``.npz`` tables, whole or in chunks, and writing them atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+
+
+class TableError(ValueError):
+    """A table could not be read or written; the message names the file and the problem."""
+
+
+def table_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise TableError(f"{str(path)!r}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet or .npz.")
+    return FORMATS[suffix]
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The whole table at ``path`` as a DataFrame (``.npz``: columns ``x0..`` from ``X``, plus ``y`` if present)."""
+    chunks = list(iter_table(path, chunk_rows=None))
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+
+def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000) -> Iterator[pd.DataFrame]:
+    """Yield the table at ``path`` in DataFrames of at most ``chunk_rows`` rows (None: one frame)."""
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.is_file():
+        raise TableError(f"No such file: {str(path)!r}.")
+    if path.stat().st_size == 0:
+        raise TableError(f"{str(path)!r} is empty (0 bytes).")
+    reader = {"csv": _iter_csv, "parquet": _iter_parquet, "npz": _iter_npz}[fmt]
+    n_rows = 0
+    try:
+        for chunk in reader(path, chunk_rows):
+            n_rows += len(chunk)
+            yield chunk
+    except TableError:
+        raise
+    except UnicodeDecodeError as err:
+        raise TableError(f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8.") from err
+    except pd.errors.EmptyDataError as err:
+        raise TableError(f"{str(path)!r} has no columns (empty file).") from err
+    except pd.errors.ParserError as err:
+        raise TableError(f"{str(path)!r} is not well-formed CSV: {err}") from err
+    except (OSError, zipfile.BadZipFile, KeyError) as err:
+        raise TableError(f"{str(path)!r} is not a readable {fmt} file: {err}") from err
+    except Exception as err:  # pyarrow raises its own error types for corrupt Parquet
+        if type(err).__module__.startswith("pyarrow"):
+            raise TableError(f"{str(path)!r} is not a readable Parquet file: {err}") from err
+        raise
+    if n_rows == 0:
+        raise TableError(f"{str(path)!r} has a header but no rows.")
+
+
+def _iter_csv(path: Path, chunk_rows):
+    if chunk_rows is None:
+        yield pd.read_csv(path, encoding="utf-8")
+    else:
+        yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows)
+
+
+def _iter_parquet(path: Path, chunk_rows):
+    import pyarrow.parquet as pq
+
+    if chunk_rows is None:
+        yield pq.read_table(path).to_pandas()
+        return
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        yield batch.to_pandas()
+
+
+def _iter_npz(path: Path, chunk_rows):
+    with np.load(path, allow_pickle=False) as data:
+        if "X" not in data:
+            raise TableError(f"{str(path)!r} has no array named 'X' (found {sorted(data.files)}).")
+        X, y = data["X"], data["y"] if "y" in data else None
+    if X.ndim != 2:
+        raise TableError(f"{str(path)!r}: X must be 2-D, got shape {X.shape}.")
+    if y is not None and len(y) != len(X):
+        raise TableError(f"{str(path)!r}: y has {len(y)} rows but X has {len(X)}.")
+    step = chunk_rows or max(len(X), 1)
+    for start in range(0, len(X), step):
+        frame = pd.DataFrame(X[start : start + step], columns=[f"x{i}" for i in range(X.shape[1])])
+        if y is not None:
+            frame["y"] = y[start : start + step]
+        yield frame
+
+
+def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:
+    """Write DataFrame chunks to CSV or Parquet at ``path`` through a temporary file and one rename.
+
+    Returns the number of rows written. On any error the temporary file is removed
+    and an existing file at ``path`` is left untouched.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    if fmt == "npz":
+        raise TableError("Scores are written as .csv or .parquet, not .npz.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    os.close(fd)
+    rows, writer = 0, None
+    try:
+        for i, chunk in enumerate(chunks):
+            rows += len(chunk)
+            if fmt == "csv":
+                chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.replace(tmp, path)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
