@@ -52,6 +52,18 @@ class ModelBundle:
             index=frame.index,
         )
 
+    def signature(self, example: pd.DataFrame):
+        """MLflow model signature. Numeric inputs are typed ``Any`` so ints, floats and NaN all pass
+        MLflow's strict casting rules; :meth:`Schema.conform` then checks them with clear messages."""
+        from mlflow.models import ModelSignature, infer_signature
+        from mlflow.types.schema import AnyType, ColSpec, DataType
+        from mlflow.types.schema import Schema as MlflowSchema
+
+        inputs = [ColSpec(AnyType(), c) for c in self.schema.numeric]
+        inputs += [ColSpec(DataType.string, c, required=False) for c in self.schema.categorical]
+        outputs = infer_signature(example, self.score(example)).outputs
+        return ModelSignature(inputs=MlflowSchema(inputs), outputs=outputs)
+
     def unknown_categories(self, frame: pd.DataFrame) -> dict[str, int]:
         from pipelines.preprocessing import unknown_categories
 

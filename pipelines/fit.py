@@ -132,14 +132,12 @@ def run_fit(settings: FitSettings) -> FitResult:
 
         model_uri = registered = None
         if run.error is None:
-            from mlflow.models import infer_signature
-
             from pipelines.pyfunc_model import AnomalyVAEModel
 
-            example = schema.conform(train.head(5))
+            example = train[schema.columns].head(5)
             info = run.call(
                 mlflow.pyfunc.log_model, name="model", python_model=AnomalyVAEModel(),
-                artifacts={"bundle": str(local_model)}, signature=infer_signature(example, bundle.score(example)),
+                artifacts={"bundle": str(local_model)}, signature=bundle.signature(example),
                 input_example=example, pip_requirements=pip_requirements(),
             )
             model_uri = f"runs:/{run.run_id}/model" if info else None

@@ -1,0 +1,131 @@
+"""Fit and score pipelines end to end, against a real local MLflow store (SQLite) and real files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.bundle import ModelBundle
+from pipelines.demo_data import DATA_DIR
+from pipelines.fit import run_fit
+from pipelines.score import run_score
+from pipelines.settings import FitSettings, ScoreSettings
+
+TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("pipelines")
+
+
+@pytest.fixture(scope="module")
+def store(workdir):
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def fitted(workdir, store):
+    settings = FitSettings(data=str(TRAIN), label_column="label", eval_data=str(TEST), tracking_uri=store,
+                           output_dir=str(workdir / "outputs"), epochs=4, verbose=0, register="demo", alias="champion")
+    return run_fit(settings)
+
+
+def run_cli(*args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300, check=False)
+
+
+def test_fit_logs_a_reviewable_run(fitted, store):
+    client = mlflow.MlflowClient(store)
+    run = client.get_run(fitted.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["keras_backend"] == os.environ.get("KERAS_BACKEND", "tensorflow") and params["device"]
+    assert params["epochs"] == "4" and "version.keras" in params
+    for key in ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss"):
+        assert len(client.get_metric_history(fitted.run_id, key)) == fitted.metrics["n_epochs"]
+    assert run.data.metrics["threshold"] == pytest.approx(fitted.threshold)
+    assert 0.5 < run.data.metrics["eval_roc_auc"] <= 1.0
+    plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves", "latent_means", "feature_scores")}
+    assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
+
+
+def test_served_model_scores_equal_in_process_scores(fitted, store):
+    test = pd.read_csv(TEST)
+    served = mlflow.pyfunc.load_model("models:/demo@champion").predict(test)
+    assert list(served.columns) == ["anomaly_score", "is_anomaly", "top_features"]
+    bundle = ModelBundle.load(fitted.local_model)
+    in_process = bundle.detector.anomaly_score(bundle.transform(test))
+    np.testing.assert_allclose(served["anomaly_score"].to_numpy(), in_process, rtol=1e-6, atol=1e-6)
+    assert served["is_anomaly"].tolist() == list(in_process > bundle.detector.threshold_)
+    assert mlflow.pyfunc.load_model(fitted.model_uri).metadata.signature is not None
+
+
+def test_score_pipeline_writes_scores_atomically_and_logs_a_run(fitted, store, workdir):
+    out = workdir / "scores.parquet"
+    result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(TEST), output=str(out), chunk_rows=300,
+                                     tracking_uri=store))
+    scores = pd.read_parquet(out)
+    test = pd.read_csv(TEST)
+    assert len(scores) == result.rows == len(test)
+    pd.testing.assert_frame_equal(scores[test.columns], test, check_dtype=False)
+    bundle = ModelBundle.load(fitted.local_model)
+    np.testing.assert_allclose(scores["anomaly_score"], bundle.score(test)["anomaly_score"], rtol=1e-6)
+    metrics = mlflow.MlflowClient(store).get_run(result.run_id).data.metrics
+    assert metrics["rows_scored"] == len(test) and metrics["anomaly_rate"] == pytest.approx(scores["is_anomaly"].mean())
+    assert result.unknown_categories.get("region", 0) == (~test["region"].isin(["north", "south", "east", "west"]) & test["region"].notna()).sum()
+
+
+@pytest.mark.once
+def test_cli_flags_override_the_yaml_config(workdir, store):
+    cfg = workdir / "fit.yaml"
+    cfg.write_text(f"data: {TRAIN}\nlabel_column: label\nepochs: 50\nverbose: 0\nrun_name: from-yaml\n")
+    out = run_cli("fit", "--config", str(cfg), "--epochs", "2", "--tracking-uri", store,
+                  "--output-dir", str(workdir / "cli"), cwd=workdir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run = mlflow.MlflowClient(store).search_runs(
+        [mlflow.get_experiment_by_name("anomaly-vae").experiment_id], "attributes.run_name = 'from-yaml'")[0]
+    assert run.data.params["epochs"] == "2"
+
+
+@pytest.mark.once
+@pytest.mark.reliability
+def test_cli_bad_input_exits_cleanly_without_output(fitted, workdir):
+    bad = workdir / "bad.csv"
+    pd.read_csv(TEST).drop(columns=["amount"]).to_csv(bad, index=False)
+    out_file = workdir / "never.csv"
+    out = run_cli("score", str(fitted.local_model), str(bad), str(out_file), "--no-log-run", cwd=workdir)
+    assert out.returncode == 2
+    assert "Missing column(s) ['amount']" in out.stderr and "Traceback" not in out.stderr
+    assert not out_file.exists()
+
+
+@pytest.mark.once
+@pytest.mark.reliability
+def test_unreachable_tracking_server_still_saves_the_model(workdir):
+    out = run_cli("fit", str(TRAIN), "--label-column", "label", "--epochs", "1", "--verbose", "0",
+                  "--tracking-uri", "http://127.0.0.1:9", "--output-dir", str(workdir / "offline"), cwd=workdir)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "MLflow tracking failed" in out.stderr and "Traceback" not in out.stderr
+    saved = list((workdir / "offline").glob("*/model/bundle.json"))
+    assert len(saved) == 1 and str(saved[0].parent) in out.stderr.replace("\n", "")
+    assert np.isfinite(ModelBundle.load(saved[0].parent).detector.threshold_)
+
+
+@pytest.mark.once
+def test_help_does_not_import_a_backend():
+    code = ("import sys; from typer.testing import CliRunner; from pipelines.cli import app; "
+            "r = CliRunner().invoke(app, ['fit', '--help']); assert r.exit_code == 0 and '--label-column' in r.output; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'mlflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
