@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def training_curves(history: dict) -> Figure:
@@ -20,6 +21,7 @@ def training_curves(history: dict) -> Figure:
         if f"val_{key}" in history:
             ax.plot(history[f"val_{key}"], label="validation")
         ax.set(title=key, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     fig.tight_layout()
     return fig

@@ -1,0 +1,120 @@
+"""Against a real ``mlflow server`` on 127.0.0.1: fit, register with an alias, score, load back, view in the UI."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.demo_data import DATA_DIR
+
+pytestmark = [pytest.mark.once, pytest.mark.mlflow_server, pytest.mark.slow]
+TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "outputs" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real MLflow tracking server with a SQLite store and a local artifact root, on a free port."""
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+           "--workers", "1"]
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def fitted_run(server, tmp_path_factory):
+    """Fit and score through the CLI against the server, as a user would."""
+    work = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
+    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(TRAIN), "--label-column", "label", "--eval-data", str(TEST),
+                          "--epochs", "3", "--verbose", "0", "--run-name", "server-run", "--register", "fraud", "--alias", "champion"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    run_id = next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
+    out = work / "scores.csv"
+    score = subprocess.run([sys.executable, "-m", "pipelines.score", "models:/fraud@champion", str(TEST), str(out)],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert score.returncode == 0, score.stderr[-3000:]
+    return {"run_id": run_id, "scores": out}
+
+
+def test_fit_and_score_against_the_server(server, fitted_run):
+    client = mlflow.MlflowClient(server)
+    run = client.get_run(fitted_run["run_id"])
+    assert run.info.run_name == "server-run" and run.info.status == "FINISHED"
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    version = client.get_model_version_by_alias("fraud", "champion")
+    assert version.run_id == run.info.run_id
+    scores = pd.read_csv(fitted_run["scores"])
+    mlflow.set_tracking_uri(server)
+    served = mlflow.pyfunc.load_model("models:/fraud@champion").predict(pd.read_csv(TEST))
+    np.testing.assert_allclose(scores["anomaly_score"], served["anomaly_score"], rtol=1e-6)
+
+
+@pytest.mark.browser
+def test_mlflow_ui_shows_the_run(server, fitted_run):
+    from playwright.sync_api import sync_playwright
+
+    run = mlflow.MlflowClient(server).get_run(fitted_run["run_id"])
+    page_url = f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(page_url, wait_until="load")
+        page.get_by_text("server-run").first.wait_for(timeout=60_000)
+        for metric in ("loss", "kl_loss", "reconstruction_loss", "eval_roc_auc"):
+            page.get_by_text(metric, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "run_overview.png"), full_page=True)
+        page.goto(f"{page_url}/artifacts", wait_until="load")
+        page.get_by_text("plots", exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "run_artifacts_root.png"), full_page=True)
+        page.get_by_text("plots", exact=True).first.click()
+        page.get_by_text("training_curves.png").first.wait_for(timeout=30_000)
+        page.get_by_text("training_curves.png").first.click()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SCREENSHOTS / "run_artifacts.png"), full_page=True)
+        browser.close()
+    assert (SCREENSHOTS / "run_artifacts.png").stat().st_size > 10_000
