@@ -6,11 +6,14 @@ Settings come from ``--config FILE.yaml``; flags given on the command line overr
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -20,6 +23,8 @@ TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [d
 
 EXIT_BAD_INPUT = 2
 EXIT_TRACKING = 3
+EXIT_DIVERGED = 4
+EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int) -> None:
@@ -52,6 +57,8 @@ def fit(
     run_name: Annotated[Optional[str], typer.Option(help="MLflow run name.")] = None,
     register: Annotated[Optional[str], typer.Option(help="Register the model under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
+    resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
+    checkpoint_dir: Annotated[Optional[str], typer.Option(help="Per-epoch checkpoint folder [default: OUTPUT_DIR/checkpoint].")] = None,
     latent_dim: Annotated[Optional[int], typer.Option()] = None,
     hidden_units: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 64,32.")] = None,
     beta: Annotated[Optional[float], typer.Option()] = None,
@@ -76,9 +83,13 @@ def fit(
     flags["hidden_units"] = _split_ints(hidden_units)
     try:
         settings = load_settings(FitSettings, config, flags)
-        from pipelines.fit import run_fit
+        from pipelines.fit import TrainingInterrupted, run_fit
 
         result = run_fit(settings)
+    except TrainingInterrupted as err:
+        _fail(str(err), EXIT_INTERRUPTED)
+    except FloatingPointError as err:  # anomaly_vae.callbacks.TrainingDivergedError
+        _fail(str(err), EXIT_DIVERGED)
     except ValueError as err:
         _fail(str(err), EXIT_BAD_INPUT)
     typer.echo(f"threshold: {result.threshold:.4f}")

@@ -6,6 +6,8 @@ so a tracking failure never loses the trained model.
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +30,25 @@ class FitResult:
     tracking_error: str | None = None
 
 
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C or SIGTERM during fit; the message says where the checkpoint is."""
+
+
+def read_checkpoint_run(checkpoint: Path) -> dict:
+    """The run recorded with an interrupted fit's checkpoint; error if there is nothing to resume."""
+    meta = checkpoint / "run.json"
+    if not meta.is_file():
+        raise ValueError(f"Nothing to resume: no checkpoint at {str(checkpoint)!r}.")
+    return json.loads(meta.read_text())
+
+
+def write_checkpoint_run(checkpoint: Path, info: dict) -> None:
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint / "run.json.tmp"
+    tmp.write_text(json.dumps(info))
+    tmp.replace(checkpoint / "run.json")
+
+
 def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The frame and its label column as 0/1 (1 = anomaly), or None when there is no label."""
     if not label:
@@ -44,12 +65,14 @@ def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, n
 
 
 def run_fit(settings: FitSettings) -> FitResult:
+    import keras
     import mlflow
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from anomaly_vae import VAEAnomalyDetector
     from pipelines import plots
     from pipelines.bundle import ModelBundle
+    from pipelines.interrupts import StopOnSignal
     from pipelines.preprocessing import build_preprocessor
     from pipelines.schema import Schema
     from pipelines.tables import read_table
@@ -68,20 +91,31 @@ def run_fit(settings: FitSettings) -> FitResult:
         eval_frame = read_table(settings.eval_data)
         _, y_eval = split_label(eval_frame, settings.label_column)
 
+    checkpoint = settings.checkpoint_path()
+    previous = read_checkpoint_run(checkpoint) if settings.resume else None
+    if not settings.resume and checkpoint.exists():
+        shutil.rmtree(checkpoint)
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
     run = SafeRun()
     run.call(mlflow.set_experiment, settings.experiment)
-    active = run.call(mlflow.start_run, run_name=settings.run_name)
+    if previous and previous.get("run_id"):
+        active = run.call(mlflow.start_run, run_id=previous["run_id"])
+    else:
+        active = run.call(mlflow.start_run, run_name=settings.run_name)
     run.run_id = active.info.run_id if active else None
-    run_name = active.info.run_name if active else (settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    run_name = active.info.run_name if active else (
+        (previous or {}).get("run_name") or settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    write_checkpoint_run(checkpoint, {"run_id": run.run_id, "run_name": run_name, "data": settings.data})
     local_model = Path(settings.output_dir) / run_name / "model"
-    finished = False
+    status = "FAILED"
     try:
         detector_params = settings.detector_params()
-        run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items()}, **environment_params()})
-        run.call(mlflow.log_params, {f"schema.{k}": str(v) for k, v in schema.to_dict().items()})
-        run.call(mlflow.log_input, mlflow.data.from_pandas(frame, source=str(Path(settings.data).resolve()),
+        if previous is None:  # a resumed run already has its parameters and input
+            run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
+                                         **environment_params()})
+            run.call(mlflow.log_params, {f"schema.{k}": str(v) for k, v in schema.to_dict().items()})
+            run.call(mlflow.log_input, mlflow.data.from_pandas(frame, source=str(Path(settings.data).resolve()),
                                                            targets=settings.label_column, name=Path(settings.data).name),
                  context="training")
 
@@ -89,10 +123,16 @@ def run_fit(settings: FitSettings) -> FitResult:
         preprocessor = build_preprocessor(schema).fit(conformed)
         Xt = preprocessor.transform(conformed)
         detector = VAEAnomalyDetector(**detector_params)
-        detector.fit(Xt, callbacks=[MLflowEpochLogger(run)])
+        backup = keras.callbacks.BackupAndRestore(str(checkpoint / "keras"), double_checkpoint=True)
+        stop = StopOnSignal()
+        try:
+            detector.fit(Xt, callbacks=[backup, MLflowEpochLogger(run), stop])
+        finally:
+            stop.on_train_end()
         detector.set_threshold(scores=detector.validation_scores_, target_fpr=settings.threshold_fpr)
         bundle = ModelBundle(schema, preprocessor, detector)
         bundle.save(local_model)
+        shutil.rmtree(checkpoint, ignore_errors=True)
         print(f"Model saved locally to {local_model}", file=sys.stderr)
 
         val = detector.validation_scores_
@@ -132,21 +172,25 @@ def run_fit(settings: FitSettings) -> FitResult:
 
         model_uri = registered = None
         if run.error is None:
-            from pipelines.pyfunc_model import AnomalyVAEModel
-
             example = train[schema.columns].head(5)
             info = run.call(
-                mlflow.pyfunc.log_model, name="model", python_model=AnomalyVAEModel(),
+                mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
                 artifacts={"bundle": str(local_model)}, signature=bundle.signature(example),
                 input_example=example, pip_requirements=pip_requirements(),
             )
             model_uri = f"runs:/{run.run_id}/model" if info else None
             if info and settings.register:
                 registered = run.call(register, info.model_uri, settings.register, settings.alias)
-        finished = True
+        status = "FINISHED" if run.error is None else "FAILED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise TrainingInterrupted(
+            f"Training interrupted. The last completed epoch is checkpointed in {checkpoint}; "
+            "run the same command with --resume to continue" + (f" (MLflow run {run.run_id})." if run.run_id else ".")
+        ) from None
     finally:
         if active is not None:
-            run.call(mlflow.end_run, "FINISHED" if finished and run.error is None else "FAILED")
+            run.call(mlflow.end_run, status)
     return FitResult(run.run_id, model_uri, local_model, detector.threshold_, metrics, registered,
                      None if run.error is None else f"{type(run.error).__name__}: {run.error}")
 

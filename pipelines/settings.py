@@ -26,6 +26,8 @@ class FitSettings:
     run_name: str | None = None
     register: str | None = None
     alias: str | None = None
+    resume: bool = False
+    checkpoint_dir: str | None = None
     # VAEAnomalyDetector parameters (None = the detector's default)
     latent_dim: int | None = None
     hidden_units: list[int] | None = None
@@ -45,6 +47,10 @@ class FitSettings:
         "latent_dim", "hidden_units", "beta", "likelihood", "score_rule", "epochs", "batch_size",
         "learning_rate", "validation_fraction", "patience", "n_samples", "random_state", "verbose",
     )
+
+    def checkpoint_path(self) -> Path:
+        """Where the per-epoch training checkpoint lives (``<output_dir>/checkpoint`` by default)."""
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.output_dir) / "checkpoint"
 
     def detector_params(self) -> dict[str, Any]:
         params = {k: getattr(self, k) for k in self.DETECTOR_FIELDS if getattr(self, k) is not None}

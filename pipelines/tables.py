@@ -81,10 +81,17 @@ def _iter_parquet(path: Path, chunk_rows):
 
 
 def _iter_npz(path: Path, chunk_rows):
-    with np.load(path, allow_pickle=False) as data:
-        if "X" not in data:
-            raise TableError(f"{str(path)!r} has no array named 'X' (found {sorted(data.files)}).")
-        X, y = data["X"], data["y"] if "y" in data else None
+    if not zipfile.is_zipfile(path):
+        raise TableError(f"{str(path)!r} is not a readable npz file (an .npz file is a zip archive).")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "X" not in data:
+                raise TableError(f"{str(path)!r} has no array named 'X' (found {sorted(data.files)}).")
+            X, y = data["X"], data["y"] if "y" in data else None
+    except (ValueError, EOFError) as err:
+        if isinstance(err, TableError):
+            raise
+        raise TableError(f"{str(path)!r} is not a readable npz file: {err}") from err
     if X.ndim != 2:
         raise TableError(f"{str(path)!r}: X must be 2-D, got shape {X.shape}.")
     if y is not None and len(y) != len(X):
