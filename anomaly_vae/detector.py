@@ -18,6 +18,9 @@ from anomaly_vae.scoring import SCORES
 from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
 from anomaly_vae.validation import check_finite
 
+STEPS_PER_EXECUTION = 32
+"""Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch."""
+
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
 
@@ -216,7 +219,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 seed=seed,
             )
             vae.build((None, d))
-            compile_vae(vae, self.learning_rate)
+            batch_size = min(self.batch_size, len(X_train))
+            steps_per_epoch = -(-len(X_train) // batch_size)
+            compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
             monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss()]
             if self.patience is not None:
@@ -228,7 +233,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 X_train,
                 validation_data=(X_val,) if n_val else None,
                 epochs=self.epochs,
-                batch_size=min(self.batch_size, len(X_train)),
+                batch_size=batch_size,
                 shuffle=True,
                 callbacks=cbs,
                 verbose={0: 0, 1: 2}.get(int(self.verbose), 1),

@@ -80,20 +80,35 @@ class ScoreModel(keras.Model):
         return (scores, features) if self.features else scores
 
 
-SCORE_BATCH_SIZE = 2048
+SCORE_BATCH_SIZE = 4096
 """Rows per compiled scoring call. Every call sees exactly this shape (the last batch is
-zero-padded), so a row's float32 score does not depend on how many rows came with it."""
+zero-padded), so a row's float32 score does not depend on how many rows came with it,
+and the function is compiled once."""
 
 
 def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int = SCORE_BATCH_SIZE):
-    """Run ``scorer`` over ``x`` in fixed-size batches; float64 scores (and features if asked)."""
+    """Run ``scorer`` over ``x`` in fixed-size batches; float64 scores (and features if asked).
+
+    Batches go straight to the compiled function (``predict_on_batch``), with no
+    dataset pipeline in between: that measured 1.3-2x faster than ``predict`` here.
+    """
+    if not scorer.compiled:
+        scorer.compile(jit_compile=keras.backend.backend() != "torch")
     x = np.asarray(x, dtype="float32")
     n = len(x)
-    pad = -n % batch_size
-    if pad:
-        x = np.concatenate([x, np.zeros((pad, x.shape[1]), dtype="float32")])
-    out = scorer.predict(x, batch_size=batch_size, verbose=0)
-    out = (out[0][:n], out[1][:n]) if scorer.features else out[:n]
+    scores, features = [], []
+    for start in range(0, n, batch_size):
+        batch = x[start : start + batch_size]
+        if len(batch) < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), x.shape[1]), dtype="float32")])
+        out = scorer.predict_on_batch(batch)
+        if scorer.features:
+            scores.append(np.asarray(out[0]))
+            features.append(np.asarray(out[1]))
+        else:
+            scores.append(np.asarray(out))
+    scores = np.concatenate(scores)[:n].astype(np.float64) if n else np.zeros(0)
     if scorer.features:
-        return np.asarray(out[0], dtype=np.float64), np.asarray(out[1], dtype=np.float64)
-    return np.asarray(out, dtype=np.float64)
+        feats = np.concatenate(features)[:n].astype(np.float64) if n else np.zeros((0, x.shape[1]))
+        return scores, feats
+    return scores
