@@ -32,6 +32,15 @@ def init_params(d: int, seed: int = 0) -> list[np.ndarray]:
     return params + [np.zeros(d, "float32")]  # x_log_var
 
 
+def chunks(xs: np.ndarray, size: int):
+    """Fixed-size chunks of ``xs`` (the last one zero-padded), so a compiled scorer sees one shape."""
+    for i in range(0, len(xs), size):
+        chunk = xs[i : i + size]
+        if len(chunk) < size:
+            chunk = np.concatenate([chunk, np.zeros((size - len(chunk), xs.shape[1]), xs.dtype)])
+        yield chunk
+
+
 def _batches(n: int, batch: int, rng: np.random.Generator):
     perm = rng.permutation(n)
     return [perm[i : i + batch] for i in range(0, n, batch)]
@@ -101,8 +110,7 @@ def jax_loop(x: np.ndarray, batch: int):
         return jnp.sum(jnp.mean(nll, 1), -1) - 0.5 * jnp.sum(1 + lv - mu**2 - jnp.exp(lv), -1)
 
     def scorer(xs, chunk):
-        out = [np.asarray(score(xs[i : i + chunk])) for i in range(0, len(xs), chunk)]
-        return np.concatenate(out)
+        return np.concatenate([np.asarray(score(c)) for c in chunks(xs, chunk)])[: len(xs)]
 
     return train_epoch, scorer
 
@@ -163,7 +171,7 @@ def tensorflow_loop(x: np.ndarray, batch: int):
         return tf.reduce_sum(tf.reduce_mean(nll, 1), -1) - 0.5 * tf.reduce_sum(1 + lv - mu**2 - tf.exp(lv), -1)
 
     def scorer(xs, chunk):
-        return np.concatenate([score(tf.constant(xs[i : i + chunk])).numpy() for i in range(0, len(xs), chunk)])
+        return np.concatenate([score(tf.constant(c)).numpy() for c in chunks(xs, chunk)])[: len(xs)]
 
     return train_epoch, scorer
 
@@ -215,7 +223,7 @@ def torch_loop(x: np.ndarray, batch: int):
         return nll.mean(1).sum(-1) - 0.5 * torch.sum(1 + lv - mu**2 - torch.exp(lv), -1)
 
     def scorer(xs, chunk):
-        return np.concatenate([score(torch.from_numpy(xs[i : i + chunk])).numpy() for i in range(0, len(xs), chunk)])
+        return np.concatenate([score(torch.from_numpy(c)).numpy() for c in chunks(xs, chunk)])[: len(xs)]
 
     return train_epoch, scorer
 

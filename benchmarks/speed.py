@@ -48,6 +48,7 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from raw_loops import RAW_LOOPS
 
     from anomaly_vae import VAE
+    from anomaly_vae.detector import STEPS_PER_EXECUTION
     from anomaly_vae.persistence import compile_vae
     from anomaly_vae.scoring import ScoreModel, predict_scores
 
@@ -55,7 +56,7 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     out = {"backend": backend}
     for batch in (256, 2048):
         keras_times, raw_times = [], []
-        vae = compile_vae(_built_vae(VAE))
+        vae = compile_vae(_built_vae(VAE), steps_per_execution=STEPS_PER_EXECUTION)  # as the detector does
         vae.fit(x, batch_size=batch, epochs=1, verbose=0)  # warm-up: compile
         raw_epoch, raw_scorer = RAW_LOOPS[backend](x, batch)
         raw_epoch()  # warm-up: compile
