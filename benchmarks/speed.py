@@ -39,7 +39,7 @@ def make_data(n: int, d: int = D, seed: int = 0) -> np.ndarray:
 
 def env(backend: str) -> dict:
     return {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 # ------------------------------------------------------------------ child: one backend
@@ -52,8 +52,10 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from anomaly_vae.persistence import compile_vae
     from anomaly_vae.scoring import ScoreModel, predict_scores
 
+    from anomaly_vae.steps import device_description
+
     x = make_data(rows)
-    out = {"backend": backend}
+    out = {"backend": backend, "device": device_description()}
     for batch in (256, 2048):
         keras_times, raw_times = [], []
         vae = compile_vae(_built_vae(VAE), steps_per_execution=STEPS_PER_EXECUTION)  # as the detector does
@@ -221,7 +223,7 @@ def main(argv=None) -> None:
     print(table[[c for c in table if c.startswith("train")]].round(2).to_string())
     print(f"\nScoring {args.score_rows:,} rows: rows/s; ratio = Keras throughput / raw in-graph throughput")
     print(table[["score_keras_rows_s", "score_raw_rows_s", "score_ratio"]].round(2).to_string())
-    extra = [c for c in ("ttfr_s", "pyod_fit_s", "ours_fit_s", "pyod_speedup", "big_rows_s", "big_peak_rss_mib") if c in table]
+    extra = [c for c in ("device", "ttfr_s", "pyod_fit_s", "ours_fit_s", "pyod_speedup", "big_rows_s", "big_peak_rss_mib") if c in table]
     print("\nTime to first result (s), PyOD comparison, 10M-row scoring")
     print(table[extra].round(2).to_string())
     print(f"\n`anomaly-vae --help`: {help_seconds():.2f} s")
