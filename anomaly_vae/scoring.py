@@ -6,6 +6,7 @@ All scores are "higher = more anomalous" and use the model's fixed
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -81,17 +82,29 @@ class ScoreModel(keras.Model):
 
 
 SCORE_BATCH_SIZE = 4096
-"""Rows per compiled scoring call. Every call sees exactly this shape (the last batch is
-zero-padded), so a row's float32 score does not depend on how many rows came with it,
+"""Rows per compiled scoring call on CPU. Every call sees exactly this shape (the last batch
+is zero-padded), so a row's float32 score does not depend on how many rows came with it,
 and the function is compiled once."""
 
+GPU_SCORE_BATCH_SIZE = 65536
+"""Rows per scoring call on a GPU, where per-call overhead dominates small batches."""
 
-def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int = SCORE_BATCH_SIZE):
+
+@functools.lru_cache(maxsize=1)
+def score_batch_size() -> int:
+    """The fixed scoring batch for the device the backend computes on."""
+    from anomaly_vae.steps import device_description
+
+    return GPU_SCORE_BATCH_SIZE if device_description().startswith("GPU") else SCORE_BATCH_SIZE
+
+
+def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = None):
     """Run ``scorer`` over ``x`` in fixed-size batches; float64 scores (and features if asked).
 
     Batches go straight to the compiled function (``predict_on_batch``), with no
     dataset pipeline in between: that measured 1.3-2x faster than ``predict`` here.
     """
+    batch_size = batch_size or score_batch_size()
     if not scorer.compiled:
         scorer.compile(jit_compile=keras.backend.backend() != "torch")
     x = np.asarray(x, dtype="float32")

@@ -180,7 +180,9 @@ def tensorflow_loop(x: np.ndarray, batch: int):
 def torch_loop(x: np.ndarray, batch: int):
     import torch
 
-    p = [torch.nn.Parameter(torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy())) for a in init_params(x.shape[1])]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as Keras' torch backend picks
+    p = [torch.nn.Parameter(torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy()).to(device))
+         for a in init_params(x.shape[1])]
     opt = torch.optim.Adam(p, lr=LR, eps=1e-7)
     F = torch.nn.functional
 
@@ -191,16 +193,16 @@ def torch_loop(x: np.ndarray, batch: int):
     def decode(z):
         return F.linear(F.relu(F.linear(F.relu(F.linear(z, p[8], p[9])), p[10], p[11])), p[12], p[13])
 
-    xt = torch.from_numpy(x)
-    gen = torch.Generator().manual_seed(0)
+    xt = torch.from_numpy(x).to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
 
     def train_epoch() -> float:
         start = time.perf_counter()
         for idx in _batches(len(x), batch, rng):
-            xb = xt[torch.from_numpy(idx)]
+            xb = xt[torch.from_numpy(idx).to(device)]
             mu, lv = encode(xb)
-            xm = decode(mu + torch.exp(0.5 * lv) * torch.randn(len(idx), LATENT, generator=gen))
+            xm = decode(mu + torch.exp(0.5 * lv) * torch.randn(len(idx), LATENT, generator=gen, device=device))
             xlv = torch.clamp(p[14], -9, 9)
             nll = HALF_LOG_2PI + 0.5 * xlv + 0.5 * (xb - xm) ** 2 * torch.exp(-xlv)
             kl = -0.5 * torch.sum(1 + lv - mu**2 - torch.exp(lv), -1)
@@ -209,9 +211,10 @@ def torch_loop(x: np.ndarray, batch: int):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(p, CLIPNORM)
             opt.step()
+        float(loss)  # wait for the device
         return time.perf_counter() - start
 
-    noise = torch.from_numpy(np.random.default_rng(1).normal(size=(16, LATENT)).astype("float32"))
+    noise = torch.from_numpy(np.random.default_rng(1).normal(size=(16, LATENT)).astype("float32")).to(device)
 
     @torch.no_grad()
     def score(xb):
@@ -223,7 +226,7 @@ def torch_loop(x: np.ndarray, batch: int):
         return nll.mean(1).sum(-1) - 0.5 * torch.sum(1 + lv - mu**2 - torch.exp(lv), -1)
 
     def scorer(xs, chunk):
-        return np.concatenate([score(torch.from_numpy(c)).numpy() for c in chunks(xs, chunk)])[: len(xs)]
+        return np.concatenate([score(torch.from_numpy(c).to(device)).cpu().numpy() for c in chunks(xs, chunk)])[: len(xs)]
 
     return train_epoch, scorer
 

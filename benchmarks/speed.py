@@ -50,7 +50,7 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from anomaly_vae import VAE
     from anomaly_vae.detector import STEPS_PER_EXECUTION
     from anomaly_vae.persistence import compile_vae
-    from anomaly_vae.scoring import ScoreModel, predict_scores
+    from anomaly_vae.scoring import ScoreModel, predict_scores, score_batch_size
 
     from anomaly_vae.steps import device_description
 
@@ -72,14 +72,15 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     xs = make_data(score_rows, seed=1)
     scorer = ScoreModel(vae)
     predict_scores(scorer, xs[:10_000])
-    raw_scorer(xs[:10_000], 8192)
+    chunk = score_batch_size()  # the raw scorer gets the same batch as ours
+    raw_scorer(xs[:10_000], chunk)
     k, r = [], []
     for _ in range(3):
         t = time.perf_counter()
         predict_scores(scorer, xs)
         k.append(time.perf_counter() - t)
         t = time.perf_counter()
-        raw_scorer(xs, 8192)
+        raw_scorer(xs, chunk)
         r.append(time.perf_counter() - t)
     out["score_keras_rows_s"] = score_rows / float(np.median(k))
     out["score_raw_rows_s"] = score_rows / float(np.median(r))
