@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # uv ignores pip's find-links unless told; that is where the CPU build of torch lies.
 export UV_FIND_LINKS := $(PIP_FIND_LINKS)
 
-.PHONY: install chromium test test-backend demo bench clean
+.PHONY: install chromium test demo bench speed clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,13 @@ test: install chromium
 demo: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m pipelines.demo
 
+# Benchmarks print tables and write CSVs under benchmarks/results/ (see benchmarks/RESULTS.md).
 bench: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/adbench.py
+
+speed: install
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[jax,torch,dev,bench]'
+	$(PY) benchmarks/speed.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts outputs .pytest_cache

@@ -41,9 +41,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Encoder layer widths (the decoder mirrors them). None scales them to the data.
     beta : float, default=1.0
         Weight of the KL term in the training loss. The score always uses the true ELBO.
-    likelihood : {"gaussian", "mse", "bernoulli"}, default="gaussian"
-        Decoder distribution: Gaussian with learned per-feature variance, unit-variance
-        Gaussian (MSE), or Bernoulli (inputs are min-max scaled to [0, 1]).
+    likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}, default="gaussian"
+        Decoder distribution: Gaussian with learned per-feature variance, Gaussian with a
+        variance predicted per row, unit-variance Gaussian (MSE), or Bernoulli (inputs are
+        min-max scaled to [0, 1]).
     score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
         What ``anomaly_score`` computes; see :data:`anomaly_vae.scoring.SCORES`.
         (Not named ``score``: scikit-learn reserves that name for a method.)

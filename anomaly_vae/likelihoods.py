@@ -11,10 +11,11 @@ import math
 
 from keras import ops
 
-LIKELIHOODS = ("gaussian", "mse", "bernoulli")
+LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
 """Names accepted by ``VAE(likelihood=...)`` and ``VAEAnomalyDetector(likelihood=...)``.
 
 - ``gaussian``: Gaussian with a learned per-feature variance (the default).
+- ``heteroscedastic``: Gaussian whose per-feature variance the decoder predicts for each row.
 - ``mse``: Gaussian with unit variance; the NLL is half the squared error plus a constant.
 - ``bernoulli``: for data in [0, 1]; the decoder outputs logits.
 """
@@ -45,7 +46,7 @@ def bernoulli_nll(x, logits):
 
 def feature_nll(x, decoded: dict, likelihood: str):
     """Dispatch to the NLL named by ``likelihood``; ``decoded`` is the VAE's output dict."""
-    if likelihood == "gaussian":
+    if likelihood in ("gaussian", "heteroscedastic"):
         return gaussian_nll(x, decoded["x_mean"], decoded["x_log_var"])
     if likelihood == "mse":
         return mse_nll(x, decoded["x_mean"])

@@ -39,8 +39,8 @@ def score_terms(vae, x, score: str = "elbo"):
     n_draws, latent = eps.shape
     z = ops.expand_dims(z_mean, 1) + ops.expand_dims(ops.exp(0.5 * z_log_var), 1) * eps[None]
     decoded = vae.decode(ops.reshape(z, (-1, latent)))
-    decoded = {
-        k: ops.cast(ops.reshape(v, (-1, n_draws, vae.n_features)) if k == "x_mean" else v, "float32")
+    decoded = {  # per-row outputs (x_mean, a heteroscedastic x_log_var) regain their draw axis
+        k: ops.cast(ops.reshape(v, (-1, n_draws, vae.n_features)) if len(v.shape) == 2 else v, "float32")
         for k, v in decoded.items()
     }
     nll = feature_nll(ops.expand_dims(x, 1), decoded, vae.likelihood)  # (n, S, d)

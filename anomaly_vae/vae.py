@@ -27,7 +27,7 @@ class VAE(step_mixin(), keras.Model):
         Size of the latent code z.
     hidden_units : sequence of int
         Encoder layer widths; the decoder mirrors them.
-    likelihood : {"gaussian", "mse", "bernoulli"}
+    likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}
         Decoder distribution; see :data:`anomaly_vae.likelihoods.LIKELIHOODS`.
     beta : float
         Weight of the KL term in the training loss (1.0 is the true ELBO).
@@ -85,10 +85,12 @@ class VAE(step_mixin(), keras.Model):
         self.z_mean_layer = _dense(latent_dim, None, seeds(), "z_mean")
         self.z_log_var_layer = _dense(latent_dim, None, seeds(), "z_log_var")
         self.decoder = keras.Sequential(
-            [_dense(h, activation, seeds(), f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))]
-            + [_dense(n_features, None, seeds(), "x_mean")],
+            [_dense(h, activation, seeds(), f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))],
             name="decoder",
         )
+        self.x_mean_layer = _dense(n_features, None, seeds(), "x_mean")
+        if likelihood == "heteroscedastic":
+            self.x_log_var_layer = _dense(n_features, None, seeds(), "x_log_var")
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -103,6 +105,10 @@ class VAE(step_mixin(), keras.Model):
         self.z_mean_layer.build((None, hidden))
         self.z_log_var_layer.build((None, hidden))
         self.decoder.build((None, self.latent_dim))
+        decoded = self.hidden_units[0] if self.hidden_units else self.latent_dim
+        self.x_mean_layer.build((None, decoded))
+        if self.likelihood == "heteroscedastic":
+            self.x_log_var_layer.build((None, decoded))
         if self.likelihood == "gaussian":
             self.x_log_var = self.add_weight(
                 shape=(self.n_features,), initializer="zeros", name="x_log_var"
@@ -121,15 +127,19 @@ class VAE(step_mixin(), keras.Model):
 
     def encode(self, x):
         """Posterior parameters ``(z_mean, z_log_var)``, with ``z_log_var`` clipped for safety."""
-        h = self.encoder(x)
+        h = self.encoder(x) if self.hidden_units else x
         z_log_var = ops.clip(self.z_log_var_layer(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
         return self.z_mean_layer(h), z_log_var
 
     def decode(self, z) -> dict:
-        """Decoder parameters for latent codes ``z``: ``x_mean`` and, if Gaussian, ``x_log_var``."""
-        decoded = {"x_mean": self.decoder(z)}
+        """Decoder parameters for latent codes ``z``: ``x_mean`` and, if Gaussian, ``x_log_var``
+        (one learned vector, or per row for the heteroscedastic likelihood)."""
+        h = self.decoder(z) if self.hidden_units else z
+        decoded = {"x_mean": self.x_mean_layer(h)}
         if self.likelihood == "gaussian":
             decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
+        elif self.likelihood == "heteroscedastic":
+            decoded["x_log_var"] = self.x_log_var_layer(h)
         return decoded
 
     def call(self, x, training=False):

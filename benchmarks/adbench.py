@@ -82,9 +82,30 @@ BASELINES = {
 }
 
 
+class SeedAverage:
+    """Exploration helper: the mean anomaly score of ``k`` detectors trained with different seeds."""
+
+    def __init__(self, make, k: int, seed: int):
+        self.models = [make(seed * 1000 + i) for i in range(k)]
+
+    def fit(self, X):
+        for m in self.models:
+            m.fit(X)
+        return self
+
+    def anomaly_score(self, X):
+        from scipy.stats import rankdata
+
+        return np.mean([rankdata(m.anomaly_score(X)) for m in self.models], axis=0)
+
+
 def vae_factory(params: dict):
     from anomaly_vae import VAEAnomalyDetector
 
+    params = dict(params)
+    k = int(params.pop("_seed_average", 1))
+    if k > 1:
+        return lambda seed: SeedAverage(lambda s: VAEAnomalyDetector(random_state=s, **params), k, seed)
     return lambda seed: VAEAnomalyDetector(random_state=seed, **params)
 
 

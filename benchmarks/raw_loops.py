@@ -211,7 +211,7 @@ def torch_loop(x: np.ndarray, batch: int):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(p, CLIPNORM)
             opt.step()
-        float(loss)  # wait for the device
+        float(loss.detach())  # wait for the device
         return time.perf_counter() - start
 
     noise = torch.from_numpy(np.random.default_rng(1).normal(size=(16, LATENT)).astype("float32")).to(device)

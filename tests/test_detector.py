@@ -99,7 +99,7 @@ def test_extreme_values_score_finite(fitted):
     assert np.isfinite(fitted.anomaly_score(rows)).all()
 
 
-@pytest.mark.parametrize("likelihood", ["mse", "bernoulli"])
+@pytest.mark.parametrize("likelihood", ["heteroscedastic", "mse", "bernoulli"])
 @pytest.mark.parametrize("preprocessing", ["robust", "quantile"])
 def test_other_likelihoods_and_transforms(likelihood, preprocessing, normal_data):
     det = small_detector(likelihood=likelihood, preprocessing=preprocessing).fit(normal_data)

@@ -47,7 +47,7 @@ def test_training_advances_the_seed_generator_state(normal_data):
     assert not np.allclose(a, b)
 
 
-@pytest.mark.parametrize("likelihood", ["gaussian", "mse", "bernoulli"])
+@pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic", "mse", "bernoulli"])
 def test_each_likelihood_trains_to_a_finite_loss(likelihood, normal_data):
     x = normal_data.astype("float32")
     if likelihood == "bernoulli":
