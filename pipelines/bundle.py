@@ -31,16 +31,21 @@ class ModelBundle:
         """Conform ``frame`` to the schema and run the fitted preprocessing."""
         return self.preprocessor.transform(self.schema.conform(frame))
 
-    def score(self, frame: pd.DataFrame, top: int = TOP_FEATURES) -> pd.DataFrame:
-        """``anomaly_score``, ``is_anomaly`` and the ``top`` input columns behind each row's score."""
+    def input_feature_scores(self, Xt: np.ndarray) -> pd.DataFrame:
+        """Per-feature scores of preprocessed rows ``Xt``, summed back onto the input columns
+        (a one-hot group and a missing-value flag count towards their column)."""
         from pipelines.preprocessing import source_columns
 
+        features = self.detector.feature_scores(Xt)
+        return features.T.groupby(source_columns(self.preprocessor, self.schema), sort=False).sum().T
+
+    def score(self, frame: pd.DataFrame, top: int = TOP_FEATURES) -> pd.DataFrame:
+        """``anomaly_score``, ``is_anomaly`` and the ``top`` input columns behind each row's score."""
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
         Xt = self.transform(frame)
-        features = self.detector.feature_scores(Xt)
         scores = self.detector.anomaly_score(Xt)
-        per_input = features.T.groupby(source_columns(self.preprocessor, self.schema), sort=False).sum().T
+        per_input = self.input_feature_scores(Xt)
         order = np.argsort(-per_input.to_numpy(), axis=1)[:, :top]
         names = np.asarray(per_input.columns)[order]
         return pd.DataFrame(

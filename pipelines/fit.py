@@ -64,10 +64,46 @@ def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, n
     return frame, y.astype(int).to_numpy()
 
 
+def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np.ndarray | None):
+    """Final metrics and the review plots, on the labelled evaluation data when given,
+    else on the training rows (preprocessed ``Xt``) and the held-out validation scores."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from pipelines import plots
+
+    detector = bundle.detector
+    val = detector.validation_scores_
+    metrics = {"threshold": detector.threshold_, "n_epochs": float(detector.n_epochs_)}
+    metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(val, q)) for q in (0.5, 0.9, 0.95, 0.99)})
+    figures = {"training_curves.png": plots.training_curves(detector.history_)}
+    if eval_frame is None:
+        figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Validation-split scores")
+        figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt))
+        per_input = bundle.input_feature_scores(Xt)
+        figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score (training rows)")
+        return metrics, figures
+    Xe = bundle.transform(eval_frame)
+    scores = detector.anomaly_score(Xe)
+    metrics["eval_anomaly_rate"] = float(np.mean(scores > detector.threshold_))
+    labelled = y_eval is not None and len(set(y_eval)) == 2
+    if labelled:
+        metrics.update(eval_roc_auc=float(roc_auc_score(y_eval, scores)),
+                       eval_average_precision=float(average_precision_score(y_eval, scores)))
+        figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, scores)
+    figures["score_histogram.png"] = plots.score_histogram(scores, detector.threshold_, reference=val, labels=y_eval,
+                                                           title="Evaluation scores")
+    figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
+    per_input = bundle.input_feature_scores(Xe)
+    if labelled:
+        per_input = per_input[y_eval == 1]
+    title = "Mean per-feature score" + (" (labelled anomalies)" if labelled else " (evaluation rows)")
+    figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), title)
+    return metrics, figures
+
+
 def run_fit(settings: FitSettings) -> FitResult:
     import keras
     import mlflow
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
     from anomaly_vae import VAEAnomalyDetector
     from pipelines import plots
@@ -135,40 +171,13 @@ def run_fit(settings: FitSettings) -> FitResult:
         shutil.rmtree(checkpoint, ignore_errors=True)
         print(f"Model saved locally to {local_model}", file=sys.stderr)
 
-        val = detector.validation_scores_
-        metrics = {"threshold": detector.threshold_, "n_train_rows": float(len(train)), "n_epochs": float(detector.n_epochs_),
-                   "n_input_features": float(len(schema.columns)), "n_model_features": float(Xt.shape[1])}
-        metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(val, q)) for q in (0.5, 0.9, 0.95, 0.99)})
-        figures = {"training_curves.png": plots.training_curves(detector.history_)}
-        if eval_frame is not None:
-            eval_scores = bundle.score(eval_frame)
-            s = eval_scores["anomaly_score"].to_numpy()
-            metrics["eval_anomaly_rate"] = float(eval_scores["is_anomaly"].mean())
-            if y_eval is not None and len(set(y_eval)) == 2:
-                metrics.update(eval_roc_auc=float(roc_auc_score(y_eval, s)), eval_average_precision=float(average_precision_score(y_eval, s)))
-                figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, s)
-            figures["score_histogram.png"] = plots.score_histogram(s, detector.threshold_, reference=val, labels=y_eval,
-                                                                   title="Evaluation scores")
-            Xe = bundle.transform(eval_frame)
-            figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
-            fs = detector.feature_scores(Xe)
-            feature_frame = eval_frame
-        else:
-            figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Validation-split scores")
-            figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt), None)
-            fs = detector.feature_scores(Xt)
-            feature_frame = train
-        from pipelines.preprocessing import source_columns
-
-        per_input = fs.T.groupby(source_columns(preprocessor, schema), sort=False).sum().T
-        if y_eval is not None and feature_frame is eval_frame:
-            per_input = per_input[y_eval == 1] if (y_eval == 1).any() else per_input
-        figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score"
-                                                                 + (" (labelled anomalies)" if y_eval is not None else ""))
+        metrics, figures = evaluate(bundle, Xt, eval_frame, y_eval)
+        metrics.update(n_train_rows=float(len(train)), n_input_features=float(len(schema.columns)),
+                       n_model_features=float(Xt.shape[1]))
         run.call(mlflow.log_metrics, metrics)
         for name, fig in figures.items():
             run.call(mlflow.log_figure, fig, f"plots/{name}")
-        plots.plt.close("all")
+            plots.plt.close(fig)
 
         model_uri = registered = None
         if run.error is None:
