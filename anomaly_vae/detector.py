@@ -18,6 +18,10 @@ from anomaly_vae.scoring import SCORES
 from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
 from anomaly_vae.validation import check_finite
 
+AUTO_STEPS = 10_000
+AUTO_EPOCHS = (100, 1000)
+"""``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, clipped to this range of epochs."""
+
 STEPS_PER_EXECUTION = 32
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch."""
 
@@ -50,14 +54,17 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         (Not named ``score``: scikit-learn reserves that name for a method.)
     preprocessing : {"standard", "robust", "quantile"}, default="standard"
         Input transform fitted on the training rows (ignored for ``bernoulli``).
-    epochs : int, default=100
-        Maximum number of training epochs.
+    epochs : int or "auto", default=100
+        Maximum number of training epochs. ``'auto'`` sizes it to the data: enough epochs for
+        about ``AUTO_STEPS`` gradient steps, between ``AUTO_EPOCHS`` (so small data sets,
+        with a step or two per epoch, still train properly).
     batch_size : int, default=128
     learning_rate : float, default=1e-3
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping and for the ``'auto'`` threshold.
-    patience : int or None, default=10
-        Early-stopping patience on the validation loss; None trains all epochs.
+    patience : int, "auto" or None, default=10
+        Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of
+        the epochs (at least 10); None trains all epochs.
     contamination : "auto" or float in (0, 0.5], default="auto"
         ``'auto'`` puts the threshold at the 99th percentile of the held-out rows'
         scores (1% false positives on normal data). A float is the share of the
@@ -117,11 +124,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "likelihood": [StrOptions(set(LIKELIHOODS))],
         "score_rule": [StrOptions(set(SCORES))],
         "preprocessing": [StrOptions({"standard", "robust", "quantile"})],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -223,17 +230,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
+            epochs, patience = self._schedule(steps_per_epoch)
             monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss()]
-            if self.patience is not None:
-                cbs.append(
-                    keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
-                )
+            if patience is not None:
+                cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
             cbs += list(callbacks or [])
             history = vae.fit(
                 X_train,
                 validation_data=(X_val,) if n_val else None,
-                epochs=self.epochs,
+                epochs=epochs,
                 batch_size=batch_size,
                 shuffle=True,
                 callbacks=cbs,
@@ -326,6 +332,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.preprocessing == "quantile":
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
+
+    def _schedule(self, steps_per_epoch: int) -> tuple[int, int | None]:
+        """Epochs and early-stopping patience, resolving ``'auto'``."""
+        epochs = self.epochs
+        if epochs == "auto":
+            epochs = int(np.clip(np.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
+        patience = self.patience
+        if patience == "auto":
+            patience = max(10, epochs // 10)
+        return epochs, patience
 
     def _architecture(self, n_train: int, n_features: int):
         latent = self.latent_dim if self.latent_dim is not None else int(np.clip(n_features // 2, 2, 16))

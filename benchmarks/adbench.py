@@ -109,7 +109,8 @@ def vae_factory(params: dict):
     return lambda seed: VAEAnomalyDetector(random_state=seed, **params)
 
 
-def evaluate(name: str, factory, datasets: list[Path], seeds=SEEDS, log=print) -> list[dict]:
+def evaluate(name: str, factory, datasets: list[Path], seeds=SEEDS, log=print, score_rules=(None,)) -> list[dict]:
+    """Fit per dataset and seed; with ``score_rules``, score one fitted VAE under each rule."""
     rows = []
     for path in datasets:
         data = np.load(path)
@@ -118,27 +119,32 @@ def evaluate(name: str, factory, datasets: list[Path], seeds=SEEDS, log=print) -
             t0 = time.perf_counter()
             model = factory(seed).fit(X_train)
             t1 = time.perf_counter()
-            scores = model.anomaly_score(X_test)
-            t2 = time.perf_counter()
-            rows.append(
-                dict(method=name, dataset=path.stem, seed=seed, roc_auc=roc_auc_score(y_test, scores),
-                     ap=average_precision_score(y_test, scores), fit_s=t1 - t0, score_s=t2 - t1)
-            )
-        last = pd.DataFrame(rows[-len(seeds):])
+            for rule in score_rules:
+                if rule is not None:
+                    model.set_params(score_rule=rule)
+                t2 = time.perf_counter()
+                scores = model.anomaly_score(X_test)
+                t3 = time.perf_counter()
+                rows.append(
+                    dict(method=name if rule is None else f"{name} [{rule}]", dataset=path.stem, seed=seed,
+                         roc_auc=roc_auc_score(y_test, scores), ap=average_precision_score(y_test, scores),
+                         fit_s=t1 - t0, score_s=t3 - t2)
+                )
+        last = pd.DataFrame(rows[-len(seeds) * len(score_rules):])
         log(f"  {name:<20} {path.stem:<16} ROC-AUC {last.roc_auc.mean():.3f}  AP {last.ap.mean():.3f}  "
             f"fit {last.fit_s.mean():.1f}s", file=sys.stderr, flush=True)
     return rows
 
 
-def run_vae_backend(backend: str, datasets: list[Path], params: dict, seeds) -> list[dict]:
+def run_vae_backend(backend: str, datasets: list[Path], params: dict, seeds, score_rules: str = "") -> list[dict]:
     """Run the VAE rows in a child process with ``KERAS_BACKEND=backend``."""
     cmd = [sys.executable, __file__, "--worker", "--data", str(datasets[0].parent),
            "--datasets", ",".join(p.stem for p in datasets), "--params", json.dumps(params),
-           "--seeds", ",".join(map(str, seeds))]
+           "--seeds", ",".join(map(str, seeds)), "--score-rules", score_rules]
     out = subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": backend}, stdout=subprocess.PIPE, text=True, check=True)
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     for row in rows:
-        row["method"] = f"VAE ({backend})"
+        row["method"] = row["method"].replace("VAE", f"VAE ({backend})", 1)
     return rows
 
 
@@ -155,6 +161,7 @@ def main(argv=None) -> None:
     parser.add_argument("--backends", default=os.environ.get("KERAS_BACKEND", "jax"), help="comma-separated Keras backends")
     parser.add_argument("--params", default="{}", help="JSON of VAEAnomalyDetector parameters (default: its defaults)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--score-rules", default="", help="comma-separated score rules to compare on each fitted VAE")
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/adbench.csv"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -169,14 +176,15 @@ def main(argv=None) -> None:
     params = json.loads(args.params)
 
     if args.worker:
-        print(json.dumps(evaluate("VAE", vae_factory(params), datasets, seeds)))
+        rules = [r for r in args.score_rules.split(",") if r] or [None]
+        print(json.dumps(evaluate("VAE", vae_factory(params), datasets, seeds, score_rules=rules)))
         return
 
     rows = []
     for name in [b for b in args.baselines.split(",") if b and b != "none"]:
         rows += evaluate(name, BASELINES[name], datasets, seeds)
     for backend in args.backends.split(","):
-        rows += run_vae_backend(backend, datasets, params, seeds)
+        rows += run_vae_backend(backend, datasets, params, seeds, args.score_rules)
     results = pd.DataFrame(rows)
     per_dataset, means = summarise(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
