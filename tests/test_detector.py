@@ -152,3 +152,13 @@ def test_init_stores_parameters_verbatim():
     params = dict(latent_dim=3, hidden_units=[5], beta=0.3, contamination=0.2)
     det = VAEAnomalyDetector(**params)
     assert {k: det.get_params()[k] for k in params} == params
+
+
+def test_auto_epochs_scale_to_the_steps_per_epoch():
+    from anomaly_vae.detector import AUTO_EPOCHS, AUTO_STEPS
+
+    det = VAEAnomalyDetector(epochs="auto", patience="auto")
+    assert det._schedule(steps_per_epoch=1) == (AUTO_EPOCHS[1], AUTO_EPOCHS[1] // 10)
+    assert det._schedule(steps_per_epoch=AUTO_STEPS // 200) == (200, 20)
+    assert det._schedule(steps_per_epoch=10 * AUTO_STEPS) == (AUTO_EPOCHS[0], 10)
+    assert VAEAnomalyDetector(epochs=7, patience=3)._schedule(steps_per_epoch=5) == (7, 3)
