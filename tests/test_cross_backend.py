@@ -23,6 +23,7 @@ def run_worker(backend, mode, folder):
 
 @pytest.mark.once
 @pytest.mark.slow
+@pytest.mark.reliability
 def test_keras_files_cross_backends(tmp_path):
     for backend in BACKENDS:
         run_worker(backend, "save", tmp_path)
