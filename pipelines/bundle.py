@@ -18,7 +18,6 @@ from pipelines.schema import Schema
 
 BUNDLE_FORMAT = 1
 TOP_FEATURES = 3
-OUTPUT_COLUMNS = ["anomaly_score", "is_anomaly", "top_features"]
 
 
 @dataclass

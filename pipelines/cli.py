@@ -142,9 +142,5 @@ def score(
         typer.echo(f"run id: {result.run_id}")
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
 if __name__ == "__main__":
     sys.exit(app())
