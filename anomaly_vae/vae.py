@@ -37,6 +37,9 @@ class VAE(step_mixin(), keras.Model):
         Number of fixed latent draws used when scoring (see ``score_noise``).
     seed : int or None
         Seed for the weight initialisers, the training noise and ``score_noise``.
+    dtype : str or keras.DTypePolicy, optional
+        Dtype policy of every layer, e.g. ``"mixed_bfloat16"``; the ELBO and the scores are
+        always computed in float32.
 
     ``call`` returns a dict with ``x_mean`` (means or logits), ``x_log_var``
     (Gaussian only), ``z_mean`` and ``z_log_var``. ``score_noise`` is a
@@ -79,18 +82,18 @@ class VAE(step_mixin(), keras.Model):
 
         seeds = _SeedCounter(seed)
         self.encoder = keras.Sequential(
-            [_dense(h, activation, seeds(), f"encoder_{i}") for i, h in enumerate(hidden_units)],
+            [_dense(h, activation, seeds(), f"encoder_{i}", self.dtype_policy) for i, h in enumerate(hidden_units)],
             name="encoder",
         )
-        self.z_mean_layer = _dense(latent_dim, None, seeds(), "z_mean")
-        self.z_log_var_layer = _dense(latent_dim, None, seeds(), "z_log_var")
+        self.z_mean_layer = _dense(latent_dim, None, seeds(), "z_mean", self.dtype_policy)
+        self.z_log_var_layer = _dense(latent_dim, None, seeds(), "z_log_var", self.dtype_policy)
         self.decoder = keras.Sequential(
-            [_dense(h, activation, seeds(), f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))],
+            [_dense(h, activation, seeds(), f"decoder_{i}", self.dtype_policy) for i, h in enumerate(reversed(hidden_units))],
             name="decoder",
         )
-        self.x_mean_layer = _dense(n_features, None, seeds(), "x_mean")
+        self.x_mean_layer = _dense(n_features, None, seeds(), "x_mean", self.dtype_policy)
         if likelihood == "heteroscedastic":
-            self.x_log_var_layer = _dense(n_features, None, seeds(), "x_log_var")
+            self.x_log_var_layer = _dense(n_features, None, seeds(), "x_log_var", self.dtype_policy)
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -144,7 +147,7 @@ class VAE(step_mixin(), keras.Model):
 
     def call(self, x, training=False):
         z_mean, z_log_var = self.encode(x)
-        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        eps = keras.random.normal(ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator)
         z = z_mean + ops.exp(0.5 * z_log_var) * eps
         return {**self.decode(z), "z_mean": z_mean, "z_log_var": z_log_var}
 
@@ -172,12 +175,13 @@ class VAE(step_mixin(), keras.Model):
         return config
 
 
-def _dense(units, activation, seed, name):
+def _dense(units, activation, seed, name, dtype=None):
     return keras.layers.Dense(
         units,
         activation=activation,
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
         name=name,
+        dtype=dtype,
     )
 
 

@@ -41,6 +41,15 @@ def _split_ints(text: str | None) -> list[int] | None:
         _fail(f"--hidden-units takes comma-separated integers such as 64,32; got {text!r}.", EXIT_BAD_INPUT)
 
 
+def _int_or_word(text: str | None, flag: str, words: tuple[str, ...]):
+    if text is None or text in words:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        _fail(f"{flag} takes an integer or one of {list(words)}; got {text!r}.", EXIT_BAD_INPUT)
+
+
 @app.command()
 def fit(
     data: Annotated[Optional[str], typer.Argument(help="Training table: .csv, .parquet or .npz (X, optional y).")] = None,
@@ -64,12 +73,13 @@ def fit(
     beta: Annotated[Optional[float], typer.Option()] = None,
     likelihood: Annotated[Optional[str], typer.Option(help="gaussian, mse or bernoulli.")] = None,
     score_rule: Annotated[Optional[str], typer.Option(help="elbo, reconstruction, kl, recon_prob or iwae.")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="Integer, or auto (about 10,000 steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     learning_rate: Annotated[Optional[float], typer.Option()] = None,
     validation_fraction: Annotated[Optional[float], typer.Option()] = None,
-    patience: Annotated[Optional[int], typer.Option()] = None,
+    patience: Annotated[Optional[str], typer.Option(help="Integer, auto, or none.")] = None,
     n_samples: Annotated[Optional[int], typer.Option()] = None,
+    precision: Annotated[Optional[str], typer.Option(help="float32 or mixed_bfloat16 (layers in bfloat16, loss in float32).")] = None,
     random_state: Annotated[Optional[int], typer.Option()] = None,
     verbose: Annotated[Optional[int], typer.Option(help="0 silent, 1 a line per epoch, 2 progress bars.")] = None,
 ) -> None:
@@ -81,6 +91,8 @@ def fit(
     flags["drop_columns"] = flags.pop("drop_column") or None
     flags["categorical_columns"] = flags.pop("categorical") or None
     flags["hidden_units"] = _split_ints(hidden_units)
+    flags["epochs"] = _int_or_word(epochs, "--epochs", ("auto",))
+    flags["patience"] = _int_or_word(patience, "--patience", ("auto", "none"))
     try:
         settings = load_settings(FitSettings, config, flags)
         from pipelines.fit import TrainingInterrupted, run_fit

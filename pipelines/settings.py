@@ -34,18 +34,19 @@ class FitSettings:
     beta: float | None = None
     likelihood: str | None = None
     score_rule: str | None = None
-    epochs: int | None = None
+    epochs: int | str | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
     validation_fraction: float | None = None
-    patience: int | None = None
+    patience: int | str | None = None
     n_samples: int | None = None
+    precision: str | None = None
     random_state: int = 0
     verbose: int = 1
 
     DETECTOR_FIELDS = (
         "latent_dim", "hidden_units", "beta", "likelihood", "score_rule", "epochs", "batch_size",
-        "learning_rate", "validation_fraction", "patience", "n_samples", "random_state", "verbose",
+        "learning_rate", "validation_fraction", "patience", "n_samples", "precision", "random_state", "verbose",
     )
 
     def checkpoint_path(self) -> Path:
@@ -54,6 +55,8 @@ class FitSettings:
 
     def detector_params(self) -> dict[str, Any]:
         params = {k: getattr(self, k) for k in self.DETECTOR_FIELDS if getattr(self, k) is not None}
+        if params.get("patience") == "none":
+            params["patience"] = None
         if "hidden_units" in params:
             params["hidden_units"] = tuple(params["hidden_units"])
         return params

@@ -112,6 +112,15 @@ def test_cli_bad_input_exits_cleanly_without_output(fitted, workdir):
 
 @pytest.mark.once
 @pytest.mark.reliability
+def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdir):
+    out = run_cli("fit", str(TRAIN), "--epochs", "many", "--output-dir", str(workdir / "never"), cwd=workdir)
+    assert out.returncode == 2
+    assert "--epochs takes an integer or one of ['auto']; got 'many'" in out.stderr and "Traceback" not in out.stderr
+    assert not (workdir / "never").exists()
+
+
+@pytest.mark.once
+@pytest.mark.reliability
 def test_unreachable_tracking_server_still_saves_the_model(workdir):
     out = run_cli("fit", str(TRAIN), "--label-column", "label", "--epochs", "1", "--verbose", "0",
                   "--tracking-uri", "http://127.0.0.1:9", "--output-dir", str(workdir / "offline"), cwd=workdir)

@@ -136,3 +136,20 @@ def test_loading_a_foreign_model_or_garbage_is_refused(tmp_path):
         load_vae(tmp_path / "junk.keras")
     with pytest.raises(FileNotFoundError):
         load_vae(tmp_path / "missing.keras")
+
+
+def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_path, normal_data):
+    x = normal_data.astype("float32")
+    vae = make_vae(dtype="mixed_bfloat16")
+    assert vae.encoder.layers[0].compute_dtype == "bfloat16" and vae.encoder.layers[0].kernel.dtype == "float32"
+    outputs = vae(ops.convert_to_tensor(x[:4]))
+    assert ops.dtype(outputs["x_mean"]) == "bfloat16"
+    loss, _, _ = vae._elbo_loss(ops.convert_to_tensor(x[:4]), outputs)
+    assert ops.dtype(loss) == "float32"
+    h = vae.fit(x, epochs=2, batch_size=64, verbose=0).history
+    assert np.isfinite(h["loss"]).all()
+    scores = predict_scores(ScoreModel(vae), x)
+    assert np.isfinite(scores).all()
+    loaded = load_vae(save_vae(vae, tmp_path / "bf16.keras"))
+    assert loaded.encoder.layers[0].compute_dtype == "bfloat16"
+    np.testing.assert_allclose(predict_scores(ScoreModel(loaded), x), scores, rtol=1e-5)
