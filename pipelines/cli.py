@@ -41,7 +41,8 @@ def _split_ints(text: str | None) -> list[int] | None:
         _fail(f"--hidden-units takes comma-separated integers such as 64,32; got {text!r}.", EXIT_BAD_INPUT)
 
 
-def _int_or_word(text: str | None, flag: str, words: tuple[str, ...]):
+def _int_or_word(text: str | None, flag: str, words: tuple[str, ...]) -> int | str | None:
+    """A schedule flag: an integer, or one of ``words`` such as 'auto'."""
     if text is None or text in words:
         return text
     try:
@@ -71,7 +72,7 @@ def fit(
     latent_dim: Annotated[Optional[int], typer.Option()] = None,
     hidden_units: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 64,32.")] = None,
     beta: Annotated[Optional[float], typer.Option()] = None,
-    likelihood: Annotated[Optional[str], typer.Option(help="gaussian, mse or bernoulli.")] = None,
+    likelihood: Annotated[Optional[str], typer.Option(help="gaussian, heteroscedastic, mse or bernoulli.")] = None,
     score_rule: Annotated[Optional[str], typer.Option(help="elbo, reconstruction, kl, recon_prob or iwae.")] = None,
     epochs: Annotated[Optional[str], typer.Option(help="Integer, or auto (about 10,000 steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,

@@ -127,6 +127,9 @@ def run_fit(settings: FitSettings) -> FitResult:
         eval_frame = read_table(settings.eval_data)
         _, y_eval = split_label(eval_frame, settings.label_column)
 
+    detector = VAEAnomalyDetector(**settings.detector_params())
+    detector._validate_params()  # bad settings fail here, before a run or a checkpoint is opened
+
     checkpoint = settings.checkpoint_path()
     previous = read_checkpoint_run(checkpoint) if settings.resume else None
     if not settings.resume and checkpoint.exists():
@@ -146,7 +149,6 @@ def run_fit(settings: FitSettings) -> FitResult:
     local_model = Path(settings.output_dir) / run_name / "model"
     status = "FAILED"
     try:
-        detector_params = settings.detector_params()
         if previous is None:  # a resumed run already has its parameters and input
             run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
                                          **environment_params()})
@@ -158,7 +160,6 @@ def run_fit(settings: FitSettings) -> FitResult:
         conformed = schema.conform(train)
         preprocessor = build_preprocessor(schema).fit(conformed)
         Xt = preprocessor.transform(conformed)
-        detector = VAEAnomalyDetector(**detector_params)
         backup = keras.callbacks.BackupAndRestore(str(checkpoint / "keras"), double_checkpoint=True)
         stop = StopOnSignal()
         try:

@@ -121,6 +121,16 @@ def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdi
 
 @pytest.mark.once
 @pytest.mark.reliability
+def test_bad_detector_setting_fails_before_a_run_is_opened(tmp_path):
+    out = run_cli("fit", str(TRAIN), "--precision", "float16", "--output-dir", str(tmp_path / "out"),
+                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "'precision' parameter of VAEAnomalyDetector" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.once
+@pytest.mark.reliability
 def test_unreachable_tracking_server_still_saves_the_model(workdir):
     out = run_cli("fit", str(TRAIN), "--label-column", "label", "--epochs", "1", "--verbose", "0",
                   "--tracking-uri", "http://127.0.0.1:9", "--output-dir", str(workdir / "offline"), cwd=workdir)
