@@ -81,19 +81,21 @@ class VAE(step_mixin(), keras.Model):
         self.seed = seed
 
         seeds = _SeedCounter(seed)
+
+        def dense(units, act, name):  # every layer: the next seed and the model's dtype policy
+            return _dense(units, act, seeds(), name, self.dtype_policy)
+
         self.encoder = keras.Sequential(
-            [_dense(h, activation, seeds(), f"encoder_{i}", self.dtype_policy) for i, h in enumerate(hidden_units)],
-            name="encoder",
+            [dense(h, activation, f"encoder_{i}") for i, h in enumerate(hidden_units)], name="encoder"
         )
-        self.z_mean_layer = _dense(latent_dim, None, seeds(), "z_mean", self.dtype_policy)
-        self.z_log_var_layer = _dense(latent_dim, None, seeds(), "z_log_var", self.dtype_policy)
+        self.z_mean_layer = dense(latent_dim, None, "z_mean")
+        self.z_log_var_layer = dense(latent_dim, None, "z_log_var")
         self.decoder = keras.Sequential(
-            [_dense(h, activation, seeds(), f"decoder_{i}", self.dtype_policy) for i, h in enumerate(reversed(hidden_units))],
-            name="decoder",
+            [dense(h, activation, f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))], name="decoder"
         )
-        self.x_mean_layer = _dense(n_features, None, seeds(), "x_mean", self.dtype_policy)
+        self.x_mean_layer = dense(n_features, None, "x_mean")
         if likelihood == "heteroscedastic":
-            self.x_log_var_layer = _dense(n_features, None, seeds(), "x_log_var", self.dtype_policy)
+            self.x_log_var_layer = dense(n_features, None, "x_log_var")
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
         self.loss_tracker = keras.metrics.Mean(name="loss")
