@@ -85,14 +85,12 @@ class VAE(step_mixin(), keras.Model):
         def dense(units, act, name):  # every layer: the next seed and the model's dtype policy
             return _dense(units, act, seeds(), name, self.dtype_policy)
 
-        self.encoder = keras.Sequential(
-            [dense(h, activation, f"encoder_{i}") for i, h in enumerate(hidden_units)], name="encoder"
-        )
+        # Plain lists rather than keras.Sequential: each Sequential call runs a functional graph,
+        # which on eager PyTorch cost more than the layers' own maths.
+        self.encoder_layers = [dense(h, activation, f"encoder_{i}") for i, h in enumerate(hidden_units)]
         self.z_mean_layer = dense(latent_dim, None, "z_mean")
         self.z_log_var_layer = dense(latent_dim, None, "z_log_var")
-        self.decoder = keras.Sequential(
-            [dense(h, activation, f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))], name="decoder"
-        )
+        self.decoder_layers = [dense(h, activation, f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))]
         self.x_mean_layer = dense(n_features, None, "x_mean")
         if likelihood == "heteroscedastic":
             self.x_log_var_layer = dense(n_features, None, "x_log_var")
@@ -105,12 +103,10 @@ class VAE(step_mixin(), keras.Model):
     def build(self, input_shape=None):
         if input_shape is not None and input_shape[-1] not in (None, self.n_features):
             raise ValueError(f"VAE expects {self.n_features} features, got input shape {input_shape}.")
-        self.encoder.build((None, self.n_features))
-        hidden = self.hidden_units[-1] if self.hidden_units else self.n_features
+        hidden = _build_stack(self.encoder_layers, self.n_features)
         self.z_mean_layer.build((None, hidden))
         self.z_log_var_layer.build((None, hidden))
-        self.decoder.build((None, self.latent_dim))
-        decoded = self.hidden_units[0] if self.hidden_units else self.latent_dim
+        decoded = _build_stack(self.decoder_layers, self.latent_dim)
         self.x_mean_layer.build((None, decoded))
         if self.likelihood == "heteroscedastic":
             self.x_log_var_layer.build((None, decoded))
@@ -132,14 +128,18 @@ class VAE(step_mixin(), keras.Model):
 
     def encode(self, x):
         """Posterior parameters ``(z_mean, z_log_var)``, with ``z_log_var`` clipped for safety."""
-        h = self.encoder(x) if self.hidden_units else x
+        h = x
+        for layer in self.encoder_layers:
+            h = layer(h)
         z_log_var = ops.clip(self.z_log_var_layer(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
         return self.z_mean_layer(h), z_log_var
 
     def decode(self, z) -> dict:
         """Decoder parameters for latent codes ``z``: ``x_mean`` and, if Gaussian, ``x_log_var``
         (one learned vector, or per row for the heteroscedastic likelihood)."""
-        h = self.decoder(z) if self.hidden_units else z
+        h = z
+        for layer in self.decoder_layers:
+            h = layer(h)
         decoded = {"x_mean": self.x_mean_layer(h)}
         if self.likelihood == "gaussian":
             decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
@@ -175,6 +175,14 @@ class VAE(step_mixin(), keras.Model):
             seed=self.seed,
         )
         return config
+
+
+def _build_stack(layers, width: int) -> int:
+    """Build ``layers`` in turn from inputs of ``width`` features; the width that comes out."""
+    for layer in layers:
+        layer.build((None, width))
+        width = layer.units
+    return width
 
 
 def _dense(units, activation, seed, name, dtype=None):

@@ -141,7 +141,7 @@ def test_loading_a_foreign_model_or_garbage_is_refused(tmp_path):
 def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_path, normal_data):
     x = normal_data.astype("float32")
     vae = make_vae(dtype="mixed_bfloat16")
-    assert vae.encoder.layers[0].compute_dtype == "bfloat16" and vae.encoder.layers[0].kernel.dtype == "float32"
+    assert vae.encoder_layers[0].compute_dtype == "bfloat16" and vae.encoder_layers[0].kernel.dtype == "float32"
     outputs = vae(ops.convert_to_tensor(x[:4]))
     assert ops.dtype(outputs["x_mean"]) == "bfloat16"
     loss, _, _ = vae._elbo_loss(ops.convert_to_tensor(x[:4]), outputs)
@@ -151,5 +151,5 @@ def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_
     scores = predict_scores(ScoreModel(vae), x)
     assert np.isfinite(scores).all()
     loaded = load_vae(save_vae(vae, tmp_path / "bf16.keras"))
-    assert loaded.encoder.layers[0].compute_dtype == "bfloat16"
+    assert loaded.encoder_layers[0].compute_dtype == "bfloat16"
     np.testing.assert_allclose(predict_scores(ScoreModel(loaded), x), scores, rtol=1e-5)
