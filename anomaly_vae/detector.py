@@ -22,6 +22,10 @@ AUTO_STEPS = 10_000
 AUTO_EPOCHS = (100, 1000)
 """``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, clipped to this range of epochs."""
 
+AUTO_MIN_STEPS_PER_EPOCH = 32
+"""``epochs='auto'`` repeats a small training set so one epoch is at least this many steps:
+Keras' per-epoch work (validation, callbacks) then stays small next to the training."""
+
 STEPS_PER_EXECUTION = 32
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch."""
 
@@ -43,8 +47,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Size of the latent code. None picks ``clip(n_features // 2, 2, 16)``.
     hidden_units : tuple of int or None, default=None
         Encoder layer widths (the decoder mirrors them). None scales them to the data.
-    beta : float, default=1.0
+    beta : float, default=0.25
         Weight of the KL term in the training loss. The score always uses the true ELBO.
+        Below 1 the latent code keeps more detail of each row; with ``epochs='auto'`` it raised
+        the mean ROC-AUC on 14 ADBench sets from 0.918 to 0.927 (``benchmarks/RESULTS.md``).
     likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}, default="gaussian"
         Decoder distribution: Gaussian with learned per-feature variance, Gaussian with a
         variance predicted per row, unit-variance Gaussian (MSE), or Bernoulli (inputs are
@@ -54,15 +60,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         (Not named ``score``: scikit-learn reserves that name for a method.)
     preprocessing : {"standard", "robust", "quantile"}, default="standard"
         Input transform fitted on the training rows (ignored for ``bernoulli``).
-    epochs : int or "auto", default=100
-        Maximum number of training epochs. ``'auto'`` sizes it to the data: enough epochs for
-        about ``AUTO_STEPS`` gradient steps, between ``AUTO_EPOCHS`` (so small data sets,
-        with a step or two per epoch, still train properly).
+    epochs : int or "auto", default="auto"
+        Maximum number of training epochs. ``'auto'`` trains for about ``AUTO_STEPS`` gradient
+        steps whatever the data size: a small training set is repeated so an epoch holds at
+        least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, and large ones get at least 100 epochs.
     batch_size : int, default=128
     learning_rate : float, default=1e-3
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping and for the ``'auto'`` threshold.
-    patience : int, "auto" or None, default=10
+    patience : int, "auto" or None, default="auto"
         Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of
         the epochs (at least 10); None trains all epochs.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -91,7 +97,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     history_ : dict of list of float
         Per-epoch ``loss``, ``reconstruction_loss``, ``kl_loss`` and their ``val_`` twins.
     n_epochs_ : int
-        Epochs actually run (early stopping may end training sooner).
+        Epochs actually run (early stopping may end training sooner). With ``epochs='auto'``
+        an epoch may pass over a small training set several times.
     validation_scores_ : ndarray of shape (n_validation,)
         Anomaly scores of the held-out normal rows (the training rows if none were held out).
     threshold_ : float
@@ -145,15 +152,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         *,
         latent_dim=None,
         hidden_units=None,
-        beta=1.0,
+        beta=0.25,
         likelihood="gaussian",
         score_rule="elbo",
         preprocessing="standard",
-        epochs=100,
+        epochs="auto",
         batch_size=128,
         learning_rate=1e-3,
         validation_fraction=0.1,
-        patience=10,
+        patience="auto",
         contamination="auto",
         n_samples=16,
         precision="float32",
@@ -234,10 +241,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 dtype=self.precision,
             )
             vae.build((None, d))
+            epochs, patience, repeats = self._schedule(len(X_train))
+            if repeats > 1:
+                X_train = np.tile(X_train, (repeats, 1))
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
-            epochs, patience = self._schedule(steps_per_epoch)
             monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss()]
             if patience is not None:
@@ -340,15 +349,21 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
 
-    def _schedule(self, steps_per_epoch: int) -> tuple[int, int | None]:
-        """Epochs and early-stopping patience, resolving ``'auto'``."""
-        epochs = self.epochs
+    def _schedule(self, n_train: int) -> tuple[int, int | None, int]:
+        """Epochs, early-stopping patience and how many times to repeat the training rows per epoch.
+
+        ``epochs='auto'`` counts gradient steps rather than passes: it repeats a small training
+        set up to ``AUTO_MIN_STEPS_PER_EPOCH`` steps per epoch, then runs about ``AUTO_STEPS`` steps.
+        """
+        epochs, repeats = self.epochs, 1
         if epochs == "auto":
+            repeats = max(1, -(-AUTO_MIN_STEPS_PER_EPOCH * self.batch_size // n_train))
+            steps_per_epoch = -(-n_train * repeats // min(self.batch_size, n_train * repeats))
             epochs = int(np.clip(np.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
         patience = self.patience
         if patience == "auto":
             patience = max(10, epochs // 10)
-        return epochs, patience
+        return epochs, patience, repeats
 
     def _architecture(self, n_train: int, n_features: int):
         latent = self.latent_dim if self.latent_dim is not None else int(np.clip(n_features // 2, 2, 16))
