@@ -241,12 +241,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 dtype=self.precision,
             )
             vae.build((None, d))
-            epochs, patience, repeats = self._schedule(len(X_train))
+            repeats = self._repeats(len(X_train))
             if repeats > 1:
                 X_train = np.tile(X_train, (repeats, 1))
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
+            epochs, patience = self._schedule(steps_per_epoch)
             monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss()]
             if patience is not None:
@@ -349,21 +350,22 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
 
-    def _schedule(self, n_train: int) -> tuple[int, int | None, int]:
-        """Epochs, early-stopping patience and how many times to repeat the training rows per epoch.
+    def _repeats(self, n_train: int) -> int:
+        """How many times one epoch passes over the training rows: with ``epochs='auto'``, enough
+        for ``AUTO_MIN_STEPS_PER_EPOCH`` steps, so training counts steps rather than passes."""
+        if self.epochs != "auto":
+            return 1
+        return max(1, -(-AUTO_MIN_STEPS_PER_EPOCH * self.batch_size // n_train))
 
-        ``epochs='auto'`` counts gradient steps rather than passes: it repeats a small training
-        set up to ``AUTO_MIN_STEPS_PER_EPOCH`` steps per epoch, then runs about ``AUTO_STEPS`` steps.
-        """
-        epochs, repeats = self.epochs, 1
+    def _schedule(self, steps_per_epoch: int) -> tuple[int, int | None]:
+        """Epochs and early-stopping patience, resolving ``'auto'`` to about ``AUTO_STEPS`` steps."""
+        epochs = self.epochs
         if epochs == "auto":
-            repeats = max(1, -(-AUTO_MIN_STEPS_PER_EPOCH * self.batch_size // n_train))
-            steps_per_epoch = -(-n_train * repeats // min(self.batch_size, n_train * repeats))
             epochs = int(np.clip(np.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
         patience = self.patience
         if patience == "auto":
             patience = max(10, epochs // 10)
-        return epochs, patience, repeats
+        return epochs, patience
 
     def _architecture(self, n_train: int, n_features: int):
         latent = self.latent_dim if self.latent_dim is not None else int(np.clip(n_features // 2, 2, 16))

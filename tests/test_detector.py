@@ -160,10 +160,11 @@ def test_auto_epochs_count_steps_and_repeat_small_training_sets():
     from anomaly_vae.detector import AUTO_EPOCHS, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
 
     det = VAEAnomalyDetector(epochs="auto", patience="auto", batch_size=128)
-    epochs, patience, repeats = det._schedule(n_train=100)
+    repeats = det._repeats(n_train=100)
     assert (repeats - 1) * 100 < AUTO_MIN_STEPS_PER_EPOCH * 128 <= repeats * 100
-    steps_per_epoch = -(-repeats * 100 // 128)
-    assert epochs == -(-AUTO_STEPS // steps_per_epoch) and patience == max(10, epochs // 10)
-    assert det._schedule(n_train=128 * AUTO_STEPS // 200) == (200, 20, 1)
-    assert det._schedule(n_train=1280 * AUTO_STEPS) == (AUTO_EPOCHS[0], 10, 1)
-    assert VAEAnomalyDetector(epochs=7, patience=3)._schedule(n_train=5) == (7, 3, 1)
+    assert det._repeats(n_train=AUTO_MIN_STEPS_PER_EPOCH * 128) == 1
+    assert det._schedule(steps_per_epoch=1) == (AUTO_EPOCHS[1], AUTO_EPOCHS[1] // 10)
+    assert det._schedule(steps_per_epoch=AUTO_STEPS // 200) == (200, 20)
+    assert det._schedule(steps_per_epoch=10 * AUTO_STEPS) == (AUTO_EPOCHS[0], 10)
+    fixed = VAEAnomalyDetector(epochs=7, patience=3)
+    assert fixed._repeats(n_train=5) == 1 and fixed._schedule(steps_per_epoch=5) == (7, 3)
