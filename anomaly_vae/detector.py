@@ -22,12 +22,15 @@ AUTO_STEPS = 10_000
 AUTO_EPOCHS = (100, 1000)
 """``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, clipped to this range of epochs."""
 
-AUTO_MIN_STEPS_PER_EPOCH = 32
+AUTO_MIN_STEPS_PER_EPOCH = 64
 """``epochs='auto'`` repeats a small training set so one epoch is at least this many steps:
 Keras' per-epoch work (validation, callbacks) then stays small next to the training."""
 
-STEPS_PER_EXECUTION = 32
-"""Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch."""
+STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
+"""Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
+epoch of a repeated small training set (fewer than twice the minimum) is then one call, compiled once."""
+
+EARLY_STOPPING_MONITOR = "loss"
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
@@ -202,8 +205,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         import keras
 
-        from anomaly_vae.callbacks import FailOnNonFiniteLoss
+        from anomaly_vae.callbacks import FailOnNonFiniteLoss, LogELBO
         from anomaly_vae.persistence import compile_vae
+        from anomaly_vae.steps import set_random_seed
         from anomaly_vae.vae import VAE
 
         self._validate_params()
@@ -228,7 +232,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         latent_dim, hidden_units = self._architecture(n - n_val, d)
         py_state, np_state = random.getstate(), np.random.get_state()
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         try:
             vae = VAE(
                 n_features=d,
@@ -241,17 +245,17 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 dtype=self.precision,
             )
             vae.build((None, d))
-            repeats = self._repeats(len(X_train))
-            if repeats > 1:
-                X_train = np.tile(X_train, (repeats, 1))
+            epoch_rows = self._epoch_rows(len(X_train))
+            if epoch_rows > len(X_train):  # rows are in random order, so the top-up is a random subset
+                X_train = np.resize(X_train, (epoch_rows, d))
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch)
-            monitor = "val_loss" if n_val else "loss"
-            cbs = [FailOnNonFiniteLoss()]
+            monitor = ("val_" if n_val else "") + EARLY_STOPPING_MONITOR
+            cbs = [FailOnNonFiniteLoss(), LogELBO()]
             if patience is not None:
-                cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
+                cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience, restore_best_weights=True))
             cbs += list(callbacks or [])
             history = vae.fit(
                 X_train,
@@ -350,12 +354,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
 
-    def _repeats(self, n_train: int) -> int:
-        """How many times one epoch passes over the training rows: with ``epochs='auto'``, enough
-        for ``AUTO_MIN_STEPS_PER_EPOCH`` steps, so training counts steps rather than passes."""
-        if self.epochs != "auto":
-            return 1
-        return max(1, -(-AUTO_MIN_STEPS_PER_EPOCH * self.batch_size // n_train))
+    def _epoch_rows(self, n_train: int) -> int:
+        """Rows one epoch passes over. With ``epochs='auto'`` a small training set is repeated to
+        at least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, so training counts steps rather than passes,
+        and topped up to whole batches, so no smaller last batch costs a second compilation."""
+        batch = self.batch_size
+        if self.epochs != "auto" or n_train >= AUTO_MIN_STEPS_PER_EPOCH * batch:
+            return n_train
+        repeats = -(-AUTO_MIN_STEPS_PER_EPOCH * batch // n_train)
+        return -(-repeats * n_train // batch) * batch
 
     def _schedule(self, steps_per_epoch: int) -> tuple[int, int | None]:
         """Epochs and early-stopping patience, resolving ``'auto'`` to about ``AUTO_STEPS`` steps."""

@@ -75,6 +75,9 @@ class ScoreModel(keras.Model):
         self.vae = vae
         self.score = score
         self.features = features
+        # No weights of its own and the VAE is built: without this, the first predict
+        # runs one eager forward pass to "build" it, compiling every op on its own under JAX.
+        self.built = True
 
     def call(self, x):
         scores, features = score_terms(self.vae, x, self.score)

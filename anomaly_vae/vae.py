@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from anomaly_vae import initializers
 from anomaly_vae.elbo import elbo_loss
 from anomaly_vae.likelihoods import LIKELIHOODS
 from anomaly_vae.steps import step_mixin
@@ -112,11 +113,11 @@ class VAE(step_mixin(), keras.Model):
             self.x_log_var_layer.build((None, decoded))
         if self.likelihood == "gaussian":
             self.x_log_var = self.add_weight(
-                shape=(self.n_features,), initializer="zeros", name="x_log_var"
+                shape=(self.n_features,), initializer=initializers.Zeros(), name="x_log_var"
             )
         self.score_noise = self.add_weight(
             shape=(self.n_score_samples, self.latent_dim),
-            initializer=keras.initializers.RandomNormal(seed=self._noise_seed),
+            initializer=initializers.Normal(seed=self._noise_seed),
             trainable=False,
             name="score_noise",
         )
@@ -189,7 +190,8 @@ def _dense(units, activation, seed, name, dtype=None):
     return keras.layers.Dense(
         units,
         activation=activation,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        kernel_initializer=initializers.GlorotUniform(seed=seed),
+        bias_initializer=initializers.Zeros(),
         name=name,
         dtype=dtype,
     )

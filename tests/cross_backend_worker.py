@@ -1,7 +1,7 @@
 """Run under one Keras backend by ``test_cross_backend.py``: save a model, or check all saved ones.
 
 ``python -m tests.cross_backend_worker save DIR`` trains a small VAE, saves
-``DIR/<backend>.keras`` and its scores. ``... check DIR`` loads every saved
+``DIR/<backend>.keras`` and its scores, and reports its initial weights. ``... check DIR`` loads every saved
 model, compares its scores with the saved ones and trains it one more epoch.
 """
 
@@ -23,10 +23,11 @@ def save(folder: Path) -> dict:
     backend = keras.backend.backend()
     vae = VAE(n_features=5, latent_dim=2, hidden_units=(16, 8), n_score_samples=8, seed=1)
     vae.build((None, 5))
+    initial = [float(np.sum(keras.ops.convert_to_numpy(w))) for w in vae.weights]
     compile_vae(vae).fit(X, epochs=2, batch_size=64, verbose=0)
     save_vae(vae, folder / f"{backend}.keras")
     np.save(folder / f"{backend}.npy", predict_scores(ScoreModel(vae), X))
-    return {"saved": backend}
+    return {"saved": backend, "initial_weight_sums": initial}
 
 
 def check(folder: Path) -> dict:

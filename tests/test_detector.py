@@ -1,7 +1,10 @@
 """``VAEAnomalyDetector``: the scikit-learn contract, scores, threshold and bad input."""
 
 import pickle
+import subprocess
+import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,11 +163,24 @@ def test_auto_epochs_count_steps_and_repeat_small_training_sets():
     from anomaly_vae.detector import AUTO_EPOCHS, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
 
     det = VAEAnomalyDetector(epochs="auto", patience="auto", batch_size=128)
-    repeats = det._repeats(n_train=100)
-    assert (repeats - 1) * 100 < AUTO_MIN_STEPS_PER_EPOCH * 128 <= repeats * 100
-    assert det._repeats(n_train=AUTO_MIN_STEPS_PER_EPOCH * 128) == 1
+    rows = det._epoch_rows(n_train=100)
+    assert rows % 128 == 0 and AUTO_MIN_STEPS_PER_EPOCH * 128 <= rows < AUTO_MIN_STEPS_PER_EPOCH * 128 + 100 + 128
+    assert det._epoch_rows(n_train=AUTO_MIN_STEPS_PER_EPOCH * 128 + 1) == AUTO_MIN_STEPS_PER_EPOCH * 128 + 1
     assert det._schedule(steps_per_epoch=1) == (AUTO_EPOCHS[1], AUTO_EPOCHS[1] // 10)
     assert det._schedule(steps_per_epoch=AUTO_STEPS // 200) == (200, 20)
     assert det._schedule(steps_per_epoch=10 * AUTO_STEPS) == (AUTO_EPOCHS[0], 10)
     fixed = VAEAnomalyDetector(epochs=7, patience=3)
-    assert fixed._repeats(n_train=5) == 1 and fixed._schedule(steps_per_epoch=5) == (7, 3)
+    assert fixed._epoch_rows(n_train=5) == 5 and fixed._schedule(steps_per_epoch=5) == (7, 3)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="TensorFlow is the backend itself")
+def test_fitting_does_not_import_tensorflow():
+    """Keras' set_random_seed imports TensorFlow whenever it is installed: seconds for nothing."""
+    code = (
+        "import sys, numpy as np; from anomaly_vae import VAEAnomalyDetector; "
+        "X = np.random.default_rng(0).normal(size=(60, 3)); "
+        "VAEAnomalyDetector(epochs=1, random_state=0).fit(X).anomaly_score(X); "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

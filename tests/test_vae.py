@@ -47,6 +47,20 @@ def test_training_advances_the_seed_generator_state(normal_data):
     assert not np.allclose(a, b)
 
 
+def test_several_steps_per_call_train_as_one_step_per_call(normal_data):
+    """JAX runs each group of steps as one lax.scan; the weights must match Keras' step-by-step loop."""
+    x = normal_data.astype("float32")
+    weights = []
+    for steps_per_execution in (1, 4):
+        vae = VAE(n_features=4, latent_dim=2, hidden_units=(8,), n_score_samples=3, seed=7)
+        vae.build((None, 4))
+        compile_vae(vae, 1e-2, steps_per_execution=steps_per_execution)
+        vae.fit(x, epochs=2, batch_size=50, shuffle=False, verbose=0)  # 4 full batches an epoch
+        weights.append([np.asarray(ops.convert_to_numpy(w)) for w in vae.weights])
+    for one, grouped in zip(*weights):
+        np.testing.assert_allclose(one, grouped, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic", "mse", "bernoulli"])
 def test_each_likelihood_trains_to_a_finite_loss(likelihood, normal_data):
     x = normal_data.astype("float32")

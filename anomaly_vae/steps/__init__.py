@@ -7,7 +7,10 @@ gradients are taken and applied.
 
 from __future__ import annotations
 
+import random
+
 import keras
+import numpy as np
 
 
 def step_mixin() -> type:
@@ -38,12 +41,31 @@ class _UnsupportedBackendStep:
         )
 
 
-def device_description() -> str:
-    """"CPU" or "GPU: <name>" for the device the active backend computes on."""
+def set_random_seed(seed: int) -> None:
+    """Seed Python, NumPy and the active backend, as ``keras.utils.set_random_seed`` does.
+
+    Keras' own version also seeds TensorFlow whenever it is installed, and importing it
+    costs seconds under JAX or torch. Every VAE weight and noise draw has its own seed,
+    so only the data shuffle reads these global generators.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    module = _step_module()
+    if module is not None:
+        module.seed_framework(seed)
+
+
+def _step_module():
     backend = keras.backend.backend()
-    module = {"tensorflow": "tensorflow_step", "jax": "jax_step", "torch": "torch_step"}.get(backend)
-    if module is None:
-        return "CPU"
+    name = {"tensorflow": "tensorflow_step", "jax": "jax_step", "torch": "torch_step"}.get(backend)
+    if name is None:
+        return None
     from importlib import import_module
 
-    return import_module(f"anomaly_vae.steps.{module}").device_description()
+    return import_module(f"anomaly_vae.steps.{name}")
+
+
+def device_description() -> str:
+    """"CPU" or "GPU: <name>" for the device the active backend computes on."""
+    module = _step_module()
+    return "CPU" if module is None else module.device_description()

@@ -6,6 +6,7 @@ The step must hand back the updated non-trainable variables: they hold the
 
 import jax
 import keras
+import numpy as np
 from keras.utils import unpack_x_y_sample_weight
 
 
@@ -41,6 +42,48 @@ class JaxELBOStep:
         )
         return logs, (trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)
 
+    def make_train_function(self, force=False):
+        """Run each ``steps_per_execution`` group of equal batches as one ``lax.scan``.
+
+        Keras' JAX trainer calls the jitted step once per batch from Python; for a small
+        network that dispatch cost as much as the step (0.33 against 0.16 ms a step, d=10).
+        """
+        if self.train_function is not None and not force:
+            return
+        if self.steps_per_execution <= 1 or self.run_eagerly or not self.jit_compile:
+            return super().make_train_function(force)
+        single = jax.jit(self.train_step, donate_argnums=0)
+        scanned = jax.jit(self._scan_train_steps, donate_argnums=0)
+
+        def train_function(state, iterator):
+            batches = []
+            for _ in range(self.steps_per_execution):
+                try:
+                    batches.append(next(iterator))
+                except StopIteration:
+                    break
+            if not batches:
+                raise StopIteration
+            full = [b for b in batches if _shapes(b) == _shapes(batches[0])]
+            logs, state = (
+                scanned(state, jax.tree_util.tree_map(_stack, *full))
+                if len(full) > 1
+                else single(state, full[0])
+            )
+            for batch in batches[len(full) :]:  # the smaller last batch of an epoch
+                logs, state = single(state, batch)
+            return logs, state
+
+        self.train_function = train_function
+
+    def _scan_train_steps(self, state, stacked):
+        def body(state, data):
+            logs, state = self.train_step(state, data)
+            return state, logs
+
+        state, logs = jax.lax.scan(body, state, stacked)
+        return jax.tree_util.tree_map(lambda v: v[-1], logs), state
+
     def test_step(self, state, data):
         trainable_variables, non_trainable_variables, metrics_variables = state
         x, _, _ = unpack_x_y_sample_weight(data)
@@ -51,6 +94,22 @@ class JaxELBOStep:
             metrics_variables, loss, reconstruction_loss, kl_loss
         )
         return logs, (trainable_variables, non_trainable_variables, metrics_variables)
+
+
+def _stack(*arrays):
+    """Stack batches along a new step axis: in NumPy when they are host arrays (jnp.stack
+    converted each one eagerly, 5 ms an epoch here)."""
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        return np.stack(arrays)
+    return jax.numpy.stack(arrays)
+
+
+def _shapes(batch):
+    return [getattr(leaf, "shape", None) for leaf in jax.tree_util.tree_leaves(batch)]
+
+
+def seed_framework(seed: int) -> None:
+    """Nothing to seed: JAX has no global generator (Keras shuffles with NumPy)."""
 
 
 def device_description() -> str:

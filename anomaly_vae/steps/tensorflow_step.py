@@ -22,6 +22,11 @@ class TensorFlowELBOStep:
         return self._update_metrics(*self._elbo_loss(x, outputs))
 
 
+def seed_framework(seed: int) -> None:
+    """Seed TensorFlow's global generator, which shuffles the ``tf.data`` pipeline."""
+    tf.random.set_seed(seed)
+
+
 def device_description() -> str:
     """The device TensorFlow computes on, for run logs."""
     gpus = tf.config.list_physical_devices("GPU")

@@ -26,6 +26,11 @@ class TorchELBOStep:
             return self._update_metrics(*self._elbo_loss(x, outputs))
 
 
+def seed_framework(seed: int) -> None:
+    """Seed torch's global generator, which shuffles the training data."""
+    torch.manual_seed(seed)
+
+
 def device_description() -> str:
     """The device Keras' torch backend computes on, for run logs."""
     if torch.cuda.is_available():

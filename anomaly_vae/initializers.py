@@ -1,0 +1,50 @@
+"""Weight initialisers drawn with NumPy from a seed.
+
+Keras' own initialisers run backend random ops eagerly, and under JAX each new weight
+shape compiled its own kernel: about 4 s of a first 1,000-row fit on CPU. Drawing with
+NumPy costs microseconds and gives the same starting weights on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+
+class GlorotUniform(keras.initializers.Initializer):
+    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)), as Keras' ``GlorotUniform``."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = (shape[0], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
+        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class Normal(keras.initializers.Initializer):
+    """Standard normal draws."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        values = np.random.default_rng(self.seed).standard_normal(size=shape)
+        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class Zeros(keras.initializers.Initializer):
+    """Zeros, built in NumPy (Keras' ``zeros`` compiles a fill per shape under JAX)."""
+
+    def __call__(self, shape, dtype=None):
+        return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
