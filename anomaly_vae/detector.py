@@ -18,9 +18,10 @@ from anomaly_vae.scoring import SCORES
 from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
 from anomaly_vae.validation import check_finite
 
-AUTO_STEPS = 10_000
-AUTO_EPOCHS = (100, 1000)
-"""``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, clipped to this range of epochs."""
+AUTO_STEPS = 5_000
+AUTO_MIN_PASSES = 100
+"""``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, and at least ``AUTO_MIN_PASSES``
+passes over the training rows."""
 
 AUTO_MIN_STEPS_PER_EPOCH = 64
 """``epochs='auto'`` repeats a small training set so one epoch is at least this many steps:
@@ -29,8 +30,6 @@ Keras' per-epoch work (validation, callbacks) then stays small next to the train
 STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
 epoch of a repeated small training set (fewer than twice the minimum) is then one call, compiled once."""
-
-EARLY_STOPPING_MONITOR = "loss"
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
@@ -66,7 +65,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     epochs : int or "auto", default="auto"
         Maximum number of training epochs. ``'auto'`` trains for about ``AUTO_STEPS`` gradient
         steps whatever the data size: a small training set is repeated so an epoch holds at
-        least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, and large ones get at least 100 epochs.
+        least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, and large ones get at least 100 passes.
     batch_size : int, default=128
     learning_rate : float, default=1e-3
     validation_fraction : float, default=0.1
@@ -251,11 +250,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
-            epochs, patience = self._schedule(steps_per_epoch)
-            monitor = ("val_" if n_val else "") + EARLY_STOPPING_MONITOR
+            epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=len(X_train) / (n - n_val))
+            monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss(), LogELBO()]
             if patience is not None:
-                cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience, restore_best_weights=True))
+                cbs.append(
+                    keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience, restore_best_weights=True)
+                )
             cbs += list(callbacks or [])
             history = vae.fit(
                 X_train,
@@ -364,11 +365,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         repeats = -(-AUTO_MIN_STEPS_PER_EPOCH * batch // n_train)
         return -(-repeats * n_train // batch) * batch
 
-    def _schedule(self, steps_per_epoch: int) -> tuple[int, int | None]:
-        """Epochs and early-stopping patience, resolving ``'auto'`` to about ``AUTO_STEPS`` steps."""
+    def _schedule(self, steps_per_epoch: int, passes_per_epoch: float = 1.0) -> tuple[int, int | None]:
+        """Epochs and early-stopping patience, resolving ``'auto'`` to about ``AUTO_STEPS`` steps
+        and at least ``AUTO_MIN_PASSES`` passes over the training rows."""
         epochs = self.epochs
         if epochs == "auto":
-            epochs = int(np.clip(np.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
+            epochs = int(max(np.ceil(AUTO_STEPS / steps_per_epoch), np.ceil(AUTO_MIN_PASSES / passes_per_epoch)))
         patience = self.patience
         if patience == "auto":
             patience = max(10, epochs // 10)

@@ -74,7 +74,7 @@ def fit(
     beta: Annotated[Optional[float], typer.Option()] = None,
     likelihood: Annotated[Optional[str], typer.Option(help="gaussian, heteroscedastic, mse or bernoulli.")] = None,
     score_rule: Annotated[Optional[str], typer.Option(help="elbo, reconstruction, kl, recon_prob or iwae.")] = None,
-    epochs: Annotated[Optional[str], typer.Option(help="Integer, or auto (the default: about 10,000 steps).")] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="Integer, or auto (the default: about 5,000 steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     learning_rate: Annotated[Optional[float], typer.Option()] = None,
     validation_fraction: Annotated[Optional[float], typer.Option()] = None,

@@ -160,15 +160,15 @@ def test_init_stores_parameters_verbatim():
 
 
 def test_auto_epochs_count_steps_and_repeat_small_training_sets():
-    from anomaly_vae.detector import AUTO_EPOCHS, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
+    from anomaly_vae.detector import AUTO_MIN_PASSES, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
 
     det = VAEAnomalyDetector(epochs="auto", patience="auto", batch_size=128)
     rows = det._epoch_rows(n_train=100)
     assert rows % 128 == 0 and AUTO_MIN_STEPS_PER_EPOCH * 128 <= rows < AUTO_MIN_STEPS_PER_EPOCH * 128 + 100 + 128
     assert det._epoch_rows(n_train=AUTO_MIN_STEPS_PER_EPOCH * 128 + 1) == AUTO_MIN_STEPS_PER_EPOCH * 128 + 1
-    assert det._schedule(steps_per_epoch=1) == (AUTO_EPOCHS[1], AUTO_EPOCHS[1] // 10)
     assert det._schedule(steps_per_epoch=AUTO_STEPS // 200) == (200, 20)
-    assert det._schedule(steps_per_epoch=10 * AUTO_STEPS) == (AUTO_EPOCHS[0], 10)
+    assert det._schedule(steps_per_epoch=128, passes_per_epoch=16.0) == (-(-AUTO_STEPS // 128), 10)
+    assert det._schedule(steps_per_epoch=10 * AUTO_STEPS) == (AUTO_MIN_PASSES, 10)  # a large set: passes rule
     fixed = VAEAnomalyDetector(epochs=7, patience=3)
     assert fixed._epoch_rows(n_train=5) == 5 and fixed._schedule(steps_per_epoch=5) == (7, 3)
 

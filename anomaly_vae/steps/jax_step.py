@@ -50,7 +50,12 @@ class JaxELBOStep:
         """
         if self.train_function is not None and not force:
             return
-        if self.steps_per_execution <= 1 or self.run_eagerly or not self.jit_compile:
+        if (
+            self.steps_per_execution <= 1
+            or self.run_eagerly
+            or not self.jit_compile
+            or keras.distribution.distribution() is not None  # Keras' own path handles shardings
+        ):
             return super().make_train_function(force)
         single = jax.jit(self.train_step, donate_argnums=0)
         scanned = jax.jit(self._scan_train_steps, donate_argnums=0)
