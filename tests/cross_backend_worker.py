@@ -1,8 +1,9 @@
 """Run under one Keras backend by ``test_cross_backend.py``: save a model, or check all saved ones.
 
 ``python -m tests.cross_backend_worker save DIR`` trains a small VAE, saves
-``DIR/<backend>.keras`` and its scores, and reports its initial weights. ``... check DIR`` loads every saved
-model, compares its scores with the saved ones and trains it one more epoch.
+``DIR/<backend>.keras`` and its scores, and reports its initial weights.
+``... check DIR`` loads every saved model, compares its scores with the saved
+ones and trains it one more epoch.
 """
 
 import json

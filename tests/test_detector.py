@@ -25,6 +25,8 @@ def test_fit_sets_learned_attributes(fitted, normal_frame):
     assert {"loss", "reconstruction_loss", "kl_loss", "val_loss"} <= set(fitted.history_)
     assert fitted.n_epochs_ == len(fitted.history_["loss"])
     assert len(fitted.validation_scores_) == int(0.1 * len(normal_frame))
+    h = fitted.history_  # val_elbo: the KL at full weight, what the score measures
+    np.testing.assert_allclose(h["val_elbo"], np.add(h["val_reconstruction_loss"], h["val_kl_loss"]), rtol=1e-6)
 
 
 def test_score_conventions(fitted, normal_frame):
