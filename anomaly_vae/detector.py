@@ -29,7 +29,7 @@ Keras' per-epoch work (validation, callbacks) then stays small next to the train
 
 STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
-epoch of a repeated small training set (fewer than twice the minimum) is then one call, compiled once."""
+epoch of a repeated small training set (at most twice the minimum) is then one call, compiled once."""
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
@@ -244,13 +244,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 dtype=self.precision,
             )
             vae.build((None, d))
-            epoch_rows = self._epoch_rows(len(X_train))
-            if epoch_rows > len(X_train):  # rows are in random order, so the top-up is a random subset
+            n_train = len(X_train)
+            epoch_rows = self._epoch_rows(n_train)
+            if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
                 X_train = np.resize(X_train, (epoch_rows, d))
             batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
-            epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=len(X_train) / (n - n_val))
+            epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
             monitor = "val_loss" if n_val else "loss"
             cbs = [FailOnNonFiniteLoss(), LogELBO()]
             if patience is not None:

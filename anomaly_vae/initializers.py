@@ -13,11 +13,18 @@ import keras
 import numpy as np
 
 
-class GlorotUniform(keras.initializers.Initializer):
-    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)), as Keras' ``GlorotUniform``."""
+class _Seeded(keras.initializers.Initializer):
+    """Holds the seed of a NumPy draw; None draws fresh entropy."""
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_Seeded):
+    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)), as Keras' ``GlorotUniform``."""
 
     def __call__(self, shape, dtype=None):
         fan_in, fan_out = (shape[0], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
@@ -25,22 +32,13 @@ class GlorotUniform(keras.initializers.Initializer):
         values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
         return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
 
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
 
-
-class Normal(keras.initializers.Initializer):
+class Normal(_Seeded):
     """Standard normal draws."""
-
-    def __init__(self, seed: int | None = None):
-        self.seed = seed
 
     def __call__(self, shape, dtype=None):
         values = np.random.default_rng(self.seed).standard_normal(size=shape)
         return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
-
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
 
 
 class Zeros(keras.initializers.Initializer):

@@ -69,7 +69,8 @@ class JaxELBOStep:
                     break
             if not batches:
                 raise StopIteration
-            full = [b for b in batches if _shapes(b) == _shapes(batches[0])]
+            first = _shapes(batches[0])
+            full = [b for b in batches if _shapes(b) == first]
             logs, state = (
                 scanned(state, jax.tree_util.tree_map(_stack, *full))
                 if len(full) > 1
