@@ -31,6 +31,9 @@ STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
 epoch of a repeated small training set (at most twice the minimum) is then one call, compiled once."""
 
+N_MEMBERS = 1
+"""Default ensemble size (``n_members``)."""
+
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
 
@@ -79,6 +82,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         training rows to flag, as in scikit-learn's IsolationForest.
     n_samples : int, default=16
         Latent draws averaged per row when scoring.
+    n_members : int, default=1
+        Networks trained side by side from different starting weights, in one model (a leading
+        weight axis); scores are their mean. Averaging removes much of the score noise that the
+        random start leaves.
     precision : {"float32", "mixed_bfloat16"}, default="float32"
         Keras dtype policy of the network. ``'mixed_bfloat16'`` computes the layers in
         bfloat16 (faster on recent GPUs) while weights, the loss and the scores stay in
@@ -144,6 +151,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions({"float32", "mixed_bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -165,6 +173,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         patience="auto",
         contamination="auto",
         n_samples=16,
+        n_members=N_MEMBERS,
         precision="float32",
         random_state=None,
         verbose=0,
@@ -182,6 +191,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.patience = patience
         self.contamination = contamination
         self.n_samples = n_samples
+        self.n_members = n_members
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
@@ -240,6 +250,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 likelihood=self.likelihood,
                 beta=self.beta,
                 n_score_samples=self.n_samples,
+                n_members=self.n_members,
                 seed=seed,
                 dtype=self.precision,
             )
@@ -329,12 +340,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return pd.DataFrame(features, columns=columns, index=index)
 
     def latent_means(self, X) -> np.ndarray:
-        """Posterior means ``z_mean`` for rows ``X`` (for plots of the latent space)."""
+        """Posterior means ``z_mean`` for rows ``X`` (for plots of the latent space), from the first
+        ensemble member: the members' latent spaces are not aligned with each other."""
         from keras import ops
 
         Xs = self._prepare(X)
         z_mean, _ = self.vae_.encode(ops.convert_to_tensor(Xs.astype("float32")))
-        return np.asarray(ops.convert_to_numpy(z_mean), dtype=np.float64)
+        return np.asarray(ops.convert_to_numpy(z_mean[0]), dtype=np.float64)
 
     # ------------------------------------------------------------ helpers
     def _prepare(self, X) -> np.ndarray:

@@ -24,10 +24,11 @@ class _Seeded(keras.initializers.Initializer):
 
 
 class GlorotUniform(_Seeded):
-    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)), as Keras' ``GlorotUniform``."""
+    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)), as Keras' ``GlorotUniform``
+    for a dense kernel. Leading axes beyond the last two index independent kernels (ensemble members)."""
 
     def __call__(self, shape, dtype=None):
-        fan_in, fan_out = (shape[0], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
+        fan_in, fan_out = (shape[-2], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
         return values.astype(keras.backend.standardize_dtype(dtype or "float32"))

@@ -89,9 +89,10 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 2
+DETECTOR_FORMAT = 3
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
-decoder are lists of layers, no longer ``keras.Sequential``, so format-1 weights do not fit)."""
+decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
+axis, so older weights do not fit)."""
 
 _TRUSTED_MODULES = ("sklearn.", "numpy", "builtins", "scipy.")
 

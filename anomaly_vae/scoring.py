@@ -30,23 +30,28 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def score_terms(vae, x, score: str = "elbo"):
-    """Row scores ``(n,)`` and per-feature reconstruction NLL ``(n, d)`` for rows ``x``."""
+    """Row scores ``(n,)`` and per-feature reconstruction NLL ``(n, d)`` for rows ``x``.
+
+    Each ensemble member scores the rows on its own; both outputs are the members' mean.
+    """
     x = ops.cast(x, "float32")
-    z_mean, z_log_var = vae.encode(x)
+    z_mean, z_log_var = vae.encode(x)  # (M, n, L)
     z_mean = ops.cast(z_mean, "float32")
     z_log_var = ops.cast(z_log_var, "float32")
-    eps = ops.cast(ops.convert_to_tensor(vae.score_noise), "float32")
+    eps = ops.cast(ops.convert_to_tensor(vae.score_noise), "float32")  # (S, L)
     n_draws, latent = eps.shape
-    z = ops.expand_dims(z_mean, 1) + ops.expand_dims(ops.exp(0.5 * z_log_var), 1) * eps[None]
-    decoded = vae.decode(ops.reshape(z, (-1, latent)))
-    decoded = {  # per-row outputs (x_mean, a heteroscedastic x_log_var) regain their draw axis
-        k: ops.cast(ops.reshape(v, (-1, n_draws, vae.n_features)) if len(v.shape) == 2 else v, "float32")
+    members = vae.n_members
+    z = ops.expand_dims(z_mean, 2) + ops.expand_dims(ops.exp(0.5 * z_log_var), 2) * eps  # (M, n, S, L)
+    decoded = vae.decode(ops.reshape(z, (members, -1, latent)))
+    draws = (members, -1, n_draws, vae.n_features)
+    decoded = {  # per-row outputs regain their draw axis; the learned (M, 1, d) variance broadcasts
+        k: ops.cast(ops.reshape(v, draws) if k == "x_mean" or vae.likelihood == "heteroscedastic" else v[:, :, None], "float32")
         for k, v in decoded.items()
     }
-    nll = feature_nll(ops.expand_dims(x, 1), decoded, vae.likelihood)  # (n, S, d)
-    features = ops.mean(nll, axis=1)
+    nll = feature_nll(x[None, :, None], decoded, vae.likelihood)  # (M, n, S, d)
+    features = ops.mean(nll, axis=2)
     recon = ops.sum(features, axis=-1)
-    kl = kl_to_standard_normal(z_mean, z_log_var)
+    kl = kl_to_standard_normal(z_mean, z_log_var)  # (M, n)
     if score == "elbo":
         scores = recon + kl
     elif score == "reconstruction":
@@ -54,17 +59,17 @@ def score_terms(vae, x, score: str = "elbo"):
     elif score == "kl":
         scores = kl
     elif score == "recon_prob":
-        log_px = -ops.sum(nll, axis=-1)  # (n, S)
-        scores = math.log(n_draws) - ops.logsumexp(log_px, axis=1)
+        log_px = -ops.sum(nll, axis=-1)  # (M, n, S)
+        scores = math.log(n_draws) - ops.logsumexp(log_px, axis=2)
     elif score == "iwae":
         log_px = -ops.sum(nll, axis=-1)
         log_pz = -ops.sum(0.5 * ops.square(z) + _HALF_LOG_2PI, axis=-1)
-        eps_term = ops.sum(0.5 * ops.square(eps) + _HALF_LOG_2PI, axis=-1)[None]
+        eps_term = ops.sum(0.5 * ops.square(eps) + _HALF_LOG_2PI, axis=-1)
         log_qz = -eps_term - 0.5 * ops.sum(z_log_var, axis=-1, keepdims=True)
-        scores = math.log(n_draws) - ops.logsumexp(log_px + log_pz - log_qz, axis=1)
+        scores = math.log(n_draws) - ops.logsumexp(log_px + log_pz - log_qz, axis=2)
     else:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
-    return scores, features
+    return ops.mean(scores, axis=0), ops.mean(features, axis=0)
 
 
 class ScoreModel(keras.Model):

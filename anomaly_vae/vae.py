@@ -10,6 +10,7 @@ from keras import ops
 from anomaly_vae import initializers
 from anomaly_vae.elbo import elbo_loss
 from anomaly_vae.likelihoods import LIKELIHOODS
+from anomaly_vae.member_dense import MemberDense
 from anomaly_vae.steps import step_mixin
 
 Z_LOG_VAR_MIN = -12.0
@@ -36,14 +37,17 @@ class VAE(step_mixin(), keras.Model):
         Hidden-layer activation.
     n_score_samples : int
         Number of fixed latent draws used when scoring (see ``score_noise``).
+    n_members : int
+        Independent networks trained side by side on the same batches (a leading weight axis, see
+        :class:`~anomaly_vae.member_dense.MemberDense`); the loss is their mean and scores average them.
     seed : int or None
         Seed for the weight initialisers, the training noise and ``score_noise``.
     dtype : str or keras.DTypePolicy, optional
         Dtype policy of every layer, e.g. ``"mixed_bfloat16"``; the ELBO and the scores are
         always computed in float32.
 
-    ``call`` returns a dict with ``x_mean`` (means or logits), ``x_log_var``
-    (Gaussian only), ``z_mean`` and ``z_log_var``. ``score_noise`` is a
+    ``call`` maps rows ``(n, d)`` to a dict with ``x_mean`` (means or logits), ``x_log_var``
+    (Gaussian only), ``z_mean`` and ``z_log_var``, each with a leading member axis ``(n_members, n, .)``. ``score_noise`` is a
     non-trainable ``(n_score_samples, latent_dim)`` set of standard-normal draws,
     saved with the model: every row is scored with the same draws, so scores do
     not change from call to call, with row order, or across backends.
@@ -58,6 +62,7 @@ class VAE(step_mixin(), keras.Model):
         beta: float = 1.0,
         activation: str = "relu",
         n_score_samples: int = 16,
+        n_members: int = 1,
         seed: int | None = None,
         **kwargs,
     ):
@@ -65,6 +70,7 @@ class VAE(step_mixin(), keras.Model):
         _check_positive_int("n_features", n_features)
         _check_positive_int("latent_dim", latent_dim)
         _check_positive_int("n_score_samples", n_score_samples)
+        _check_positive_int("n_members", n_members)
         hidden_units = tuple(int(h) for h in hidden_units)
         for h in hidden_units:
             _check_positive_int("hidden_units", h)
@@ -79,12 +85,13 @@ class VAE(step_mixin(), keras.Model):
         self.beta = float(beta)
         self.activation = activation
         self.n_score_samples = int(n_score_samples)
+        self.n_members = int(n_members)
         self.seed = seed
 
         seeds = _SeedCounter(seed)
 
         def dense(units, act, name):  # every layer: the next seed and the model's dtype policy
-            return _dense(units, act, seeds(), name, self.dtype_policy)
+            return _dense(units, self.n_members, act, seeds(), name, self.dtype_policy)
 
         # Plain lists rather than keras.Sequential: each Sequential call runs a functional graph,
         # which on eager PyTorch cost more than the layers' own maths.
@@ -113,7 +120,7 @@ class VAE(step_mixin(), keras.Model):
             self.x_log_var_layer.build((None, decoded))
         if self.likelihood == "gaussian":
             self.x_log_var = self.add_weight(
-                shape=(self.n_features,), initializer=initializers.Zeros(), name="x_log_var"
+                shape=(self.n_members, 1, self.n_features), initializer=initializers.Zeros(), name="x_log_var"
             )
         self.score_noise = self.add_weight(
             shape=(self.n_score_samples, self.latent_dim),
@@ -128,7 +135,8 @@ class VAE(step_mixin(), keras.Model):
         return [self.loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
     def encode(self, x):
-        """Posterior parameters ``(z_mean, z_log_var)``, with ``z_log_var`` clipped for safety."""
+        """Posterior parameters ``(z_mean, z_log_var)`` of rows ``x`` ``(n, d)``, each ``(n_members, n, latent)``,
+        with ``z_log_var`` clipped for safety."""
         h = x
         for layer in self.encoder_layers:
             h = layer(h)
@@ -136,8 +144,8 @@ class VAE(step_mixin(), keras.Model):
         return self.z_mean_layer(h), z_log_var
 
     def decode(self, z) -> dict:
-        """Decoder parameters for latent codes ``z``: ``x_mean`` and, if Gaussian, ``x_log_var``
-        (one learned vector, or per row for the heteroscedastic likelihood)."""
+        """Decoder parameters for latent codes ``z`` ``(n_members, n, latent)``: ``x_mean`` and, if Gaussian,
+        ``x_log_var`` (one learned ``(n_members, 1, d)`` array, or per row for the heteroscedastic likelihood)."""
         h = z
         for layer in self.decoder_layers:
             h = layer(h)
@@ -173,6 +181,7 @@ class VAE(step_mixin(), keras.Model):
             beta=self.beta,
             activation=self.activation,
             n_score_samples=self.n_score_samples,
+            n_members=self.n_members,
             seed=self.seed,
         )
         return config
@@ -186,9 +195,10 @@ def _build_stack(layers, width: int) -> int:
     return width
 
 
-def _dense(units, activation, seed, name, dtype=None):
-    return keras.layers.Dense(
+def _dense(units, n_members, activation, seed, name, dtype=None):
+    return MemberDense(
         units,
+        n_members,
         activation=activation,
         kernel_initializer=initializers.GlorotUniform(seed=seed),
         bias_initializer=initializers.Zeros(),

@@ -130,6 +130,26 @@ def test_score_rules_are_finite_and_consistent(rule, normal_data):
         assert (scores <= predict_scores(ScoreModel(vae, score="reconstruction"), x) + 1e-4).all()
 
 
+@pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic"])
+@pytest.mark.parametrize("rule", ["elbo", "recon_prob", "iwae"])
+def test_an_ensemble_scores_the_mean_of_its_members_scored_alone(rule, likelihood, normal_data):
+    ensemble = make_vae(likelihood, n_members=3)
+    ensemble.fit(normal_data[:128], epochs=1, batch_size=64, verbose=0)
+    x = normal_data.astype("float32")
+    scores, features = predict_scores(ScoreModel(ensemble, score=rule, features=True), x)
+    alone = []
+    for m in range(3):  # member m's slice of every weight, in a one-member VAE
+        member = make_vae(likelihood)
+        for target, source in zip(member.weights, ensemble.weights):
+            value = ops.convert_to_numpy(source)
+            target.assign(value if target.name in ("score_noise", "seed_generator_state") else value[m : m + 1])
+        alone.append(predict_scores(ScoreModel(member, score=rule, features=True), x))
+    np.testing.assert_allclose(scores, np.mean([s for s, _ in alone], axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(features, np.mean([f for _, f in alone], axis=0), rtol=1e-4, atol=1e-4)
+    kernels = ops.convert_to_numpy(ensemble.encoder_layers[0].kernel)
+    assert not np.allclose(kernels[0], kernels[1])  # members start from different weights
+
+
 @pytest.mark.reliability
 def test_loading_a_file_with_a_lambda_layer_is_refused(tmp_path):
     inputs = keras.Input((3,))

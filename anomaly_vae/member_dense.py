@@ -1,0 +1,57 @@
+"""``MemberDense``: one dense layer per ensemble member, applied as a single batched matmul."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="anomaly_vae")
+class MemberDense(keras.layers.Layer):
+    """Dense layer with a leading member axis: ``(M, n, in) -> (M, n, units)``.
+
+    Its kernel has shape ``(M, in, units)``, so ``M`` independent networks train and score
+    in one call, with one compilation and one Python dispatch per layer. A 2-D input
+    ``(n, in)`` is shared by all members (matmul broadcasts it).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        n_members: int = 1,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.n_members = int(n_members)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        in_features = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(self.n_members, in_features, self.units), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.bias = self.add_weight(shape=(self.n_members, 1, self.units), initializer=self.bias_initializer, name="bias")
+        self.built = True
+
+    def call(self, inputs):
+        return self.activation(ops.matmul(inputs, self.kernel) + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (self.n_members, *input_shape[-2:-1], self.units)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            n_members=self.n_members,
+            activation=keras.activations.serialize(self.activation),
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
