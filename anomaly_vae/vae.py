@@ -47,10 +47,10 @@ class VAE(step_mixin(), keras.Model):
         always computed in float32.
 
     ``call`` maps rows ``(n, d)`` to a dict with ``x_mean`` (means or logits), ``x_log_var``
-    (Gaussian only), ``z_mean`` and ``z_log_var``, each with a leading member axis ``(n_members, n, .)``. ``score_noise`` is a
-    non-trainable ``(n_score_samples, latent_dim)`` set of standard-normal draws,
-    saved with the model: every row is scored with the same draws, so scores do
-    not change from call to call, with row order, or across backends.
+    (Gaussian only), ``z_mean`` and ``z_log_var``, each with a leading member axis
+    ``(n_members, n, ...)``. ``score_noise`` is a non-trainable ``(n_score_samples, latent_dim)``
+    set of standard-normal draws, saved with the model: every row is scored with the same draws,
+    so scores do not change from call to call, with row order, or across backends.
     """
 
     def __init__(
