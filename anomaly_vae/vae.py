@@ -10,6 +10,7 @@ from keras import ops
 from anomaly_vae import initializers
 from anomaly_vae.elbo import elbo_loss
 from anomaly_vae.likelihoods import LIKELIHOODS
+from anomaly_vae.loss_tracker import LossTracker
 from anomaly_vae.member_dense import MemberDense
 from anomaly_vae.steps import step_mixin
 
@@ -93,8 +94,9 @@ class VAE(step_mixin(), keras.Model):
         def dense(units, act, name):  # every layer: the next seed and the model's dtype policy
             return _dense(units, self.n_members, act, seeds(), name, self.dtype_policy)
 
-        # Plain lists rather than keras.Sequential: each Sequential call runs a functional graph,
-        # which on eager PyTorch cost more than the layers' own maths.
+        # Plain lists rather than keras.Sequential, and ``encode``/``decode`` call the built layers'
+        # ``call`` directly: on eager PyTorch a Sequential's functional graph and each
+        # ``Layer.__call__`` (input checks, scopes) cost more than the layers' own maths.
         self.encoder_layers = [dense(h, activation, f"encoder_{i}") for i, h in enumerate(hidden_units)]
         self.z_mean_layer = dense(latent_dim, None, "z_mean")
         self.z_log_var_layer = dense(latent_dim, None, "z_log_var")
@@ -104,9 +106,7 @@ class VAE(step_mixin(), keras.Model):
             self.x_log_var_layer = dense(n_features, None, "x_log_var")
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        self.loss_tracker = LossTracker()
 
     def build(self, input_shape=None):
         if input_shape is not None and input_shape[-1] not in (None, self.n_features):
@@ -132,28 +132,28 @@ class VAE(step_mixin(), keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+        return [self.loss_tracker]
 
     def encode(self, x):
         """Posterior parameters ``(z_mean, z_log_var)`` of rows ``x`` ``(n, d)``, each ``(n_members, n, latent)``,
         with ``z_log_var`` clipped for safety."""
         h = x
         for layer in self.encoder_layers:
-            h = layer(h)
-        z_log_var = ops.clip(self.z_log_var_layer(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
-        return self.z_mean_layer(h), z_log_var
+            h = layer.call(h)
+        z_log_var = ops.clip(self.z_log_var_layer.call(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
+        return self.z_mean_layer.call(h), z_log_var
 
     def decode(self, z) -> dict:
         """Decoder parameters for latent codes ``z`` ``(n_members, n, latent)``: ``x_mean`` and, if Gaussian,
         ``x_log_var`` (one learned ``(n_members, 1, d)`` array, or per row for the heteroscedastic likelihood)."""
         h = z
         for layer in self.decoder_layers:
-            h = layer(h)
-        decoded = {"x_mean": self.x_mean_layer(h)}
+            h = layer.call(h)
+        decoded = {"x_mean": self.x_mean_layer.call(h)}
         if self.likelihood == "gaussian":
             decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
         elif self.likelihood == "heteroscedastic":
-            decoded["x_log_var"] = self.x_log_var_layer(h)
+            decoded["x_log_var"] = self.x_log_var_layer.call(h)
         return decoded
 
     def call(self, x, training=False):
@@ -166,10 +166,8 @@ class VAE(step_mixin(), keras.Model):
         return elbo_loss(x, outputs, self.likelihood, self.beta)
 
     def _update_metrics(self, loss, reconstruction_loss, kl_loss) -> dict:
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-        self.kl_loss_tracker.update_state(kl_loss)
-        return {m.name: m.result() for m in self.metrics}
+        self.loss_tracker.update_state(loss, reconstruction_loss, kl_loss)
+        return self.loss_tracker.result()
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -61,6 +61,28 @@ def test_several_steps_per_call_train_as_one_step_per_call(normal_data):
         np.testing.assert_allclose(one, grouped, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fused Adam update is the torch step's")
+def test_torch_fused_adam_trains_as_keras_adam(monkeypatch, normal_data):
+    """The torch step applies Keras' Adam and global-norm clip in fused kernels; the weights must
+    match Keras' own ``optimizer.apply``. A large epsilon and a small clip norm make both matter."""
+    from anomaly_vae.steps import torch_step
+
+    x = normal_data.astype("float32")
+    weights = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(torch_step, "_fusable", lambda optimizer, weights: False)
+        vae = VAE(n_features=4, latent_dim=2, hidden_units=(8,), n_score_samples=3, seed=7)
+        vae.build((None, 4))
+        vae.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-2, epsilon=0.5, global_clipnorm=0.5))
+        h = vae.fit(x, epochs=3, batch_size=50, shuffle=False, verbose=0).history
+        assert (vae.optimizer in torch_step._ADAM_TENSORS) == fused
+        assert int(ops.convert_to_numpy(vae.optimizer.iterations)) == 12
+        weights.append([np.asarray(ops.convert_to_numpy(w)) for w in vae.trainable_weights] + [h["loss"]])
+    for one, keras_path in zip(*weights):
+        np.testing.assert_allclose(one, keras_path, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic", "mse", "bernoulli"])
 def test_each_likelihood_trains_to_a_finite_loss(likelihood, normal_data):
     x = normal_data.astype("float32")
