@@ -21,8 +21,7 @@ class LossTracker(keras.metrics.Metric):
         self.totals = self.add_variable(shape=(len(LOSS_NAMES) + 1,), initializer="zeros", name="totals")
 
     def update_state(self, loss, reconstruction_loss, kl_loss):
-        terms = [ops.cast(t, self.dtype) for t in (loss, reconstruction_loss, kl_loss)]
-        self.totals.assign_add(ops.stack([*terms, ops.ones((), self.dtype)]))
+        self.totals.assign_add(ops.cast(ops.stack([loss, reconstruction_loss, kl_loss, 1.0]), self.dtype))
 
     def result(self) -> dict:
         totals = ops.convert_to_tensor(self.totals)

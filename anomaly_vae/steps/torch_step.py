@@ -57,7 +57,7 @@ def fused_adam(optimizer, params: list, momentums: list, velocities: list, grads
         lr=float(optimizer.learning_rate), beta1=optimizer.beta_1, beta2=optimizer.beta_2, weight_decay=0.0,
         eps=optimizer.epsilon / (1.0 - optimizer.beta_2**step) ** 0.5, amsgrad=False, maximize=False,
     )
-    optimizer.iterations.assign_add(1)
+    optimizer.iterations.value.add_(1)  # in place, as Keras' assign_add, at a tenth of its cost
 
 
 _ADAM_TENSORS = weakref.WeakKeyDictionary()
