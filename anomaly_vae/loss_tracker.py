@@ -11,13 +11,13 @@ LOSS_NAMES = ("loss", "reconstruction_loss", "kl_loss")
 class LossTracker(keras.metrics.Metric):
     """Mean per batch of ``loss``, ``reconstruction_loss`` and ``kl_loss``; ``result()`` is a dict.
 
-    One metric with a 3-vector state does one update per step where three ``keras.metrics.Mean``
-    did three: on eager PyTorch, the metric updates took about a sixth of a training step.
+    One metric whose state is one vector (the three sums, then the batch count) does one update
+    per step where three ``keras.metrics.Mean`` did three: on eager PyTorch, those took about a
+    sixth of a training step. Files saved before it load unchanged (metric state is not saved).
     """
 
     def __init__(self, name: str = "elbo_losses", **kwargs):
         super().__init__(name=name, **kwargs)
-        # The three sums, then the number of batches.
         self.totals = self.add_variable(shape=(len(LOSS_NAMES) + 1,), initializer="zeros", name="totals")
 
     def update_state(self, loss, reconstruction_loss, kl_loss):
