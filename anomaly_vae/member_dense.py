@@ -12,7 +12,8 @@ class MemberDense(keras.layers.Layer):
 
     Its kernel has shape ``(M, in, units)``, so ``M`` independent networks train and score
     in one call, with one compilation and one Python dispatch per layer. A 2-D input
-    ``(n, in)`` is shared by all members (matmul broadcasts it).
+    ``(n, in)`` is shared by all members (matmul broadcasts it); with one member it gives a 2-D
+    output ``(n, units)``, a plain matmul, so a stack of one-member layers never carries the member axis.
 
     ``call`` casts to the compute dtype itself, so the ``VAE`` may call a built layer's ``call``
     directly (no ``Layer.__call__``, hence no autocast scope) under a mixed-precision policy too.
@@ -43,17 +44,19 @@ class MemberDense(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        kernel, bias = self.kernel, self.bias
+        kernel, bias = self.kernel.value, self.bias.value
         if self.compute_dtype != self.variable_dtype:
             inputs, kernel, bias = (ops.cast(t, self.compute_dtype) for t in (inputs, kernel, bias))
-        if self.n_members == 1:
-            # One member as a plain 2-D matmul: scoring then ran 1.15-1.35x faster on JAX and TensorFlow.
-            if len(inputs.shape) == 3:
-                inputs = ops.squeeze(inputs, axis=0)
-            return ops.expand_dims(self.activation(ops.matmul(inputs, kernel[0]) + bias[0]), 0)
-        return self.activation(ops.matmul(inputs, kernel) + bias)
+        # ``@`` rather than ops.matmul: the same matmul on every backend, without the 17 us of dtype
+        # checks that ops.matmul adds per call on eager PyTorch.
+        if self.n_members == 1 and len(inputs.shape) == 2:
+            # A plain 2-D matmul: scoring ran 1.15-1.35x faster on JAX and TensorFlow than batched.
+            return self.activation(inputs @ kernel[0] + bias[0])
+        return self.activation(inputs @ kernel + bias)
 
     def compute_output_shape(self, input_shape):
+        if self.n_members == 1 and len(input_shape) == 2:
+            return (input_shape[0], self.units)
         return (self.n_members, *input_shape[-2:-1], self.units)
 
     def get_config(self) -> dict:

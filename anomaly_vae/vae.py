@@ -141,25 +141,32 @@ class VAE(step_mixin(), keras.Model):
         for layer in self.encoder_layers:
             h = layer.call(h)
         z_log_var = ops.clip(self.z_log_var_layer.call(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
-        return self.z_mean_layer.call(h), z_log_var
+        return self._with_member_axis(self.z_mean_layer.call(h)), self._with_member_axis(z_log_var)
 
     def decode(self, z) -> dict:
         """Decoder parameters for latent codes ``z`` ``(n_members, n, latent)``: ``x_mean`` and, if Gaussian,
         ``x_log_var`` (one learned ``(n_members, 1, d)`` array, or per row for the heteroscedastic likelihood)."""
-        h = z
+        h = z[0] if self.n_members == 1 else z  # one member: 2-D through the layers (see MemberDense)
         for layer in self.decoder_layers:
             h = layer.call(h)
-        decoded = {"x_mean": self.x_mean_layer.call(h)}
+        decoded = {"x_mean": self._with_member_axis(self.x_mean_layer.call(h))}
         if self.likelihood == "gaussian":
             decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
         elif self.likelihood == "heteroscedastic":
-            decoded["x_log_var"] = self.x_log_var_layer.call(h)
+            decoded["x_log_var"] = self._with_member_axis(self.x_log_var_layer.call(h))
         return decoded
 
-    def call(self, x, training=False):
+    def _with_member_axis(self, t):
+        """``t`` with the leading member axis that one-member layers leave implicit."""
+        return ops.expand_dims(t, 0) if len(t.shape) == 2 else t
+
+    def call(self, x, training=False, noise=None):
+        """Decoder and posterior parameters of rows ``x``, from one draw z = mu + sigma * ``noise``
+        (standard-normal noise of shape ``(n_members, n, latent)``, drawn from ``seed_generator`` if None)."""
         z_mean, z_log_var = self.encode(x)
-        eps = keras.random.normal(ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator)
-        z = z_mean + ops.exp(0.5 * z_log_var) * eps
+        if noise is None:
+            noise = keras.random.normal(ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator)
+        z = z_mean + ops.exp(0.5 * z_log_var) * ops.cast(noise, self.compute_dtype)
         return {**self.decode(z), "z_mean": z_mean, "z_log_var": z_log_var}
 
     def _elbo_loss(self, x, outputs):
