@@ -87,16 +87,24 @@ _ADAM_TENSORS = weakref.WeakKeyDictionary()
 def _adam_tensors(optimizer, weights):
     key = tuple(id(w) for w in weights)
     cached = _ADAM_TENSORS.get(optimizer)
-    if cached is not None and cached[0] == key and all(p is w._value for p, w in zip(cached[1][0], weights)):
-        return cached[1]
+    if cached is not None and cached[0] == key:
+        if cached[1] is None:
+            return None  # a built optimizer found not fusable
+        if all(p is w._value for p, w in zip(cached[1][0], weights)):
+            return cached[1]
     if not _fusable(optimizer, weights):
-        return None  # (not cached: the first call builds the optimizer, and it is fusable after)
-    index = [optimizer._get_variable_index(w) for w in weights]
-    tensors = (
-        [w.value for w in weights],
-        [optimizer._momentums[i].value for i in index],
-        [optimizer._velocities[i].value for i in index],
-    )
+        if optimizer.built:  # (the first call builds the optimizer, and it may be fusable after)
+            _ADAM_TENSORS[optimizer] = (key, None)
+        return None
+    try:
+        index = [optimizer._get_variable_index(w) for w in weights]
+        tensors = (
+            [w.value for w in weights],
+            [optimizer._momentums[i].value for i in index],
+            [optimizer._velocities[i].value for i in index],
+        )
+    except (AttributeError, IndexError, KeyError):  # Keras' private optimizer layout changed: its own path
+        tensors = None
     _ADAM_TENSORS[optimizer] = (key, tensors)
     return tensors
 
