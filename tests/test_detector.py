@@ -79,6 +79,14 @@ def test_refit_with_same_random_state_is_reproducible(normal_data):
     np.testing.assert_array_equal(a, b)
 
 
+def test_activation_reaches_the_network_and_a_bad_name_is_refused(normal_data):
+    det = small_detector(activation="tanh").fit(normal_data)
+    assert det.vae_.activation == "tanh" and det.vae_.encoder_layers[0].activation is keras.activations.tanh
+    assert not np.allclose(det.anomaly_score(normal_data), small_detector().fit(normal_data).anomaly_score(normal_data))
+    with pytest.raises(ValueError, match="activation"):
+        small_detector(activation="no_such_activation").fit(normal_data)
+
+
 def test_pickle_round_trip_scores_the_same(fitted, normal_frame):
     clone = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(clone.anomaly_score(normal_frame), fitted.anomaly_score(normal_frame))
