@@ -5,7 +5,9 @@ Eager PyTorch pays Python dispatch for every op, so on a small network a step is
 ``call`` (no ``Layer.__call__`` checks), and does two parts of ``optimizer.apply`` in torch's fused
 kernels, on the optimizer's own variables and with Keras' formulas, so its state, config and
 checkpoints stay Keras': the global-norm clip (two ``keras.ops`` calls per variable in Keras) and
-Adam's update (seven ``_foreach`` and several scalar ops in Keras, one kernel here).
+Adam's update (seven ``_foreach`` and several scalar ops in Keras, one kernel here). It also hands the
+model its reparameterisation noise from one seeded ``torch.Generator``, which ``keras.random`` would
+rebuild at every draw.
 """
 
 import weakref
