@@ -35,3 +35,19 @@ class LogELBO(keras.callbacks.Callback):
             recon, kl = logs.get(f"{prefix}reconstruction_loss"), logs.get(f"{prefix}kl_loss")
             if recon is not None and kl is not None:
                 logs[f"{prefix}elbo"] = float(recon) + float(kl)
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Ramp the KL weight of the training loss linearly from 0 to ``beta`` over the first ``epochs``
+    epochs (Bowman et al., 2016): the decoder learns to use the latent code before the KL pulls the
+    posteriors to the prior. Sets the model's ``kl_scale`` at each epoch's start and 1 at the end."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_scale.assign(min(1.0, epoch / self.epochs) if self.epochs > 0 else 1.0)
+
+    def on_train_end(self, logs=None):
+        self.model.kl_scale.assign(1.0)

@@ -47,3 +47,10 @@ class Zeros(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
+
+
+class Ones(keras.initializers.Initializer):
+    """Ones, built in NumPy."""
+
+    def __call__(self, shape, dtype=None):
+        return np.ones(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))

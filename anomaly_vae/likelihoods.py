@@ -8,7 +8,9 @@ they run on every backend.
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
+import numpy as np
 from keras import ops
 
 LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
@@ -44,12 +46,57 @@ def bernoulli_nll(x, logits):
     return ops.softplus(logits) - x * logits
 
 
-def feature_nll(x, decoded: dict, likelihood: str):
-    """Dispatch to the NLL named by ``likelihood``; ``decoded`` is the VAE's output dict."""
+def check_groups(groups, n_features: int) -> tuple[tuple[int, ...], ...]:
+    """Validate one-hot column groups: integer indices in range, each group non-empty, no column twice."""
+    out, seen = [], set()
+    for group in groups or ():
+        group = tuple(group)
+        if not group or not all(isinstance(c, Integral) and not isinstance(c, bool) for c in group):
+            raise ValueError(f"categorical_groups must be non-empty sequences of column indices, got {group!r}.")
+        group = tuple(int(c) for c in group)
+        bad = [c for c in group if not 0 <= c < n_features]
+        if bad:
+            raise ValueError(f"categorical_groups: column(s) {bad} out of range for {n_features} features.")
+        twice = seen.intersection(group)
+        if twice or len(set(group)) < len(group):
+            raise ValueError(f"categorical_groups: column(s) {sorted(twice) or group} appear more than once.")
+        seen.update(group)
+        out.append(group)
+    return tuple(out)
+
+
+class CategoricalGroups:
+    """One-hot column groups that get a categorical likelihood: the decoder's outputs for a group are
+    logits, and the group's NLL, -log softmax(logits)[category], is put on the column of the row's
+    category (an all-zero row, an unseen category, gets 0). Built once per model from column indices."""
+
+    def __init__(self, groups, n_features: int):
+        self.groups = [list(map(int, g)) for g in groups]
+        columns = [c for g in self.groups for c in g]
+        self.placement = np.zeros((len(columns), n_features), dtype="float32")  # group columns -> their places
+        self.placement[np.arange(len(columns)), columns] = 1.0
+        self.mask = np.zeros(n_features, dtype=bool)
+        self.mask[columns] = True
+
+    def nll(self, x, logits):
+        """Per-feature NLL ``(..., d)``: the groups' categorical terms, zero on the other columns."""
+        parts = [
+            -ops.take(x, g, axis=-1) * ops.log_softmax(ops.take(logits, g, axis=-1), axis=-1) for g in self.groups
+        ]
+        return ops.matmul(ops.concatenate(parts, axis=-1), ops.convert_to_tensor(self.placement))
+
+
+def feature_nll(x, decoded: dict, likelihood: str, categorical: CategoricalGroups | None = None):
+    """Dispatch to the NLL named by ``likelihood``; ``decoded`` is the VAE's output dict. Columns in
+    ``categorical`` groups get the categorical NLL instead."""
     if likelihood in ("gaussian", "heteroscedastic"):
-        return gaussian_nll(x, decoded["x_mean"], decoded["x_log_var"])
-    if likelihood == "mse":
-        return mse_nll(x, decoded["x_mean"])
-    if likelihood == "bernoulli":
-        return bernoulli_nll(x, decoded["x_mean"])
-    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+        nll = gaussian_nll(x, decoded["x_mean"], decoded["x_log_var"])
+    elif likelihood == "mse":
+        nll = mse_nll(x, decoded["x_mean"])
+    elif likelihood == "bernoulli":
+        nll = bernoulli_nll(x, decoded["x_mean"])
+    else:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+    if categorical is None:
+        return nll
+    return ops.where(ops.convert_to_tensor(categorical.mask), categorical.nll(x, decoded["x_mean"]), nll)

@@ -89,10 +89,11 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 3
+DETECTOR_FORMAT = 4
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
 decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
-axis, so older weights do not fit)."""
+axis, so older weights do not fit; 4: the VAE has a ``kl_scale`` weight, and one-hot columns may be
+left unscaled by ``categorical_groups``)."""
 
 _TRUSTED_MODULES = ("sklearn.", "numpy", "builtins", "scipy.")
 

@@ -48,7 +48,7 @@ def score_terms(vae, x, score: str = "elbo"):
         k: ops.cast(ops.reshape(v, draws) if k == "x_mean" or vae.likelihood == "heteroscedastic" else v[:, :, None], "float32")
         for k, v in decoded.items()
     }
-    nll = feature_nll(x[None, :, None], decoded, vae.likelihood)  # (M, n, S, d)
+    nll = feature_nll(x[None, :, None], decoded, vae.likelihood, vae.categorical)  # (M, n, S, d)
     features = ops.mean(nll, axis=2)
     recon = ops.sum(features, axis=-1)
     kl = kl_to_standard_normal(z_mean, z_log_var)  # (M, n)

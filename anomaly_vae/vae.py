@@ -9,7 +9,7 @@ from keras import ops
 
 from anomaly_vae import initializers
 from anomaly_vae.elbo import elbo_loss
-from anomaly_vae.likelihoods import LIKELIHOODS
+from anomaly_vae.likelihoods import LIKELIHOODS, CategoricalGroups, check_groups
 from anomaly_vae.loss_tracker import LossTracker
 from anomaly_vae.member_dense import MemberDense
 from anomaly_vae.steps import step_mixin
@@ -38,6 +38,9 @@ class VAE(step_mixin(), keras.Model):
         Hidden-layer activation.
     n_score_samples : int
         Number of fixed latent draws used when scoring (see ``score_noise``).
+    categorical_groups : sequence of sequences of int
+        Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
+        categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
     n_members : int
         Independent networks trained side by side on the same batches (a leading weight axis, see
         :class:`~anomaly_vae.member_dense.MemberDense`); the loss is their mean and scores average them.
@@ -64,6 +67,7 @@ class VAE(step_mixin(), keras.Model):
         activation: str = "relu",
         n_score_samples: int = 16,
         n_members: int = 1,
+        categorical_groups: Sequence[Sequence[int]] = (),
         seed: int | None = None,
         **kwargs,
     ):
@@ -87,6 +91,8 @@ class VAE(step_mixin(), keras.Model):
         self.activation = activation
         self.n_score_samples = int(n_score_samples)
         self.n_members = int(n_members)
+        self.categorical_groups = check_groups(categorical_groups, self.n_features)
+        self.categorical = CategoricalGroups(self.categorical_groups, self.n_features) if self.categorical_groups else None
         self.seed = seed
 
         seeds = _SeedCounter(seed)
@@ -122,6 +128,7 @@ class VAE(step_mixin(), keras.Model):
             self.x_log_var = self.add_weight(
                 shape=(self.n_members, 1, self.n_features), initializer=initializers.Zeros(), name="x_log_var"
             )
+        self.kl_scale = self.add_weight(shape=(), initializer=initializers.Ones(), trainable=False, name="kl_scale")
         self.score_noise = self.add_weight(
             shape=(self.n_score_samples, self.latent_dim),
             initializer=initializers.Normal(seed=self._noise_seed),
@@ -169,8 +176,11 @@ class VAE(step_mixin(), keras.Model):
         z = z_mean + ops.exp(0.5 * z_log_var) * ops.cast(noise, self.compute_dtype)
         return {**self.decode(z), "z_mean": z_mean, "z_log_var": z_log_var}
 
-    def _elbo_loss(self, x, outputs):
-        return elbo_loss(x, outputs, self.likelihood, self.beta)
+    def _elbo_loss(self, x, outputs, training=True):
+        """The beta-weighted negative ELBO; in training the KL weight is also scaled by ``kl_scale``
+        (ramped up from 0 by :class:`~anomaly_vae.callbacks.KLWarmUp`), so validation always sees ``beta``."""
+        beta = self.beta * ops.convert_to_tensor(self.kl_scale) if training else self.beta
+        return elbo_loss(x, outputs, self.likelihood, beta, self.categorical)
 
     def _update_metrics(self, loss, reconstruction_loss, kl_loss) -> dict:
         self.loss_tracker.update_state(loss, reconstruction_loss, kl_loss)
@@ -187,6 +197,7 @@ class VAE(step_mixin(), keras.Model):
             activation=self.activation,
             n_score_samples=self.n_score_samples,
             n_members=self.n_members,
+            categorical_groups=[list(g) for g in self.categorical_groups],
             seed=self.seed,
         )
         return config

@@ -59,6 +59,7 @@ def fit(
     normal_only: Annotated[Optional[bool], typer.Option(help="Train only on rows labelled normal (when a label is given).")] = None,
     drop_column: Annotated[Optional[list[str]], typer.Option(help="Column to ignore; repeat for several.")] = None,
     categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column; repeat. Default: inferred from dtype.")] = None,
+    categorical_likelihood: Annotated[Optional[bool], typer.Option(help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(help="Labelled table for ROC-AUC, AP and plots.")] = None,
     threshold_fpr: Annotated[Optional[float], typer.Option(help="Target false-positive rate on held-out normal rows.")] = None,
     output_dir: Annotated[Optional[str], typer.Option(help="Where the local copy of the model is saved.")] = None,

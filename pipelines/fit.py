@@ -109,7 +109,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines import plots
     from pipelines.bundle import ModelBundle
     from pipelines.interrupts import StopOnSignal
-    from pipelines.preprocessing import build_preprocessor
+    from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
     from pipelines.tables import read_table
     from pipelines.tracking import (
@@ -160,6 +160,8 @@ def run_fit(settings: FitSettings) -> FitResult:
         conformed = schema.conform(train)
         preprocessor = build_preprocessor(schema).fit(conformed)
         Xt = preprocessor.transform(conformed)
+        if settings.categorical_likelihood and schema.categorical:
+            detector.set_params(categorical_groups=onehot_groups(preprocessor, schema))
         backup = keras.callbacks.BackupAndRestore(str(checkpoint / "keras"), double_checkpoint=True)
         stop = StopOnSignal()
         try:

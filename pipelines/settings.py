@@ -18,6 +18,7 @@ class FitSettings:
     normal_only: bool = True
     drop_columns: list[str] = field(default_factory=list)
     categorical_columns: list[str] | None = None
+    categorical_likelihood: bool = True
     eval_data: str | None = None
     threshold_fpr: float = 0.01
     output_dir: str = "outputs"

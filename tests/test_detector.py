@@ -194,3 +194,28 @@ def test_fitting_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_categorical_groups_pass_unscaled_and_a_rare_category_scores_higher(normal_data):
+    rng = np.random.default_rng(1)
+    category = (rng.random(len(normal_data)) < 0.05).astype(int)  # category 1 is rare
+    X = np.column_stack([normal_data, np.eye(2)[category]])
+    det = small_detector(categorical_groups=[[4, 5]], epochs=20).fit(X)
+    assert det.scaler_.n_features_in_ == 4 and det.vae_.categorical_groups == ((4, 5),)
+    common, rare = X[:1].copy(), X[:1].copy()
+    common[0, 4:] = [1, 0]
+    rare[0, 4:] = [0, 1]
+    features = det.feature_scores(np.vstack([common, rare]))
+    assert features.iloc[1, 5] > features.iloc[0, 4] > 0  # the group's NLL sits on the row's category column
+    assert det.anomaly_score(rare)[0] > det.anomaly_score(common)[0]
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        small_detector(categorical_groups=[[0, 1]]).fit(X)
+    with pytest.raises(ValueError, match="out of range"):
+        small_detector(categorical_groups=[[4, 6]]).fit(X)
+
+
+def test_kl_warmup_starts_the_training_loss_without_kl(normal_data):
+    det = small_detector(kl_warmup=0.4, epochs=5, patience=None).fit(normal_data)
+    h = det.history_
+    np.testing.assert_allclose(h["loss"][0], h["reconstruction_loss"][0], rtol=1e-5)
+    np.testing.assert_allclose(h["loss"][-1], h["reconstruction_loss"][-1] + det.beta * h["kl_loss"][-1], rtol=1e-4)

@@ -64,3 +64,20 @@ def test_elbo_loss_is_recon_plus_beta_kl(beta):
 def test_unknown_likelihood_is_refused():
     with pytest.raises(ValueError, match="likelihood must be one of"):
         feature_nll(X, {"x_mean": MEAN}, "poisson")
+
+
+def test_categorical_groups_get_log_softmax_on_the_active_column():
+    from anomaly_vae.likelihoods import CategoricalGroups
+
+    logits = rng.normal(size=(4, 5)).astype("float32")
+    x = np.array([[0.3, 1, 0, 0, 0], [-1.0, 0, 0, 1, 0], [2.0, 0, 0, 0, 1], [0.0, 0, 0, 0, 0]], dtype="float32")
+    groups = CategoricalGroups([[1, 2, 3], [4]], n_features=5)
+    decoded = {"x_mean": t(logits), "x_log_var": t(np.zeros(5, dtype="float32"))}
+    got = np_(feature_nll(t(x), decoded, "gaussian", groups))
+    lg = logits[:, 1:4] - logits[:, 1:4].max(axis=1, keepdims=True)
+    log_p = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(got[0, 1:4], [-log_p[0, 0], 0, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1, 1:4], [0, 0, -log_p[1, 2]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[:, 4], 0.0, atol=1e-6)  # a one-column group is certain
+    np.testing.assert_allclose(got[3, 1:], 0.0, atol=1e-6)  # an unseen category (all zeros) adds nothing
+    np.testing.assert_allclose(got[:, 0], np_(gaussian_nll(t(x), t(logits), t(np.zeros(5, dtype="float32"))))[:, 0], rtol=1e-6)

@@ -60,6 +60,15 @@ def test_fit_logs_a_reviewable_run(fitted, store):
     assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
 
 
+def test_categorical_columns_get_the_categorical_likelihood(fitted):
+    bundle = ModelBundle.load(fitted.local_model)
+    names = bundle.preprocessor.get_feature_names_out()
+    groups = [[str(names[i]) for i in g] for g in bundle.detector.categorical_groups]
+    assert len(groups) == len(bundle.schema.categorical) == 2
+    for column, group in zip(bundle.schema.categorical, groups):
+        assert len(group) >= 2 and all(n.startswith(f"cat__{column}_") for n in group)
+
+
 def test_served_model_scores_equal_in_process_scores(fitted, store):
     test = pd.read_csv(TEST)
     served = mlflow.pyfunc.load_model("models:/demo@champion").predict(test)

@@ -186,7 +186,7 @@ def test_an_ensemble_scores_the_mean_of_its_members_scored_alone(rule, likelihoo
         member = make_vae(likelihood)
         for target, source in zip(member.weights, ensemble.weights):
             value = ops.convert_to_numpy(source)
-            target.assign(value if target.name in ("score_noise", "seed_generator_state") else value[m : m + 1])
+            target.assign(value if target.name in ("score_noise", "seed_generator_state", "kl_scale") else value[m : m + 1])
         alone.append(predict_scores(ScoreModel(member, score=rule, features=True), x))
     np.testing.assert_allclose(scores, np.mean([s for s, _ in alone], axis=0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(features, np.mean([f for _, f in alone], axis=0), rtol=1e-4, atol=1e-4)
@@ -231,3 +231,23 @@ def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_
     loaded = load_vae(save_vae(vae, tmp_path / "bf16.keras"))
     assert loaded.encoder_layers[0].compute_dtype == "bfloat16"
     np.testing.assert_allclose(predict_scores(ScoreModel(loaded), x), scores, rtol=1e-5)
+
+
+def test_kl_warmup_ramps_the_training_kl_weight_and_leaves_validation_at_beta(normal_data):
+    from anomaly_vae.callbacks import KLWarmUp
+
+    x = normal_data.astype("float32")
+    vae = make_vae(beta=0.5)
+    h = vae.fit(x[:150], validation_data=(x[150:],), epochs=4, batch_size=50, verbose=0, callbacks=[KLWarmUp(2)]).history
+    weights = np.array([0.0, 0.25, 0.5, 0.5])  # beta * min(1, epoch / 2)
+    np.testing.assert_allclose(h["loss"], np.add(h["reconstruction_loss"], weights * np.array(h["kl_loss"])), rtol=1e-4)
+    np.testing.assert_allclose(h["val_loss"], np.add(h["val_reconstruction_loss"], 0.5 * np.array(h["val_kl_loss"])), rtol=1e-4)
+    assert float(ops.convert_to_numpy(vae.kl_scale)) == 1.0
+
+
+def test_categorical_groups_round_trip_and_are_checked():
+    vae = VAE(n_features=5, categorical_groups=[[1, 2], [3, 4]])
+    assert VAE.from_config(vae.get_config()).categorical_groups == ((1, 2), (3, 4))
+    for bad, message in [([[1, 5]], "out of range"), ([[1, 2], [2, 3]], "more than once"), ([[]], "non-empty")]:
+        with pytest.raises(ValueError, match=message):
+            VAE(n_features=5, categorical_groups=bad)

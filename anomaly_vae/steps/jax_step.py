@@ -17,7 +17,9 @@ class JaxELBOStep:
         outputs, non_trainable_variables = self.stateless_call(
             trainable_variables, non_trainable_variables, x, training=training
         )
-        loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs)
+        # The loss reads ``kl_scale``, a non-trainable variable: map it to the traced state.
+        with keras.StatelessScope(state_mapping=list(zip(self.non_trainable_variables, non_trainable_variables))):
+            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs, training)
         return loss, (reconstruction_loss, kl_loss, non_trainable_variables)
 
     def _stateless_metrics(self, metrics_variables, loss, reconstruction_loss, kl_loss):

@@ -19,7 +19,7 @@ class TensorFlowELBOStep:
     def test_step(self, data):
         x, _, _ = unpack_x_y_sample_weight(data)
         outputs = self(x, training=False)
-        return self._update_metrics(*self._elbo_loss(x, outputs))
+        return self._update_metrics(*self._elbo_loss(x, outputs, training=False))
 
 
 def seed_framework(seed: int) -> None:

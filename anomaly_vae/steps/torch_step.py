@@ -43,7 +43,7 @@ class TorchELBOStep:
         x, _, _ = unpack_x_y_sample_weight(data)
         with torch.no_grad():
             outputs = self(x, training=False)
-            return self._update_metrics(*self._elbo_loss(x, outputs))
+            return self._update_metrics(*self._elbo_loss(x, outputs, training=False))
 
 
 def fused_adam(optimizer, params: list, momentums: list, velocities: list, grads: list) -> None:
