@@ -15,8 +15,8 @@ def kl_to_standard_normal(z_mean, z_log_var):
 def elbo_terms(x, outputs: dict, likelihood: str, categorical=None):
     """Reconstruction NLL per feature ``(n, d)`` and KL per row ``(n,)``, in float32.
 
-    ``outputs`` is what ``VAE.call`` returns; ``categorical`` the model's one-hot groups, if any. Everything is cast to float32 so the
-    loss stays in full precision under a mixed-precision policy.
+    ``outputs`` is what ``VAE.call`` returns; ``categorical`` the model's one-hot groups, if any.
+    Everything is cast to float32 so the loss stays in full precision under a mixed-precision policy.
     """
     outputs = {k: ops.cast(v, "float32") for k, v in outputs.items()}
     x = ops.cast(x, "float32")

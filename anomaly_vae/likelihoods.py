@@ -20,6 +20,9 @@ LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
 - ``heteroscedastic``: Gaussian whose per-feature variance the decoder predicts for each row.
 - ``mse``: Gaussian with unit variance; the NLL is half the squared error plus a constant.
 - ``bernoulli``: for data in [0, 1]; the decoder outputs logits.
+
+Whatever the likelihood, one-hot column groups named by ``categorical_groups`` get a categorical
+likelihood (see :class:`CategoricalGroups`).
 """
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -68,7 +71,8 @@ def check_groups(groups, n_features: int) -> tuple[tuple[int, ...], ...]:
 class CategoricalGroups:
     """One-hot column groups that get a categorical likelihood: the decoder's outputs for a group are
     logits, and the group's NLL, -log softmax(logits)[category], is put on the column of the row's
-    category (an all-zero row, an unseen category, gets 0). Built once per model from column indices."""
+    category. An all-zero row (a category unseen in training) gets the NLL of the group's least likely
+    category, spread evenly over its columns: at least as unusual as any category the model knows."""
 
     def __init__(self, groups, n_features: int):
         self.groups = [list(map(int, g)) for g in groups]
@@ -80,9 +84,11 @@ class CategoricalGroups:
 
     def nll(self, x, logits):
         """Per-feature NLL ``(..., d)``: the groups' categorical terms, zero on the other columns."""
-        parts = [
-            -ops.take(x, g, axis=-1) * ops.log_softmax(ops.take(logits, g, axis=-1), axis=-1) for g in self.groups
-        ]
+        parts = []
+        for g in self.groups:
+            xg, nll = ops.take(x, g, axis=-1), -ops.log_softmax(ops.take(logits, g, axis=-1), axis=-1)
+            unseen = 1.0 - ops.sum(xg, axis=-1, keepdims=True)
+            parts.append(xg * nll + unseen * ops.max(nll, axis=-1, keepdims=True) / len(g))
         return ops.matmul(ops.concatenate(parts, axis=-1), ops.convert_to_tensor(self.placement))
 
 

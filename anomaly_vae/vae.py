@@ -38,12 +38,12 @@ class VAE(step_mixin(), keras.Model):
         Hidden-layer activation.
     n_score_samples : int
         Number of fixed latent draws used when scoring (see ``score_noise``).
-    categorical_groups : sequence of sequences of int
-        Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
-        categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
     n_members : int
         Independent networks trained side by side on the same batches (a leading weight axis, see
         :class:`~anomaly_vae.member_dense.MemberDense`); the loss is their mean and scores average them.
+    categorical_groups : sequence of sequences of int
+        Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
+        categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
     seed : int or None
         Seed for the weight initialisers, the training noise and ``score_noise``.
     dtype : str or keras.DTypePolicy, optional

@@ -70,7 +70,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     all_scores = np.concatenate(scores)
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
     if unknown:
-        print(f"Unseen categories (scored as all-zero one-hot): {unknown}", file=sys.stderr)
+        print(f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}", file=sys.stderr)
     if settings.log_run:
         run = SafeRun()
         run.call(mlflow.set_experiment, settings.experiment)

@@ -208,6 +208,9 @@ def test_categorical_groups_pass_unscaled_and_a_rare_category_scores_higher(norm
     features = det.feature_scores(np.vstack([common, rare]))
     assert features.iloc[1, 5] > features.iloc[0, 4] > 0  # the group's NLL sits on the row's category column
     assert det.anomaly_score(rare)[0] > det.anomaly_score(common)[0]
+    unseen = common.copy()
+    unseen[0, 4:] = 0  # a category not seen in training
+    assert det.anomaly_score(unseen)[0] > det.anomaly_score(common)[0]
     with pytest.raises(ValueError, match="only 0 and 1"):
         small_detector(categorical_groups=[[0, 1]]).fit(X)
     with pytest.raises(ValueError, match="out of range"):

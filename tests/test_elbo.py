@@ -79,5 +79,6 @@ def test_categorical_groups_get_log_softmax_on_the_active_column():
     np.testing.assert_allclose(got[0, 1:4], [-log_p[0, 0], 0, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[1, 1:4], [0, 0, -log_p[1, 2]], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[:, 4], 0.0, atol=1e-6)  # a one-column group is certain
-    np.testing.assert_allclose(got[3, 1:], 0.0, atol=1e-6)  # an unseen category (all zeros) adds nothing
+    # an unseen category (all zeros) costs as much as the least likely known one, spread over the group
+    np.testing.assert_allclose(got[3, 1:4], np.full(3, -log_p[3].min() / 3), rtol=1e-5)
     np.testing.assert_allclose(got[:, 0], np_(gaussian_nll(t(x), t(logits), t(np.zeros(5, dtype="float32"))))[:, 0], rtol=1e-6)
