@@ -99,12 +99,13 @@ def test_score_pipeline_writes_scores_atomically_and_logs_a_run(fitted, store, w
 def test_cli_flags_override_the_yaml_config(workdir, store):
     cfg = workdir / "fit.yaml"
     cfg.write_text(f"data: {TRAIN}\nlabel_column: label\nepochs: 50\nverbose: 0\nrun_name: from-yaml\n")
-    out = run_cli("fit", "--config", str(cfg), "--epochs", "2", "--tracking-uri", store,
+    out = run_cli("fit", "--config", str(cfg), "--epochs", "2", "--no-categorical-likelihood", "--tracking-uri", store,
                   "--output-dir", str(workdir / "cli"), cwd=workdir)
     assert out.returncode == 0, out.stderr[-2000:]
     run = mlflow.MlflowClient(store).search_runs(
         [mlflow.get_experiment_by_name("anomaly-vae").experiment_id], "attributes.run_name = 'from-yaml'")[0]
-    assert run.data.params["epochs"] == "2"
+    assert run.data.params["epochs"] == "2" and run.data.params["categorical_likelihood"] == "False"
+    assert ModelBundle.load(workdir / "cli" / "from-yaml" / "model").detector.categorical_groups is None
 
 
 @pytest.mark.once
