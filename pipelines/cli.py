@@ -83,6 +83,7 @@ def fit(
     n_samples: Annotated[Optional[int], typer.Option()] = None,
     n_members: Annotated[Optional[int], typer.Option(help="Networks trained side by side; the score is their mean (default 1).")] = None,
     activation: Annotated[Optional[str], typer.Option(help="Hidden-layer activation, a Keras name (default relu).")] = None,
+    kl_warmup: Annotated[Optional[float], typer.Option(help="Share of the epochs over which the KL weight ramps from 0 to beta (default 0).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="float32 or mixed_bfloat16 (layers in bfloat16, loss in float32).")] = None,
     random_state: Annotated[Optional[int], typer.Option()] = None,
     verbose: Annotated[Optional[int], typer.Option(help="0 silent, 1 a line per epoch, 2 progress bars.")] = None,

@@ -43,13 +43,14 @@ class FitSettings:
     n_samples: int | None = None
     n_members: int | None = None
     activation: str | None = None
+    kl_warmup: float | None = None
     precision: str | None = None
     random_state: int = 0
     verbose: int = 1
 
     DETECTOR_FIELDS = (
         "latent_dim", "hidden_units", "beta", "likelihood", "score_rule", "epochs", "batch_size",
-        "learning_rate", "validation_fraction", "patience", "n_samples", "n_members", "activation", "precision", "random_state", "verbose",
+        "learning_rate", "validation_fraction", "patience", "n_samples", "n_members", "activation", "kl_warmup", "precision", "random_state", "verbose",
     )
 
     def checkpoint_path(self) -> Path:
