@@ -253,8 +253,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         groups = self._groups(X)
         scaler = self._make_scaler(n - n_val)
-        if len(self._scaled_columns(d)):
-            scaler.fit(X[train_idx][:, self._scaled_columns(d)])
+        scaled = self._scaled_columns(d)
+        if len(scaled):
+            scaler.fit(X[train_idx][:, scaled])
         X_train = self._transform(scaler, X[train_idx])
         X_val = self._transform(scaler, X[val_idx]) if n_val else None
 

@@ -50,11 +50,7 @@ def source_columns(preprocessor: ColumnTransformer, schema: Schema) -> list[str]
 def onehot_groups(preprocessor: ColumnTransformer, schema: Schema) -> list[list[int]]:
     """Output-column indices of each categorical input's one-hot group, for the detector's categorical likelihood."""
     sources = source_columns(preprocessor, schema)
-    outputs = preprocessor.get_feature_names_out()
-    return [
-        [i for i, (out, src) in enumerate(zip(outputs, sources)) if src == col and out.startswith("cat__")]
-        for col in schema.categorical
-    ]
+    return [[i for i, src in enumerate(sources) if src == col] for col in schema.categorical]
 
 
 def unknown_categories(preprocessor: ColumnTransformer, frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
