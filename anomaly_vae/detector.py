@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from anomaly_vae.likelihoods import LIKELIHOODS, check_groups
 from anomaly_vae.scoring import SCORES
 from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
-from anomaly_vae.validation import check_finite
+from anomaly_vae.validation import check_finite, check_finite_scores
 
 AUTO_STEPS = 5_000
 AUTO_MIN_PASSES = 100
@@ -457,7 +457,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if len(Xs) == 0:
             empty = np.zeros(0)
             return (empty, np.zeros((0, self.n_features_in_))) if features else empty
-        return predict_scores(self._scorer(features), Xs)
+        out = predict_scores(self._scorer(features), Xs)
+        check_finite_scores(out[0] if features else out)
+        return out
 
     def _score_scaled(self, Xs: np.ndarray) -> np.ndarray:
         return self._predict(Xs)

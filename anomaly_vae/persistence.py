@@ -9,6 +9,8 @@ from pathlib import Path
 
 import keras
 
+from anomaly_vae.atomic import atomic_file, write_folder_atomically
+
 
 def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_per_execution: int = 1):
     """Compile ``vae`` with Adam and gradient-norm clipping (the training recipe of the detector).
@@ -32,14 +34,8 @@ def save_vae(vae, path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"A VAE is saved as a .keras file, got {str(path)!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent, prefix=f".{path.stem}-")
-    os.close(fd)
-    try:
-        vae.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, suffix=".keras") as tmp:
+        vae.save(str(tmp))
     return path
 
 
@@ -89,28 +85,48 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 4
+DETECTOR_FORMAT = 5
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
 decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
 axis, so older weights do not fit; 4: the VAE has a ``kl_scale`` weight, and one-hot columns may be
-left unscaled by ``categorical_groups``)."""
-
-_TRUSTED_MODULES = ("sklearn.", "numpy", "builtins", "scipy.")
+left unscaled by ``categorical_groups``; 5: ``detector.json`` records the types in ``scaler.skops``)."""
 
 
-def save_detector(detector, folder: str | os.PathLike) -> Path:
+def detector_document_schema() -> dict:
+    """JSON Schema of ``detector.json``; the parameters are those of ``VAEAnomalyDetector`` itself."""
+    from anomaly_vae.detector import VAEAnomalyDetector
+    from anomaly_vae.documents import numbers, strict_object, strings
+
+    params = {name: {} for name in VAEAnomalyDetector().get_params()}
+    return strict_object({
+        "format": {"const": DETECTOR_FORMAT},
+        "class": {"const": "VAEAnomalyDetector"},
+        "anomaly_vae_version": {"type": "string"},
+        "params": {"type": "object", "properties": params, "additionalProperties": False},
+        "threshold_": {"type": "number"},
+        "n_features_in_": {"type": "integer", "minimum": 1},
+        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
+        "n_epochs_": {"type": "integer", "minimum": 0},
+        "history_": {"type": "object", "additionalProperties": numbers()},
+        "validation_scores_": numbers(minItems=1),
+        "scaler_types": strings(),
+    })
+
+
+def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
     """Save a fitted ``VAEAnomalyDetector`` to ``folder`` without pickle, atomically.
 
     The folder holds ``vae.keras`` (Keras format), ``scaler.skops`` (the fitted
-    scikit-learn transform, in skops' safe format) and ``detector.json``
-    (parameters, threshold, validation scores and training history).
+    scikit-learn transform, in skops' safe format, its types checked against an allow-list)
+    and ``detector.json`` (parameters, threshold, validation scores, training history and the
+    types in ``scaler.skops``). ``replace=False`` never replaces an existing folder.
     """
     import json
 
-    import skops.io as sio
     from sklearn.utils.validation import check_is_fitted
 
     import anomaly_vae
+    from anomaly_vae import trusted_skops
 
     check_is_fitted(detector)
     params = {k: v for k, v in detector.get_params().items() if not (k == "random_state" and not _is_plain(v))}
@@ -131,43 +147,56 @@ def save_detector(detector, folder: str | os.PathLike) -> Path:
 
     def write(tmp: Path) -> None:
         save_vae(detector.vae_, tmp / "vae.keras")
-        sio.dump(detector.scaler_, tmp / "scaler.skops")
-        (tmp / "detector.json").write_text(json.dumps(state, indent=1))
+        state["scaler_types"] = trusted_skops.dump(detector.scaler_, tmp / "scaler.skops")
+        (tmp / "detector.json").write_text(json.dumps(state, indent=1, allow_nan=False))
 
-    return write_folder_atomically(folder, write)
+    return write_folder_atomically(folder, write, replace=replace)
 
 
 def load_detector(folder: str | os.PathLike):
-    """Load a detector saved by :func:`save_detector`; refuses foreign or unknown-version folders."""
-    import json
+    """Load a detector saved by :func:`save_detector`.
 
+    Refuses, with one line naming the file and the field: a folder that is not a detector, an
+    unknown format version, a ``detector.json`` that does not match its schema or holds an invalid
+    parameter, a ``scaler.skops`` with types outside the allow-list, a ``vae.keras`` carrying code,
+    and weights or scores that are not finite.
+    """
     import numpy as np
+    from sklearn.utils._param_validation import InvalidParameterError
 
+    from anomaly_vae import trusted_skops
     from anomaly_vae.detector import VAEAnomalyDetector
+    from anomaly_vae.documents import check_finite_numbers
 
     folder = Path(folder)
     meta_path = folder / "detector.json"
     if not meta_path.is_file():
         raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
-    try:
-        state = json.loads(meta_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from err
-    if not isinstance(state, dict) or state.get("class") != "VAEAnomalyDetector":
-        raise ValueError(f"{str(meta_path)!r} does not describe a VAEAnomalyDetector.")
-    if state.get("format") != DETECTOR_FORMAT:
-        raise ValueError(
-            f"{str(folder)!r} was written in detector format {state.get('format')!r} "
-            f"(anomaly-vae {state.get('anomaly_vae_version')}); this version reads format {DETECTOR_FORMAT}."
-        )
+    state = _read_versioned(meta_path, "detector", DETECTOR_FORMAT, detector_document_schema())
     detector = VAEAnomalyDetector(**state["params"])
-    detector.scaler_ = load_skops(folder / "scaler.skops")
+    try:
+        detector._validate_params()
+    except InvalidParameterError as err:
+        raise ValueError(f"{str(meta_path)!r}: field params: {err}") from None
+    if detector.hidden_units is not None:
+        detector.hidden_units = tuple(detector.hidden_units)
+    check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
+    check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
+    names = state["feature_names_in_"]
+    if names is not None and len(names) != state["n_features_in_"]:
+        raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
+                         f"{state['n_features_in_']} features.")
+    detector.scaler_ = trusted_skops.load(folder / "scaler.skops", state["scaler_types"])
     detector.vae_ = load_vae(folder / "vae.keras")
+    if detector.vae_.n_features != state["n_features_in_"]:
+        raise ValueError(f"{str(folder / 'vae.keras')!r} takes {detector.vae_.n_features} features but "
+                         f"{str(meta_path)!r} says {state['n_features_in_']}.")
+    check_finite_weights(detector.vae_, folder / "vae.keras")
     detector.threshold_ = float(state["threshold_"])
     detector.offset_ = -detector.threshold_
     detector.n_features_in_ = int(state["n_features_in_"])
-    if state.get("feature_names_in_"):
-        detector.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+    if names:
+        detector.feature_names_in_ = np.asarray(names, dtype=object)
     detector.n_epochs_ = int(state["n_epochs_"])
     detector.history_ = state["history_"]
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
@@ -175,47 +204,33 @@ def load_detector(folder: str | os.PathLike):
     return detector
 
 
-def load_skops(path: str | os.PathLike):
-    """Load a scikit-learn object saved with ``skops.io.dump``, trusting only scikit-learn, NumPy and SciPy types."""
-    import skops.io as sio
+def _read_versioned(path: Path, what: str, version: int, schema: dict) -> dict:
+    """A model folder's JSON document: an unknown format version gets its own message, then the full schema check."""
+    import json
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No file at {str(path)!r}.")
+    from anomaly_vae.documents import read_document
+
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as err:
-        raise ValueError(f"{str(path)!r} is not a readable skops file: {err}") from err
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULES)]
-    if refused:
-        raise ValueError(f"Refusing to load {str(path)!r}: it holds types outside scikit-learn and NumPy: {refused}.")
-    return sio.load(path, trusted=untrusted)
+        head = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
+    if isinstance(head, dict) and "format" in head and head["format"] != version:
+        raise ValueError(
+            f"{str(path.parent)!r} was written in {what} format {head.get('format')!r} "
+            f"(anomaly-vae {head.get('anomaly_vae_version')}); this version reads format {version}."
+        )
+    return read_document(path, schema)
 
 
-def write_folder_atomically(folder: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_folder)``, then move the folder into place in one rename.
+def check_finite_weights(vae, path) -> None:
+    """Refuse a model whose weights hold NaN or inf: it would score every row NaN."""
+    import numpy as np
+    from keras import ops
 
-    A failure leaves no partial folder; an existing folder is replaced only once
-    the new one is complete.
-    """
-    import shutil
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
-        write(tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-old-"))
-            os.replace(folder, old / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    for weight in vae.weights:
+        values = np.asarray(ops.convert_to_numpy(weight))
+        if values.dtype.kind == "f" and not np.isfinite(values.astype(np.float64)).all():
+            raise ValueError(f"{str(path)!r}: weight {weight.path!r} holds NaN or inf; this model cannot score.")
 
 
 def _is_plain(value) -> bool:

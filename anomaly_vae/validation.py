@@ -19,3 +19,18 @@ def check_finite(X: np.ndarray, feature_names=None, what: str = "X") -> None:
         f"({int(bad.sum())} NaN or inf values in all). The VAE cannot score missing or infinite "
         "values: impute them first (the anomaly-vae pipelines do this for you)."
     )
+
+
+def check_finite_scores(scores: np.ndarray) -> None:
+    """Raise ``ValueError`` when a model scores any row NaN or inf: never let garbage pass as a score.
+
+    Inputs are checked and clipped before scoring, so this means damaged weights or an overflow
+    in the network; the message names the first row.
+    """
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"The model produced a non-finite anomaly score ({scores[row]}) at row {row} "
+            f"({int(bad.sum())} of {len(scores)} rows): its weights are damaged or the network overflowed."
+        )

@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipelines.schema import Schema
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+"""Version of the bundle layout (2: ``bundle.json`` records the types in ``preprocessor.skops``)."""
 TOP_FEATURES = 3
 
 
@@ -73,42 +74,61 @@ class ModelBundle:
 
         return unknown_categories(self.preprocessor, self.schema.conform(frame), self.schema)
 
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write the bundle atomically: ``bundle.json``, ``preprocessor.skops`` and ``detector/``."""
-        import skops.io as sio
-
-        from anomaly_vae import __version__
-        from anomaly_vae.persistence import save_detector, write_folder_atomically
+    def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
+        """Write the bundle atomically: ``bundle.json``, ``preprocessor.skops`` and ``detector/``.
+        ``replace=False`` never replaces an existing folder (``FolderExistsError``)."""
+        from anomaly_vae import __version__, trusted_skops
+        from anomaly_vae.atomic import write_folder_atomically
+        from anomaly_vae.persistence import save_detector
 
         meta = {"format": BUNDLE_FORMAT, "anomaly_vae_version": __version__, "schema": self.schema.to_dict()}
 
         def write(tmp: Path) -> None:
-            sio.dump(self.preprocessor, tmp / "preprocessor.skops")
+            meta["preprocessor_types"] = trusted_skops.dump(self.preprocessor, tmp / "preprocessor.skops")
             save_detector(self.detector, tmp / "detector")
             (tmp / "bundle.json").write_text(json.dumps(meta, indent=1))
 
-        return write_folder_atomically(folder, write)
+        return write_folder_atomically(folder, write, replace=replace)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> ModelBundle:
-        """Load a bundle written by :meth:`save`; refuses unknown formats and untrusted types."""
-        from anomaly_vae.persistence import load_detector, load_skops
+        """Load a bundle written by :meth:`save`; refuses unknown formats, damaged metadata and untrusted types."""
+        from anomaly_vae import trusted_skops
+        from anomaly_vae.persistence import _read_versioned, load_detector
 
         folder = Path(folder)
         meta_path = folder / "bundle.json"
         if not meta_path.is_file():
             raise ValueError(f"{str(folder)!r} is not an anomaly-vae model bundle (no bundle.json).")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from err
-        if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
-            raise ValueError(
-                f"{str(folder)!r} is bundle format {meta.get('format') if isinstance(meta, dict) else None!r}; "
-                f"this anomaly-vae reads format {BUNDLE_FORMAT}."
-            )
-        return cls(
-            schema=Schema.from_dict(meta["schema"]),
-            preprocessor=load_skops(folder / "preprocessor.skops"),
+        meta = _read_versioned(meta_path, "bundle", BUNDLE_FORMAT, bundle_document_schema())
+        schema = Schema.from_dict(meta["schema"])
+        overlap = set(schema.numeric) & set(schema.categorical)
+        if overlap or len(set(schema.columns)) != len(schema.columns):
+            raise ValueError(f"{str(meta_path)!r}: field schema: a column is listed twice ({sorted(overlap)}).")
+        bundle = cls(
+            schema=schema,
+            preprocessor=trusted_skops.load(folder / "preprocessor.skops", meta["preprocessor_types"]),
             detector=load_detector(folder / "detector"),
         )
+        expected = getattr(bundle.preprocessor, "feature_names_in_", None)
+        if expected is None or [str(c) for c in expected] != schema.columns:
+            raise ValueError(f"{str(folder / 'preprocessor.skops')!r} was not fitted on the columns "
+                             f"{schema.columns} that {str(meta_path)!r} lists.")
+        n_out = len(bundle.preprocessor.get_feature_names_out())
+        if n_out != bundle.detector.n_features_in_:
+            raise ValueError(f"{str(folder / 'preprocessor.skops')!r} makes {n_out} features but the detector "
+                             f"in {str(folder / 'detector')!r} takes {bundle.detector.n_features_in_}.")
+        return bundle
+
+
+def bundle_document_schema() -> dict:
+    """JSON Schema of ``bundle.json``."""
+    from anomaly_vae.documents import strict_object, strings
+
+    return strict_object({
+        "format": {"const": BUNDLE_FORMAT},
+        "anomaly_vae_version": {"type": "string"},
+        "schema": strict_object({"numeric": strings(), "categorical": strings(),
+                                 "label": {"type": ["string", "null"]}, "dropped": strings()}),
+        "preprocessor_types": strings(),
+    })

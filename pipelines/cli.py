@@ -6,6 +6,7 @@ Settings come from ``--config FILE.yaml``; flags given on the command line overr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,25 @@ EXIT_INTERRUPTED = 130
 def _fail(message: str, code: int) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Map what goes wrong for a user to one line and an exit code (README, "Trust and safety"), never a traceback."""
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.tracking import TrackingError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except TrackingError as err:
+        _fail(str(err), EXIT_TRACKING)
+    except MlflowException as err:
+        _fail(f"MLflow failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}", EXIT_TRACKING)
+    except (ValueError, OSError) as err:  # bad input: files, columns, settings, model folders
+        _fail(str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
 
 
 def _split_ints(text: str | None) -> list[int] | None:
@@ -91,24 +111,25 @@ def fit(
     """Fit preprocessing and the VAE on normal rows, set the threshold, log the run and the model to MLflow."""
     flags = dict(locals())
     flags.pop("config")
-    from pipelines.settings import FitSettings, load_settings
 
     flags["drop_columns"] = flags.pop("drop_column") or None
     flags["categorical_columns"] = flags.pop("categorical") or None
     flags["hidden_units"] = _split_ints(hidden_units)
     flags["epochs"] = _int_or_word(epochs, "--epochs", ("auto",))
     flags["patience"] = _int_or_word(patience, "--patience", ("auto", "none"))
-    try:
-        settings = load_settings(FitSettings, config, flags)
-        from pipelines.fit import TrainingInterrupted, run_fit
+    from pipelines.fit import TrainingInterrupted, run_fit
+    from pipelines.settings import FitSettings, load_settings
 
-        result = run_fit(settings)
-    except TrainingInterrupted as err:
-        _fail(str(err), EXIT_INTERRUPTED)
-    except FloatingPointError as err:  # anomaly_vae.callbacks.TrainingDivergedError
-        _fail(str(err), EXIT_DIVERGED)
-    except ValueError as err:
-        _fail(str(err), EXIT_BAD_INPUT)
+    with user_errors():
+        try:
+            settings = load_settings(FitSettings, config, flags)
+            result = run_fit(settings)
+        except TrainingInterrupted as err:
+            _fail(str(err), EXIT_INTERRUPTED)
+        except FloatingPointError as err:  # anomaly_vae.callbacks.TrainingDivergedError
+            _fail(str(err), EXIT_DIVERGED)
+        except KeyboardInterrupt:  # before training started or after it ended: nothing to resume
+            _fail("fit interrupted before training; nothing was saved.", EXIT_INTERRUPTED)
     typer.echo(f"threshold: {result.threshold:.4f}")
     for key in ("eval_roc_auc", "eval_average_precision", "eval_anomaly_rate"):
         if key in result.metrics:
@@ -139,17 +160,17 @@ def score(
     """Score a table with a logged model; write the rows plus anomaly_score, is_anomaly and top_features."""
     flags = dict(locals())
     flags.pop("config")
+    from pipelines.score import run_score
     from pipelines.settings import ScoreSettings, load_settings
 
-    try:
-        settings = load_settings(ScoreSettings, config, flags)
-        from pipelines.score import run_score
-
-        result = run_score(settings)
-    except ValueError as err:
-        _fail(str(err), EXIT_BAD_INPUT)
-    except OSError as err:  # model URI not found and similar
-        _fail(str(err), EXIT_BAD_INPUT)
+    with user_errors():
+        try:
+            settings = load_settings(ScoreSettings, config, flags)
+            result = run_score(settings)
+        except KeyboardInterrupt as err:
+            what = f"{err.args[0]} received" if err.args else "interrupted"
+            _fail(f"scoring stopped ({what}); nothing was written to {output or 'OUTPUT'!r} (an existing file is unchanged).",
+                  EXIT_INTERRUPTED)
     typer.echo(f"scored {result.rows} rows -> {result.output} (anomaly rate {result.anomaly_rate:.2%})")
     if result.unknown_categories:
         typer.echo(f"unseen categories: {result.unknown_categories}")

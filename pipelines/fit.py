@@ -6,8 +6,6 @@ so a tracking failure never loses the trained model.
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -34,19 +32,21 @@ class TrainingInterrupted(RuntimeError):
     """Ctrl-C or SIGTERM during fit; the message says where the checkpoint is."""
 
 
-def read_checkpoint_run(checkpoint: Path) -> dict:
-    """The run recorded with an interrupted fit's checkpoint; error if there is nothing to resume."""
-    meta = checkpoint / "run.json"
-    if not meta.is_file():
-        raise ValueError(f"Nothing to resume: no checkpoint at {str(checkpoint)!r}.")
-    return json.loads(meta.read_text())
+def save_new(bundle, folder: Path) -> Path:
+    """Save ``bundle`` at ``folder``, or at ``folder-2``, ``-3``... if a model is already there: a saved
+    model (perhaps the only copy of an earlier fit with the same run name) is never replaced."""
+    from anomaly_vae.atomic import FolderExistsError
 
-
-def write_checkpoint_run(checkpoint: Path, info: dict) -> None:
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint / "run.json.tmp"
-    tmp.write_text(json.dumps(info))
-    tmp.replace(checkpoint / "run.json")
+    for n in range(1, 1000):
+        target = folder if n == 1 else folder.with_name(f"{folder.name}-{n}")
+        try:
+            saved = bundle.save(target, replace=False)
+        except FolderExistsError:
+            continue
+        if n > 1:
+            print(f"{folder} already holds a model from an earlier fit; this one is saved to {saved}.", file=sys.stderr)
+        return saved
+    raise ValueError(f"{folder} and its 999 numbered siblings already hold models; choose another --run-name.")
 
 
 def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -112,12 +112,16 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
     from pipelines.tables import read_table
+    from pipelines.checkpoints import Checkpoint
     from pipelines.tracking import (
-        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, pip_requirements, register, tracking_uri,
+        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, open_store, pip_requirements, register,
+        tracking_uri,
     )
 
+    settings.check()  # flags that cannot work fail here, before any data is read
     frame = read_table(settings.data)
     schema = Schema.infer(frame, settings.label_column, settings.drop_columns, settings.categorical_columns)
+    print("Columns: " + "; ".join(schema.describe(frame, settings.categorical_columns is not None)), file=sys.stderr)
     _, y = split_label(frame, settings.label_column)
     train = frame if (y is None or not settings.normal_only) else frame[y == 0]
     if len(train) < 2:
@@ -128,15 +132,12 @@ def run_fit(settings: FitSettings) -> FitResult:
         _, y_eval = split_label(eval_frame, settings.label_column)
 
     detector = VAEAnomalyDetector(**settings.detector_params())
-    detector._validate_params()  # bad settings fail here, before a run or a checkpoint is opened
-
-    checkpoint = settings.checkpoint_path()
-    previous = read_checkpoint_run(checkpoint) if settings.resume else None
-    if not settings.resume and checkpoint.exists():
-        shutil.rmtree(checkpoint)
+    checkpoint = Checkpoint.resume(settings) if settings.resume else None
+    previous = checkpoint.run_info() if checkpoint else None
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
     run = SafeRun()
+    run.call(open_store, mlflow.get_tracking_uri())
     run.call(mlflow.set_experiment, settings.experiment)
     if previous and previous.get("run_id"):
         active = run.call(mlflow.start_run, run_id=previous["run_id"])
@@ -145,9 +146,17 @@ def run_fit(settings: FitSettings) -> FitResult:
     run.run_id = active.info.run_id if active else None
     run_name = active.info.run_name if active else (
         (previous or {}).get("run_name") or settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
-    write_checkpoint_run(checkpoint, {"run_id": run.run_id, "run_name": run_name, "data": settings.data})
+    if checkpoint is None:
+        try:
+            checkpoint = Checkpoint.create(settings, run_name)
+        except BaseException:
+            run.finish("FAILED")
+            raise
+    checkpoint.write_run_info({"run_id": run.run_id, "run_name": run_name, "data": str(Path(settings.data).resolve())})
     local_model = Path(settings.output_dir) / run_name / "model"
     status = "FAILED"
+    metrics: dict = {}
+    model_uri = registered = None
     try:
         if previous is None:  # a resumed run already has its parameters and input
             run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
@@ -162,7 +171,7 @@ def run_fit(settings: FitSettings) -> FitResult:
         Xt = preprocessor.transform(conformed)
         if settings.categorical_likelihood and schema.categorical:
             detector.set_params(categorical_groups=onehot_groups(preprocessor, schema))
-        backup = keras.callbacks.BackupAndRestore(str(checkpoint / "keras"), double_checkpoint=True)
+        backup = keras.callbacks.BackupAndRestore(str(checkpoint.keras_folder), double_checkpoint=True)
         stop = StopOnSignal()
         try:
             detector.fit(Xt, callbacks=[backup, MLflowEpochLogger(run), stop])
@@ -170,8 +179,8 @@ def run_fit(settings: FitSettings) -> FitResult:
             stop.on_train_end()
         detector.set_threshold(scores=detector.validation_scores_, target_fpr=settings.threshold_fpr)
         bundle = ModelBundle(schema, preprocessor, detector)
-        bundle.save(local_model)
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        local_model = save_new(bundle, local_model)
+        checkpoint.remove()
         print(f"Model saved locally to {local_model}", file=sys.stderr)
 
         metrics, figures = evaluate(bundle, Xt, eval_frame, y_eval)
@@ -182,7 +191,6 @@ def run_fit(settings: FitSettings) -> FitResult:
             run.call(mlflow.log_figure, fig, f"plots/{name}")
             plots.plt.close(fig)
 
-        model_uri = registered = None
         if run.error is None:
             example = train[schema.columns].head(5)
             info = run.call(
@@ -197,12 +205,13 @@ def run_fit(settings: FitSettings) -> FitResult:
     except KeyboardInterrupt:
         status = "KILLED"
         raise TrainingInterrupted(
-            f"Training interrupted. The last completed epoch is checkpointed in {checkpoint}; "
+            f"Training interrupted. The last completed epoch is checkpointed in {checkpoint.folder}; "
             "run the same command with --resume to continue" + (f" (MLflow run {run.run_id})." if run.run_id else ".")
         ) from None
     finally:
+        checkpoint.release()
         if active is not None:
-            run.call(mlflow.end_run, status)
+            run.finish(status)
     return FitResult(run.run_id, model_uri, local_model, detector.threshold_, metrics, registered,
                      None if run.error is None else f"{type(run.error).__name__}: {run.error}")
 

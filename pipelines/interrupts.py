@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -41,3 +42,21 @@ class StopOnSignal(keras.callbacks.Callback):
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         self._previous = {}
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises ``KeyboardInterrupt``, as Ctrl-C does, while the block runs (main thread only),
+    so ``finally`` clauses clean up (a scoring run removes its temporary file) and the CLI exits 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -23,50 +23,55 @@ class ScoreResult:
 
 
 def load_bundle(model_uri: str):
-    """The ``ModelBundle`` behind a pyfunc model at any MLflow URI (``runs:/``, ``models:/``, a local path)."""
-    import mlflow
+    """The ``ModelBundle`` behind a model URI or folder, loaded without running code from it."""
+    from pipelines.model_source import load_model
 
-    from pipelines.bundle import ModelBundle
-    from pipelines.pyfunc_model import AnomalyVAEModel
-
-    local = Path(model_uri)
-    if local.is_dir() and (local / "bundle.json").is_file():
-        return ModelBundle.load(local)
-    model = mlflow.pyfunc.load_model(model_uri)
-    python_model = model.unwrap_python_model()
-    if not isinstance(python_model, AnomalyVAEModel):
-        raise ValueError(f"{model_uri!r} is a {type(python_model).__name__}, not an anomaly-vae model.")
-    return python_model.bundle
+    return load_model(model_uri)[0]
 
 
 def run_score(settings: ScoreSettings) -> ScoreResult:
     import mlflow
     from tqdm import tqdm
 
+    from anomaly_vae.atomic import remove_stale_temporaries
     from pipelines import plots
-    from pipelines.tables import iter_table, table_format, write_table_atomic
+    from pipelines.interrupts import terminate_as_interrupt
+    from pipelines.model_source import load_model
+    from pipelines.tables import input_arrow_schema, iter_table, table_format, write_table_atomic
     from pipelines.tracking import SafeRun, fail_fast_http, tracking_uri
 
-    table_format(settings.output)  # refuse a bad output name before any work
+    settings.check()  # flags that cannot work fail before any model is loaded
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
-    bundle = load_bundle(settings.model_uri)
+    bundle, source = load_model(settings.model_uri)
+    for stale in remove_stale_temporaries(settings.output):
+        print(f"Removed {stale}, a temporary file left by an earlier scoring run that was killed.", file=sys.stderr)
     scores, flags, unknown = [], 0, {}
+    typed_numbers = table_format(settings.data) == "csv" and table_format(settings.output) == "parquet"
 
     def scored_chunks():
         nonlocal flags
+        offset = 0
         with tqdm(desc="scoring", unit=" rows", disable=None, file=sys.stderr) as bar:
-            for chunk in iter_table(settings.data, settings.chunk_rows):
-                result = bundle.score(chunk)
+            for chunk in iter_table(settings.data, settings.chunk_rows, text=True):
+                try:
+                    result = bundle.score(chunk)
+                except ValueError as err:
+                    raise ValueError(f"{settings.data!r}, rows {offset}-{offset + len(chunk) - 1}, "
+                                     f"model {settings.model_uri!r}: {err}") from None
                 for col, n in bundle.unknown_categories(chunk).items():
                     unknown[col] = unknown.get(col, 0) + n
                 scores.append(result["anomaly_score"].to_numpy())
                 flags += int(result["is_anomaly"].sum())
                 bar.update(len(chunk))
+                offset += len(chunk)
+                if typed_numbers:  # CSV into Parquet: the model's numeric columns as numbers, not text
+                    chunk = chunk.assign(**{c: pd.to_numeric(chunk[c]) for c in bundle.schema.numeric})
                 clashes = {c: f"{c}_input" for c in result.columns if c in chunk.columns}
                 yield pd.concat([chunk.rename(columns=clashes), result], axis=1)
 
-    rows = write_table_atomic(scored_chunks(), settings.output)
+    with terminate_as_interrupt():
+        rows = write_table_atomic(scored_chunks(), settings.output, input_schema=input_arrow_schema(settings.data, bundle.schema.numeric))
     all_scores = np.concatenate(scores)
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
     if unknown:
@@ -78,7 +83,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
         if active is not None:
             run.run_id = active.info.run_id
             run.call(mlflow.set_tag, "anomaly_vae.job", "score")
-            run.call(mlflow.log_params, {"model_uri": settings.model_uri, "data": settings.data, "output": settings.output})
+            run.call(mlflow.log_params, {**source.params(), "data": settings.data, "output": settings.output})
             metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate,
                        "threshold": float(bundle.detector.threshold_)}
             metrics.update({f"score_q{int(q * 100)}": float(np.quantile(all_scores, q)) for q in (0.5, 0.9, 0.99)})
@@ -89,7 +94,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
                                         title="Scored rows vs training distribution")
             run.call(mlflow.log_figure, fig, "plots/score_histogram.png")
             plots.plt.close("all")
-            run.call(mlflow.end_run)
+            run.finish()
         result.run_id = run.run_id
         result.tracking_error = None if run.error is None else f"{type(run.error).__name__}: {run.error}"
     return result

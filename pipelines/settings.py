@@ -53,9 +53,23 @@ class FitSettings:
         "learning_rate", "validation_fraction", "patience", "n_samples", "n_members", "activation", "kl_warmup", "precision", "random_state", "verbose",
     )
 
-    def checkpoint_path(self) -> Path:
-        """Where the per-epoch training checkpoint lives (``<output_dir>/checkpoint`` by default)."""
-        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.output_dir) / "checkpoint"
+    def checkpoints_root(self) -> Path:
+        """The folder of per-run training checkpoints (``<output_dir>/checkpoints``): one subfolder per
+        fit, so fits sharing an output folder never share a checkpoint."""
+        return Path(self.output_dir) / "checkpoints"
+
+    def check(self) -> None:
+        """Refuse settings that cannot work before anything is trained, naming the flag."""
+        if not 0 < self.threshold_fpr < 1:
+            raise ValueError(f"{flag('threshold_fpr')} must be between 0 and 1 (exclusive); got {self.threshold_fpr}.")
+        check_folder(self.output_dir, "output_dir")
+        if self.checkpoint_dir:
+            check_folder(self.checkpoint_dir, "checkpoint_dir")
+        if self.alias and not self.register:
+            raise ValueError(f"{flag('alias')} needs {flag('register')}: an alias points at a registered version.")
+        if self.run_name is not None and (not self.run_name.strip() or "/" in self.run_name or self.run_name in (".", "..")):
+            raise ValueError(f"{flag('run_name')} must be a plain name (it names a folder); got {self.run_name!r}.")
+        check_detector_params(self.detector_params())
 
     def detector_params(self) -> dict[str, Any]:
         params = {k: getattr(self, k) for k in self.DETECTOR_FIELDS if getattr(self, k) is not None}
@@ -76,6 +90,51 @@ class ScoreSettings:
     experiment: str = "anomaly-vae"
     run_name: str | None = None
     log_run: bool = True
+
+    def check(self) -> None:
+        """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""
+        from pipelines.tables import table_format
+
+        if self.chunk_rows < 1:
+            raise ValueError(f"{flag('chunk_rows')} must be a positive number of rows; got {self.chunk_rows}.")
+        out = Path(self.output)
+        if out.is_dir():
+            raise ValueError(f"OUTPUT {self.output!r} is a folder; give a file name such as {str(out / 'scores.csv')!r}.")
+        if table_format(self.output) == "npz":
+            raise ValueError(f"OUTPUT {self.output!r}: scores are written as .csv or .parquet, not .npz.")
+        check_folder(out.parent, None, what=f"OUTPUT {self.output!r}")
+        if Path(self.data).exists() and out.exists() and out.resolve() == Path(self.data).resolve():
+            raise ValueError(f"OUTPUT {self.output!r} is the input DATA file; write the scores to another file.")
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of a settings field (``threshold_fpr`` is ``--threshold-fpr``)."""
+    return "--" + field_name.replace("_", "-")
+
+
+def check_folder(path: str | os.PathLike, field_name: str | None, what: str | None = None) -> None:
+    """Refuse a folder path that is a file, or under one, before any work is done."""
+    what = what or f"{flag(field_name)} {str(path)!r}"
+    p = Path(path)
+    for part in [p, *p.parents]:
+        if part.exists():
+            if not part.is_dir():
+                raise ValueError(f"{what}: {str(part)!r} is a file, not a folder.")
+            return
+
+
+def check_detector_params(params: dict[str, Any]) -> None:
+    """The detector's own parameter validation, its message phrased with the flag names."""
+    import re
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from anomaly_vae import VAEAnomalyDetector
+
+    try:
+        VAEAnomalyDetector(**params)._validate_params()
+    except InvalidParameterError as err:
+        raise ValueError(re.sub(r"The '(\w+)' parameter of VAEAnomalyDetector", lambda m: flag(m.group(1)), str(err))) from None
 
 
 def load_settings(cls, config: str | os.PathLike | None, flags: dict[str, Any]):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,8 +30,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
-def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000) -> Iterator[pd.DataFrame]:
-    """Yield the table at ``path`` in DataFrames of at most ``chunk_rows`` rows (None: one frame)."""
+def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000, text: bool = False) -> Iterator[pd.DataFrame]:
+    """Yield the table at ``path`` in DataFrames of at most ``chunk_rows`` rows (None: one frame).
+
+    ``text=True`` reads every CSV column as text (empty cells as NaN), so a column's type cannot
+    change from one chunk to the next and values are written back as they were read; scoring uses it.
+    """
     path = Path(path)
     fmt = table_format(path)
     if not path.is_file():
@@ -42,7 +45,7 @@ def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000) -> Ite
     reader = {"csv": _iter_csv, "parquet": _iter_parquet, "npz": _iter_npz}[fmt]
     n_rows = 0
     try:
-        for chunk in reader(path, chunk_rows):
+        for chunk in (_iter_csv(path, chunk_rows, dtype=str) if fmt == "csv" and text else reader(path, chunk_rows)):
             n_rows += len(chunk)
             yield chunk
     except TableError:
@@ -63,15 +66,20 @@ def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000) -> Ite
         raise TableError(f"{str(path)!r} has a header but no rows.")
 
 
-def _iter_csv(path: Path, chunk_rows):
+def _iter_csv(path: Path, chunk_rows, dtype=None):
     if chunk_rows is None:
-        yield pd.read_csv(path, encoding="utf-8")
+        yield pd.read_csv(path, encoding="utf-8", dtype=dtype)
     else:
-        yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows)
+        yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, dtype=dtype)
 
 
 def _iter_parquet(path: Path, chunk_rows):
     import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise TableError(f"{str(path)!r} has duplicate column name(s) {duplicated}; rename them so each column is unique.")
 
     if chunk_rows is None:
         yield pq.read_table(path).to_pandas()
@@ -104,40 +112,67 @@ def _iter_npz(path: Path, chunk_rows):
         yield frame
 
 
-def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:
+def input_arrow_schema(path: str | os.PathLike, numeric: list[str] = ()):
+    """The Arrow types of the input columns in a Parquet output: Parquet input keeps the file's own
+    schema; CSV input has its ``numeric`` (model) columns as float64 and every other column as text
+    (as :func:`iter_table` with ``text=True`` reads them); ``.npz``: None, every chunk is alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fmt = table_format(path)
+    if fmt == "parquet":
+        return pq.read_schema(path).remove_metadata()
+    if fmt == "csv":
+        columns = pd.read_csv(path, nrows=0, encoding="utf-8").columns
+        return pa.schema([(str(c), pa.float64() if c in set(numeric) else pa.string()) for c in columns])
+    return None
+
+
+def _output_schema(first, input_schema):
+    """The Parquet file's schema: input columns keep their input types (a column empty in the first
+    chunk is not typed from it), the other columns (scores) take the first chunk's types."""
+    import pyarrow as pa
+
+    if input_schema is None:
+        return first.schema
+    types = {f.name: f.type for f in input_schema}
+    fields = []
+    for field in first.schema:
+        source = field.name if field.name in types else field.name.removesuffix("_input")
+        fields.append(pa.field(field.name, types.get(source, field.type)))
+    return pa.schema(fields)
+
+
+def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, input_schema=None) -> int:
     """Write DataFrame chunks to CSV or Parquet at ``path`` through a temporary file and one rename.
 
-    Returns the number of rows written. On any error the temporary file is removed
-    and an existing file at ``path`` is left untouched.
+    Returns the number of rows written. On any error (and on Ctrl-C) the temporary file is removed
+    and an existing file at ``path`` is left untouched. ``input_schema`` (Arrow) types the Parquet
+    columns that come from the input, see :func:`input_arrow_schema`.
     """
+    from anomaly_vae.atomic import atomic_file
+
     path = Path(path)
     fmt = table_format(path)
     if fmt == "npz":
         raise TableError("Scores are written as .csv or .parquet, not .npz.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    os.close(fd)
     rows, writer = 0, None
-    try:
-        for i, chunk in enumerate(chunks):
-            rows += len(chunk)
-            if fmt == "csv":
-                chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+    with atomic_file(path) as tmp:
+        try:
+            for i, chunk in enumerate(chunks):
+                rows += len(chunk)
+                if fmt == "csv":
+                    chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
 
-                table = pa.Table.from_pandas(chunk, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-        if writer is not None:
-            writer.close()
-            writer = None
-        os.replace(tmp, path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, _output_schema(table, input_schema))
+                    writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
     return rows

@@ -63,6 +63,22 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
     return int(mv.version)
 
 
+def open_store(uri: str, attempts: int = 6) -> None:
+    """Open the tracking store once, creating a new SQLite store's tables; retried with back-off, since
+    MLflow's schema creation fails in the process that loses when two create the same file at once."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+            return
+        except Exception:
+            if not uri.startswith("sqlite:") or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1) + random.random())
+
+
 class TrackingError(RuntimeError):
     """MLflow could not be reached or failed; the message says where the local copy of the work is."""
 
@@ -86,6 +102,14 @@ class SafeRun:
         except Exception as err:  # any MLflow/HTTP/database failure
             self.error = err
             return None
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """End the active run: ``status`` if every call succeeded, else FAILED (never FINISHED after a
+        failure, which MLflow's exit hook would otherwise record). Best effort: the store may be down."""
+        try:
+            mlflow.end_run("FAILED" if self.error is not None else status)
+        except Exception as err:
+            self.error = self.error or err
 
 
 def fail_fast_http() -> None:

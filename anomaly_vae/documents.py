@@ -1,0 +1,58 @@
+"""The JSON documents of a saved model folder, read strictly: one line naming the file and the field.
+
+A model folder may come from anyone, so ``detector.json`` and ``bundle.json`` are validated in
+full against a JSON Schema (with the ``jsonschema`` package) before any value is used: a missing,
+extra or mistyped field is refused, never met later as a ``KeyError`` or ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+MAX_DOCUMENT_BYTES = 50_000_000
+
+
+def strings(**extra) -> dict:
+    return {"type": "array", "items": {"type": "string"}, **extra}
+
+
+def numbers(**extra) -> dict:
+    return {"type": "array", "items": {"type": "number"}, **extra}
+
+
+def strict_object(properties: dict, **extra) -> dict:
+    """A JSON Schema object with exactly ``properties``, all required, nothing else."""
+    return {"type": "object", "properties": properties, "required": sorted(properties),
+            "additionalProperties": False, **extra}
+
+
+def read_document(path: str | os.PathLike, schema: dict) -> dict:
+    """``path`` parsed as JSON and checked against ``schema``; ``ValueError`` naming the file and field."""
+    import jsonschema
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r}: file missing.")
+    if path.stat().st_size > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {MAX_DOCUMENT_BYTES} bytes.")
+
+    def refuse_constant(name):
+        raise ValueError(f"{str(path)!r} holds {name}, which no anomaly-vae model writes.")
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"{str(path)!r}: field {where}: {error.message}.")
+    return doc
+
+
+def check_finite_numbers(values, path, field: str) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{str(path)!r}: field {field}: holds a non-finite number.")
