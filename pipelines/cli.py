@@ -89,7 +89,7 @@ def fit(
     register: Annotated[Optional[str], typer.Option(help="Register the model under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
     resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option(help="Per-epoch checkpoint folder [default: OUTPUT_DIR/checkpoint].")] = None,
+    checkpoint_dir: Annotated[Optional[str], typer.Option(help="Per-epoch checkpoint folder [default: a new one under OUTPUT_DIR/checkpoints]; with --resume, the one to continue.")] = None,
     latent_dim: Annotated[Optional[int], typer.Option()] = None,
     hidden_units: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 64,32.")] = None,
     beta: Annotated[Optional[float], typer.Option()] = None,

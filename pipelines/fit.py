@@ -108,11 +108,11 @@ def run_fit(settings: FitSettings) -> FitResult:
     from anomaly_vae import VAEAnomalyDetector
     from pipelines import plots
     from pipelines.bundle import ModelBundle
+    from pipelines.checkpoints import Checkpoint
     from pipelines.interrupts import StopOnSignal
     from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
     from pipelines.tables import read_table
-    from pipelines.checkpoints import Checkpoint
     from pipelines.tracking import (
         MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, open_store, pip_requirements, register,
         tracking_uri,
@@ -208,6 +208,10 @@ def run_fit(settings: FitSettings) -> FitResult:
             f"Training interrupted. The last completed epoch is checkpointed in {checkpoint.folder}; "
             "run the same command with --resume to continue" + (f" (MLflow run {run.run_id})." if run.run_id else ".")
         ) from None
+    except Exception:
+        if not checkpoint.keras_folder.exists():  # failed before a first epoch: nothing to resume
+            checkpoint.remove()
+        raise
     finally:
         checkpoint.release()
         if active is not None:

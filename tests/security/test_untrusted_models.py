@@ -9,9 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from anomaly_vae import trusted_skops
 from pipelines.bundle import ModelBundle
-from pipelines.model_source import load_model
 from tests.security.helpers import TEST, assert_user_error, cli, save_small_bundle
 
 pytestmark = pytest.mark.reliability
@@ -59,6 +57,8 @@ def eval_chain(marker):
 @pytest.mark.parametrize("target", ["preprocessor.skops", "detector/scaler.skops"])
 def test_function_chains_in_either_skops_file_are_refused_and_never_run(copy, tmp_path, chain, target):
     import skops.io as sio
+
+    from anomaly_vae import trusted_skops
 
     marker = tmp_path / "marker"
     sio.dump(chain(marker), copy / target)
@@ -123,6 +123,8 @@ def foreign_model(tmp_path):
 
 
 def test_a_pickled_foreign_mlflow_model_is_refused_before_it_is_loaded(foreign_model):
+    from pipelines.model_source import load_model
+
     uri, _, marker = foreign_model
     with pytest.raises(ValueError, match="not an anomaly-vae model"):
         load_model(uri)
