@@ -51,3 +51,29 @@ class KLWarmUp(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.model.kl_scale.assign(1.0)
+
+
+class EpochProgressBar(keras.callbacks.Callback):
+    """One progress bar over all epochs (tqdm, on stderr, hidden when not on a terminal), with the
+    current ``loss`` and ``val_loss``: what ``verbose=1`` shows instead of a line per epoch."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        import sys
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc="training", unit=" epoch", disable=None, file=sys.stderr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = {k: f"{float(v):.4g}" for k, v in (logs or {}).items() if k in ("loss", "val_loss")}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()

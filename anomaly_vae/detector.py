@@ -13,8 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from anomaly_vae.likelihoods import LIKELIHOODS, check_groups
-from anomaly_vae.scoring import SCORES
+from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, PREPROCESSINGS, SCORES
 from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
 from anomaly_vae.validation import check_finite, check_finite_scores
 
@@ -58,7 +57,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         variance predicted per row, unit-variance Gaussian (MSE), or Bernoulli (inputs are
         min-max scaled to [0, 1]).
     score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
-        What ``anomaly_score`` computes; see :data:`anomaly_vae.scoring.SCORES`.
+        What ``anomaly_score`` computes; see :data:`anomaly_vae.choices.SCORES`.
         (Not named ``score``: scikit-learn reserves that name for a method.)
     preprocessing : {"standard", "robust", "quantile"}, default="standard"
         Input transform fitted on the training rows (ignored for ``bernoulli``).
@@ -102,7 +101,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Python, NumPy and backend generators (as ``keras.utils.set_random_seed``),
         restoring Python's and NumPy's afterwards.
     verbose : int, default=0
-        0 is silent, 1 prints a line per epoch, 2 shows Keras progress bars.
+        0 is silent, 1 shows one progress bar over the epochs (on a terminal), 2 prints a line per epoch.
 
     Attributes
     ----------
@@ -150,7 +149,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="left")],
         "likelihood": [StrOptions(set(LIKELIHOODS))],
         "score_rule": [StrOptions(set(SCORES))],
-        "preprocessing": [StrOptions({"standard", "robust", "quantile"})],
+        "preprocessing": [StrOptions(set(PREPROCESSINGS))],
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -162,7 +161,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "categorical_groups": [list, tuple, None],
         "activation": [str],
         "kl_warmup": [Interval(Real, 0, 1, closed="left")],
-        "precision": [StrOptions({"float32", "mixed_bfloat16"})],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -230,7 +229,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         import keras
 
-        from anomaly_vae.callbacks import FailOnNonFiniteLoss, KLWarmUp, LogELBO
+        from anomaly_vae.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
         from anomaly_vae.persistence import compile_vae
         from anomaly_vae.steps import set_random_seed
         from anomaly_vae.vae import VAE
@@ -297,6 +296,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                     )
                 )
             cbs += list(callbacks or [])
+            if int(self.verbose) == 1:
+                cbs.append(EpochProgressBar(epochs))
             history = vae.fit(
                 X_train,
                 validation_data=(X_val,) if n_val else None,
@@ -304,7 +305,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 batch_size=batch_size,
                 shuffle=True,
                 callbacks=cbs,
-                verbose={0: 0, 1: 2}.get(int(self.verbose), 1),
+                verbose=2 if int(self.verbose) >= 2 else 0,
             )
         finally:
             random.setstate(py_state)
@@ -359,12 +360,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Rows sum, with the KL term, to the ``elbo`` anomaly score. Columns carry the
         input's feature names; the index follows ``X`` when it is a DataFrame.
         """
+        return self.score_with_features(X)[1]
+
+    def score_with_features(self, X) -> tuple[np.ndarray, pd.DataFrame]:
+        """:meth:`anomaly_score` and :meth:`feature_scores` together, from one pass of the network."""
         Xs = self._prepare(X)
-        _, features = self._predict(Xs, features=True)
+        scores, features = self._predict(Xs, features=True)
         names = getattr(self, "feature_names_in_", None)
         columns = list(names) if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(features, columns=columns, index=index)
+        return scores, pd.DataFrame(features, columns=columns, index=index)
 
     def latent_means(self, X) -> np.ndarray:
         """Posterior means ``z_mean`` for rows ``X`` (for plots of the latent space), from the first
@@ -399,6 +404,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _groups(self, X: np.ndarray) -> list[list[int]]:
         """``categorical_groups`` checked against ``X``: indices in range, used once, values 0 or 1."""
+        from anomaly_vae.likelihoods import check_groups
+
         groups = [list(g) for g in check_groups(self.categorical_groups or (), X.shape[1])]
         for g in groups:
             values = X[:, g]

@@ -3,18 +3,9 @@
 Each function takes the data ``x`` and the decoder's parameters and returns the
 NLL per feature, with the same shape as ``x``. They use only ``keras.ops`` so
 they run on every backend.
-"""
 
-from __future__ import annotations
-
-import math
-from numbers import Integral
-
-import numpy as np
-from keras import ops
-
-LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
-"""Names accepted by ``VAE(likelihood=...)`` and ``VAEAnomalyDetector(likelihood=...)``.
+The likelihoods, named in :data:`anomaly_vae.choices.LIKELIHOODS` (``VAE(likelihood=...)``,
+``VAEAnomalyDetector(likelihood=...)``):
 
 - ``gaussian``: Gaussian with a learned per-feature variance (the default).
 - ``heteroscedastic``: Gaussian whose per-feature variance the decoder predicts for each row.
@@ -25,7 +16,18 @@ Whatever the likelihood, one-hot column groups named by ``categorical_groups`` g
 likelihood (see :class:`CategoricalGroups`).
 """
 
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+from keras import ops
+
+from anomaly_vae.choices import LIKELIHOODS
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+"""The constant of the Gaussian log-density, ``log(2 pi) / 2``."""
 
 # Bounds on the decoder's learned log-variance: a constant training column would
 # otherwise drive it to -inf and every score to +/-inf.
@@ -36,12 +38,12 @@ X_LOG_VAR_MAX = 9.0
 def gaussian_nll(x, mean, log_var):
     """NLL of ``x`` under N(mean, exp(log_var)), per feature."""
     log_var = ops.clip(log_var, X_LOG_VAR_MIN, X_LOG_VAR_MAX)
-    return _HALF_LOG_2PI + 0.5 * log_var + 0.5 * ops.square(x - mean) * ops.exp(-log_var)
+    return HALF_LOG_2PI + 0.5 * log_var + 0.5 * ops.square(x - mean) * ops.exp(-log_var)
 
 
 def mse_nll(x, mean):
     """NLL of ``x`` under N(mean, 1), per feature."""
-    return _HALF_LOG_2PI + 0.5 * ops.square(x - mean)
+    return HALF_LOG_2PI + 0.5 * ops.square(x - mean)
 
 
 def bernoulli_nll(x, logits):

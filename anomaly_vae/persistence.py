@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
@@ -28,13 +29,41 @@ def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_
     return vae
 
 
+@contextlib.contextmanager
+def tensorflow_left_alone():
+    """While saving or loading, keep Keras from importing TensorFlow just to ask whether it exists.
+
+    Keras' serializer checks ``module_utils.tensorflow.available`` for TensorFlow types, and that check
+    imports TensorFlow: seconds of start-up and a screen of TensorFlow/absl/CUDA log lines in a JAX or
+    torch process that never uses it. No object of a TensorFlow type can exist before TensorFlow is
+    imported, so until it is, the answer "not available" is exact.
+    """
+    import sys
+
+    try:
+        from keras.src.utils import module_utils
+
+        lazy = module_utils.tensorflow
+        unresolved = lazy._available is None and "tensorflow" not in sys.modules
+    except (ImportError, AttributeError):  # another Keras layout: leave it as it is
+        unresolved = False
+    if not unresolved:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
 def save_vae(vae, path: str | os.PathLike) -> Path:
     """Write ``vae`` to ``path`` (``.keras``) atomically: a temporary file, then a rename."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"A VAE is saved as a .keras file, got {str(path)!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, suffix=".keras") as tmp:
+    with atomic_file(path, suffix=".keras") as tmp, tensorflow_left_alone():
         vae.save(str(tmp))
     return path
 
@@ -53,7 +82,8 @@ def load_vae(path: str | os.PathLike):
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{str(path)!r} is not a readable .keras model file (a .keras file is a zip archive).")
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with tensorflow_left_alone():
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as err:
         if "safe_mode" in str(err) or "lambda" in str(err).lower():
             raise ValueError(

@@ -2,6 +2,14 @@
 
 All scores are "higher = more anomalous" and use the model's fixed
 ``score_noise`` draws, so they are deterministic and independent per row.
+
+The rules, named in :data:`anomaly_vae.choices.SCORES` (``VAEAnomalyDetector(score_rule=...)``):
+
+- ``elbo``: negative ELBO, i.e. reconstruction NLL averaged over draws + KL (the default).
+- ``reconstruction``: the reconstruction NLL alone.
+- ``kl``: the KL term alone.
+- ``recon_prob``: An & Cho's reconstruction probability, -log mean_s p(x | z_s).
+- ``iwae``: importance-weighted bound on -log p(x) with the model's draws.
 """
 
 from __future__ import annotations
@@ -13,20 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from anomaly_vae.choices import SCORES
 from anomaly_vae.elbo import kl_to_standard_normal
-from anomaly_vae.likelihoods import feature_nll
-
-SCORES = ("elbo", "reconstruction", "kl", "recon_prob", "iwae")
-"""Score rules accepted by ``VAEAnomalyDetector(score=...)``.
-
-- ``elbo``: negative ELBO, i.e. reconstruction NLL averaged over draws + KL (the default).
-- ``reconstruction``: the reconstruction NLL alone.
-- ``kl``: the KL term alone.
-- ``recon_prob``: An & Cho's reconstruction probability, -log mean_s p(x | z_s).
-- ``iwae``: importance-weighted bound on -log p(x) with the model's draws.
-"""
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+from anomaly_vae.likelihoods import HALF_LOG_2PI, feature_nll
 
 
 def score_terms(vae, x, score: str = "elbo"):
@@ -63,8 +60,8 @@ def score_terms(vae, x, score: str = "elbo"):
         scores = math.log(n_draws) - ops.logsumexp(log_px, axis=2)
     elif score == "iwae":
         log_px = -ops.sum(nll, axis=-1)
-        log_pz = -ops.sum(0.5 * ops.square(z) + _HALF_LOG_2PI, axis=-1)
-        eps_term = ops.sum(0.5 * ops.square(eps) + _HALF_LOG_2PI, axis=-1)
+        log_pz = -ops.sum(0.5 * ops.square(z) + HALF_LOG_2PI, axis=-1)
+        eps_term = ops.sum(0.5 * ops.square(eps) + HALF_LOG_2PI, axis=-1)
         log_qz = -eps_term - 0.5 * ops.sum(z_log_var, axis=-1, keepdims=True)
         scores = math.log(n_draws) - ops.logsumexp(log_px + log_pz - log_qz, axis=2)
     else:

@@ -9,7 +9,8 @@ from keras import ops
 
 from anomaly_vae import initializers
 from anomaly_vae.elbo import elbo_loss
-from anomaly_vae.likelihoods import LIKELIHOODS, CategoricalGroups, check_groups
+from anomaly_vae.choices import LIKELIHOODS
+from anomaly_vae.likelihoods import CategoricalGroups, check_groups
 from anomaly_vae.loss_tracker import LossTracker
 from anomaly_vae.member_dense import MemberDense
 from anomaly_vae.steps import step_mixin
@@ -31,7 +32,7 @@ class VAE(step_mixin(), keras.Model):
     hidden_units : sequence of int
         Encoder layer widths; the decoder mirrors them.
     likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}
-        Decoder distribution; see :data:`anomaly_vae.likelihoods.LIKELIHOODS`.
+        Decoder distribution; see :data:`anomaly_vae.choices.LIKELIHOODS`.
     beta : float
         Weight of the KL term in the training loss (1.0 is the true ELBO).
     activation : str

@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 
+from anomaly_vae.likelihoods import HALF_LOG_2PI
+
 HIDDEN, LATENT, LR, CLIPNORM = (64, 32), 8, 1e-3, 10.0
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def layer_shapes(d: int) -> list[tuple[int, int]]:

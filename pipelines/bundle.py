@@ -34,18 +34,20 @@ class ModelBundle:
     def input_feature_scores(self, Xt: np.ndarray) -> pd.DataFrame:
         """Per-feature scores of preprocessed rows ``Xt``, summed back onto the input columns
         (a one-hot group and a missing-value flag count towards their column)."""
+        return self._per_input(self.detector.feature_scores(Xt))
+
+    def _per_input(self, features: pd.DataFrame) -> pd.DataFrame:
         from pipelines.preprocessing import source_columns
 
-        features = self.detector.feature_scores(Xt)
         return features.T.groupby(source_columns(self.preprocessor, self.schema), sort=False).sum().T
 
     def score(self, frame: pd.DataFrame, top: int = TOP_FEATURES) -> pd.DataFrame:
-        """``anomaly_score``, ``is_anomaly`` and the ``top`` input columns behind each row's score."""
+        """``anomaly_score``, ``is_anomaly`` and the ``top`` input columns behind each row's score,
+        from one pass of the network."""
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
-        Xt = self.transform(frame)
-        scores = self.detector.anomaly_score(Xt)
-        per_input = self.input_feature_scores(Xt)
+        scores, features = self.detector.score_with_features(self.transform(frame))
+        per_input = self._per_input(features)
         order = np.argsort(-per_input.to_numpy(), axis=1)[:, :top]
         names = np.asarray(per_input.columns)[order]
         return pd.DataFrame(

@@ -7,6 +7,7 @@ Settings come from ``--config FILE.yaml``; flags given on the command line overr
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -52,27 +53,7 @@ def user_errors():
         _fail(str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
 
 
-def _split_ints(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        _fail(f"--hidden-units takes comma-separated integers such as 64,32; got {text!r}.", EXIT_BAD_INPUT)
-
-
-def _int_or_word(text: str | None, flag: str, words: tuple[str, ...]) -> int | str | None:
-    """A schedule flag: an integer, or one of ``words`` such as 'auto'."""
-    if text is None or text in words:
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        _fail(f"{flag} takes an integer or one of {list(words)}; got {text!r}.", EXIT_BAD_INPUT)
-
-
-@app.command()
-def fit(
+def _fit_pipeline_options(
     data: Annotated[Optional[str], typer.Argument(help="Training table: .csv, .parquet or .npz (X, optional y).")] = None,
     config: ConfigOpt = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column with 0 = normal, 1 = anomaly.")] = None,
@@ -90,33 +71,21 @@ def fit(
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
     resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
     checkpoint_dir: Annotated[Optional[str], typer.Option(help="Per-epoch checkpoint folder [default: a new one under OUTPUT_DIR/checkpoints]; with --resume, the one to continue.")] = None,
-    latent_dim: Annotated[Optional[int], typer.Option()] = None,
-    hidden_units: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 64,32.")] = None,
-    beta: Annotated[Optional[float], typer.Option()] = None,
-    likelihood: Annotated[Optional[str], typer.Option(help="gaussian, heteroscedastic, mse or bernoulli.")] = None,
-    score_rule: Annotated[Optional[str], typer.Option(help="elbo, reconstruction, kl, recon_prob or iwae.")] = None,
-    epochs: Annotated[Optional[str], typer.Option(help="Integer, or auto (the default: about 5,000 steps).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    learning_rate: Annotated[Optional[float], typer.Option()] = None,
-    validation_fraction: Annotated[Optional[float], typer.Option()] = None,
-    patience: Annotated[Optional[str], typer.Option(help="Integer, auto (the default: a tenth of the epochs), or none.")] = None,
-    n_samples: Annotated[Optional[int], typer.Option()] = None,
-    n_members: Annotated[Optional[int], typer.Option(help="Networks trained side by side; the score is their mean (default 1).")] = None,
-    activation: Annotated[Optional[str], typer.Option(help="Hidden-layer activation, a Keras name (default relu).")] = None,
-    kl_warmup: Annotated[Optional[float], typer.Option(help="Share of the epochs over which the KL weight ramps from 0 to beta (default 0).")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="float32 or mixed_bfloat16 (layers in bfloat16, loss in float32).")] = None,
-    random_state: Annotated[Optional[int], typer.Option()] = None,
-    verbose: Annotated[Optional[int], typer.Option(help="0 silent, 1 a line per epoch, 2 progress bars.")] = None,
 ) -> None:
-    """Fit preprocessing and the VAE on normal rows, set the threshold, log the run and the model to MLflow."""
-    flags = dict(locals())
-    flags.pop("config")
+    """The fit command's own options; the detector's are added from its signature (``fit.__signature__``)."""
 
+
+def fit(**options) -> None:
+    """Fit preprocessing and the VAE on normal rows, set the threshold, log the run and the model to MLflow."""
+    from pipelines.detector_options import parse_option, setting_names
+
+    flags = dict(options)
+    config = flags.pop("config")
     flags["drop_columns"] = flags.pop("drop_column") or None
     flags["categorical_columns"] = flags.pop("categorical") or None
-    flags["hidden_units"] = _split_ints(hidden_units)
-    flags["epochs"] = _int_or_word(epochs, "--epochs", ("auto",))
-    flags["patience"] = _int_or_word(patience, "--patience", ("auto", "none"))
+    for name in setting_names():
+        if flags.get(name) is not None:
+            flags[name] = parse_option(name, flags[name])
     from pipelines.fit import TrainingInterrupted, run_fit
     from pipelines.settings import FitSettings, load_settings
 
@@ -143,6 +112,20 @@ def fit(
     if result.registered_version:
         typer.echo(f"registered: models:/{settings.register}/{result.registered_version}"
                    + (f" (alias @{settings.alias})" if settings.alias else ""))
+
+
+def _detector_options() -> list[inspect.Parameter]:
+    """One ``--name`` option per detector parameter, its help from the detector's docstring."""
+    from pipelines.detector_options import PIPELINE_ONLY, detector_parameters
+
+    return [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=Annotated[Optional[str], typer.Option(help=p.help)])
+            for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+
+
+fit.__signature__ = inspect.Signature(
+    [*inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(), *_detector_options()])
+app.command()(fit)
 
 
 @app.command()

@@ -49,6 +49,15 @@ def save_new(bundle, folder: Path) -> Path:
     raise ValueError(f"{folder} and its 999 numbered siblings already hold models; choose another --run-name.")
 
 
+def local_dataset_source(path: str):
+    """MLflow's dataset source for a local file, named explicitly: MLflow registers its local-file source
+    twice, and resolving a plain path warns that it "can be interpreted in multiple ways"."""
+    from mlflow.data.dataset_source_registry import get_registered_sources, resolve_dataset_source
+
+    local = next(s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource")
+    return resolve_dataset_source(str(Path(path).resolve()), candidate_sources=[local])
+
+
 def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The frame and its label column as 0/1 (1 = anomaly), or None when there is no label."""
     if not label:
@@ -162,9 +171,11 @@ def run_fit(settings: FitSettings) -> FitResult:
             run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
                                          **environment_params()})
             run.call(mlflow.log_params, {f"schema.{k}": str(v) for k, v in schema.to_dict().items()})
-            run.call(mlflow.log_input, mlflow.data.from_pandas(frame, source=str(Path(settings.data).resolve()),
-                                                           targets=settings.label_column, name=Path(settings.data).name),
-                 context="training")
+            # integer columns recorded as float64, as MLflow advises: a later file may have gaps in them
+            record = frame.astype({c: "float64" for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])})
+            run.call(mlflow.log_input, mlflow.data.from_pandas(record, source=local_dataset_source(settings.data),
+                                                               targets=settings.label_column, name=Path(settings.data).name),
+                     context="training")
 
         conformed = schema.conform(train)
         preprocessor = build_preprocessor(schema).fit(conformed)
@@ -192,7 +203,7 @@ def run_fit(settings: FitSettings) -> FitResult:
             plots.plt.close(fig)
 
         if run.error is None:
-            example = train[schema.columns].head(5)
+            example = schema.conform(train.head(5))  # numbers as float64: what the model takes, NaN included
             info = run.call(
                 mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
                 artifacts={"bundle": str(local_model)}, signature=bundle.signature(example),

@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 
 from pipelines.schema import Schema
 
@@ -15,10 +15,15 @@ MISSING_CATEGORY = "__missing__"
 
 
 def build_preprocessor(schema: Schema) -> ColumnTransformer:
-    """Numeric: median imputation + missing-value indicators + standard scaling.
-    Categorical: missing as its own category, one-hot, unknown categories ignored (all-zero)."""
+    """Numeric: median imputation + missing-value indicators. Categorical: missing as its own category,
+    one-hot, unknown categories ignored (all-zero).
+
+    Scaling is the detector's job (``VAEAnomalyDetector(preprocessing=...)``, fitted on its training
+    split), so numeric columns leave here in their own units; one-hot columns stay 0/1 for the
+    categorical likelihood.
+    """
     numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)), ("scale", StandardScaler())]
+        [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
     )
     categorical = Pipeline(
         [
@@ -35,22 +40,39 @@ def build_preprocessor(schema: Schema) -> ColumnTransformer:
 
 
 def source_columns(preprocessor: ColumnTransformer, schema: Schema) -> list[str]:
-    """For each output column of ``preprocessor``, the input column it came from."""
-    sources = []
-    for out in preprocessor.get_feature_names_out():
-        prefix, name = out.split("__", 1)
-        if prefix == "num":
-            name = name.removeprefix("missingindicator_")
-            sources.append(name)
+    """For each output column of ``preprocessor``, the input column it came from.
+
+    Read from the fitted transformers themselves (``output_indices_``, the imputer's
+    ``indicator_.features_``, the encoder's ``categories_``), never parsed from feature names, which
+    collide (a column ``a`` with the category ``b_x`` and a column ``a_b``).
+    """
+    n_out = max((s.stop for s in preprocessor.output_indices_.values()), default=0)
+    sources: list[str | None] = [None] * n_out
+    for name, transformer, columns in preprocessor.transformers_:
+        if name not in ("num", "cat"):
+            continue
+        columns = [str(c) for c in columns]
+        if name == "num":
+            indicator = transformer.named_steps["impute"].indicator_
+            out = columns + ([columns[j] for j in indicator.features_] if indicator is not None else [])
         else:
-            sources.append(next(c for c in sorted(schema.categorical, key=len, reverse=True) if name.startswith(f"{c}_")))
+            categories = transformer.named_steps["onehot"].categories_
+            out = [col for col, cats in zip(columns, categories) for _ in cats]
+        where = preprocessor.output_indices_[name]
+        if len(out) != where.stop - where.start:
+            raise ValueError(f"The fitted preprocessor's {name!r} part makes {where.stop - where.start} columns, "
+                             f"not the {len(out)} its structure implies.")
+        sources[where] = out
+    if any(s is None for s in sources):
+        raise ValueError("The fitted preprocessor has output columns from no known input column.")
     return sources
 
 
 def onehot_groups(preprocessor: ColumnTransformer, schema: Schema) -> list[list[int]]:
     """Output-column indices of each categorical input's one-hot group, for the detector's categorical likelihood."""
     sources = source_columns(preprocessor, schema)
-    return [[i for i, src in enumerate(sources) if src == col] for col in schema.categorical]
+    start = preprocessor.output_indices_["cat"].start if schema.categorical else 0
+    return [[i for i in range(start, len(sources)) if sources[i] == col] for col in schema.categorical]
 
 
 def unknown_categories(preprocessor: ColumnTransformer, frame: pd.DataFrame, schema: Schema) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow.pyfunc
+import pandas as pd
 
 
 class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
@@ -13,9 +14,7 @@ class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
 
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    def predict(self, context, model_input, params=None):
-        import pandas as pd
-
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         return self.bundle.score(model_input)

@@ -11,8 +11,22 @@ from typing import Any
 import yaml
 
 
-@dataclass
+def with_detector_settings(cls):
+    """Add one setting per ``VAEAnomalyDetector`` parameter (:mod:`pipelines.detector_options`), then make
+    ``cls`` a dataclass: None means the detector's default, except where the pipeline has its own."""
+    from pipelines.detector_options import PIPELINE_DEFAULTS, setting_names
+
+    for name in setting_names():
+        cls.__annotations__[name] = "Any"
+        setattr(cls, name, PIPELINE_DEFAULTS.get(name))
+    cls.DETECTOR_FIELDS = tuple(setting_names())
+    return dataclass(cls)
+
+
+@with_detector_settings
 class FitSettings:
+    """The fit pipeline's settings; every ``VAEAnomalyDetector`` parameter is added as one more field."""
+
     data: str
     label_column: str | None = None
     normal_only: bool = True
@@ -29,29 +43,6 @@ class FitSettings:
     alias: str | None = None
     resume: bool = False
     checkpoint_dir: str | None = None
-    # VAEAnomalyDetector parameters (None = the detector's default)
-    latent_dim: int | None = None
-    hidden_units: list[int] | None = None
-    beta: float | None = None
-    likelihood: str | None = None
-    score_rule: str | None = None
-    epochs: int | str | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    validation_fraction: float | None = None
-    patience: int | str | None = None
-    n_samples: int | None = None
-    n_members: int | None = None
-    activation: str | None = None
-    kl_warmup: float | None = None
-    precision: str | None = None
-    random_state: int = 0
-    verbose: int = 1
-
-    DETECTOR_FIELDS = (
-        "latent_dim", "hidden_units", "beta", "likelihood", "score_rule", "epochs", "batch_size",
-        "learning_rate", "validation_fraction", "patience", "n_samples", "n_members", "activation", "kl_warmup", "precision", "random_state", "verbose",
-    )
 
     def checkpoints_root(self) -> Path:
         """The folder of per-run training checkpoints (``<output_dir>/checkpoints``): one subfolder per
@@ -72,10 +63,10 @@ class FitSettings:
         check_detector_params(self.detector_params())
 
     def detector_params(self) -> dict[str, Any]:
+        """The detector parameters that were set (None: the detector's default); YAML's ``none`` is None."""
         params = {k: getattr(self, k) for k in self.DETECTOR_FIELDS if getattr(self, k) is not None}
-        if params.get("patience") == "none":
-            params["patience"] = None
-        if "hidden_units" in params:
+        params = {k: None if isinstance(v, str) and v.lower() == "none" else v for k, v in params.items()}
+        if isinstance(params.get("hidden_units"), list):
             params["hidden_units"] = tuple(params["hidden_units"])
         return params
 

@@ -113,7 +113,12 @@ class SafeRun:
 
 
 def fail_fast_http() -> None:
-    """Unless the user chose otherwise, give up on an unreachable server in seconds, not minutes."""
+    """Unless the user chose otherwise, give up on an unreachable server in seconds, not minutes, and keep
+    MLflow's own chatter (INFO lines, artifact download bars) out of the pipeline's output."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")

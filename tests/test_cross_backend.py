@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-BACKENDS = ("jax", "tensorflow", "torch")
+from anomaly_vae.choices import BACKENDS
 
 
 def run_worker(backend, mode, folder):

@@ -12,6 +12,8 @@ import random
 import keras
 import numpy as np
 
+from anomaly_vae.choices import BACKENDS
+
 
 def step_mixin() -> type:
     """The training-step mixin for the active Keras backend."""
@@ -57,12 +59,11 @@ def set_random_seed(seed: int) -> None:
 
 def _step_module():
     backend = keras.backend.backend()
-    name = {"tensorflow": "tensorflow_step", "jax": "jax_step", "torch": "torch_step"}.get(backend)
-    if name is None:
+    if backend not in BACKENDS:
         return None
     from importlib import import_module
 
-    return import_module(f"anomaly_vae.steps.{name}")
+    return import_module(f"anomaly_vae.steps.{backend}_step")
 
 
 def device_description() -> str:

@@ -1,0 +1,24 @@
+"""The named choices of the model's string parameters, in one place and without importing Keras.
+
+The detector's parameter constraints, the VAE's checks and the command-line help all read them here.
+What each choice means is documented where it is implemented (``likelihoods.py``, ``scoring.py``).
+"""
+
+LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
+"""Decoder distributions; see :mod:`anomaly_vae.likelihoods`."""
+
+SCORES = ("elbo", "reconstruction", "kl", "recon_prob", "iwae")
+"""Anomaly score rules; see :mod:`anomaly_vae.scoring`."""
+
+PREPROCESSINGS = ("standard", "robust", "quantile")
+"""Input transforms of ``VAEAnomalyDetector(preprocessing=...)``."""
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+"""Keras dtype policies of ``VAEAnomalyDetector(precision=...)`` (``mixed_float16`` would need loss scaling)."""
+
+BACKENDS = ("jax", "tensorflow", "torch")
+"""Keras backends with a training step in :mod:`anomaly_vae.steps` (``<backend>_step.py``)."""
+
+PARAMETER_CHOICES = {"likelihood": LIKELIHOODS, "score_rule": SCORES, "preprocessing": PREPROCESSINGS,
+                     "precision": PRECISIONS}
+"""``VAEAnomalyDetector`` parameters whose value is one of a fixed set of names."""

@@ -1,0 +1,108 @@
+"""``VAEAnomalyDetector``'s parameters as pipeline settings and command-line options, derived from the class.
+
+The detector's ``__init__`` signature is the one list of parameters and its docstring the one
+description of each: the fit pipeline's settings (YAML keys), the ``anomaly-vae fit`` options and their
+help are built from them here, so a new parameter is reachable everywhere without being written again.
+They are read from the source with ``ast`` rather than by importing the class, which would import
+Keras and make ``anomaly-vae --help`` slow; values are checked by the class's own
+``_parameter_constraints`` when a fit starts (:func:`pipelines.settings.check_detector_params`).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+PIPELINE_ONLY = {
+    "categorical_groups": "the fit pipeline passes its one-hot groups itself",
+    "contamination": "the fit pipeline sets the threshold with --threshold-fpr",
+}
+"""Detector parameters the fit pipeline sets itself, and why; every other one is a setting and an option."""
+
+PIPELINE_DEFAULTS = {"random_state": 0, "verbose": 1}
+"""Where the pipeline's default differs from the detector's: runs are seeded, and say what they do."""
+
+
+@dataclass(frozen=True)
+class DetectorParameter:
+    name: str
+    default: Any
+    kind: str  # the docstring's type line, e.g. '{"float32", "mixed_bfloat16"}, default="float32"'
+    summary: str  # the docstring's first sentence about it
+
+    @property
+    def help(self) -> str:
+        pipeline = f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}" if self.name in PIPELINE_DEFAULTS else ""
+        return f"{self.summary} ({self.kind}{pipeline})".replace("``", "").replace(":data:", "")
+
+
+@functools.lru_cache(maxsize=1)
+def detector_parameters() -> tuple[DetectorParameter, ...]:
+    """The keyword parameters of ``VAEAnomalyDetector.__init__`` with their docstring entries."""
+    source = Path(find_spec("anomaly_vae").submodule_search_locations[0]) / "detector.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "VAEAnomalyDetector")
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    docs = _parameter_docs(ast.get_docstring(cls) or "")
+    out = []
+    for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults):
+        kind, summary = docs.get(arg.arg, ("", ""))
+        out.append(DetectorParameter(arg.arg, ast.literal_eval(default), kind, summary))
+    return tuple(out)
+
+
+def _parameter_docs(docstring: str) -> dict[str, tuple[str, str]]:
+    """numpydoc ``Parameters`` entries: name -> (type line, first sentence of the description)."""
+    section = docstring.split("Parameters\n    ----------\n" if "    ----------" in docstring else "Parameters\n----------\n", 1)
+    body = section[1] if len(section) == 2 else ""
+    body = re.split(r"\n\s*\n\s*Attributes\n", body, maxsplit=1)[0]
+    docs, name, kind, lines = {}, None, "", []
+    for line in body.splitlines():
+        match = re.match(r"^(\w+) : (.*)$", line.strip()) if not line.startswith("        ") else None
+        if match:
+            if name:
+                docs[name] = (kind, _first_sentence(lines))
+            name, kind, lines = match.group(1), match.group(2), []
+        elif name:
+            lines.append(line.strip())
+    if name:
+        docs[name] = (kind, _first_sentence(lines))
+    return docs
+
+
+def _first_sentence(lines: list[str]) -> str:
+    text = " ".join(line for line in lines if line)
+    match = re.match(r"(.+?\.)(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def setting_names() -> list[str]:
+    """Detector parameters that are fit settings and ``anomaly-vae fit`` options."""
+    return [p.name for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+
+
+def parse_option(name: str, text: str) -> Any:
+    """A command-line value as YAML would read it: ``8`` an int, ``1e-3`` a float, ``auto`` a string,
+    ``none`` None, and ``64,32`` a list of integers (as is ``64`` for a sequence parameter)."""
+    import yaml
+
+    if text.strip().lower() in ("none", "null"):
+        return None
+    if re.fullmatch(r"\s*-?\d+(\s*,\s*-?\d+)+\s*,?\s*", text):
+        return [int(t) for t in text.split(",") if t.strip()]
+    for number in (int, float):
+        try:
+            value = number(text)
+            sequence = next((p.kind.startswith(("tuple", "list")) for p in detector_parameters() if p.name == name), False)
+            return [value] if sequence and number is int else value
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
