@@ -66,7 +66,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         steps whatever the data size: a small training set is repeated so an epoch holds at
         least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, and large ones get at least 100 passes.
     batch_size : int, default=128
+        Rows per gradient step.
     learning_rate : float, default=1e-3
+        Adam's step size (gradients are clipped to a global norm of 10).
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping and for the ``'auto'`` threshold.
     patience : int, "auto" or None, default="auto"

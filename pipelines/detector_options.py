@@ -37,8 +37,16 @@ class DetectorParameter:
 
     @property
     def help(self) -> str:
-        pipeline = f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}" if self.name in PIPELINE_DEFAULTS else ""
-        return f"{self.summary} ({self.kind}{pipeline})".replace("``", "").replace(":data:", "")
+        """The option's help: the docstring's first sentence, the choices (from
+        :data:`anomaly_vae.choices.PARAMETER_CHOICES` where the value is a name) and the default."""
+        from anomaly_vae.choices import PARAMETER_CHOICES
+
+        kind = self.kind
+        if self.name in PARAMETER_CHOICES:
+            kind = f"one of {', '.join(PARAMETER_CHOICES[self.name])}; default {self.default}"
+        if self.name in PIPELINE_DEFAULTS:
+            kind += f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}"
+        return f"{self.summary} ({kind})".replace("``", "").replace(":data:", "")
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,11 +22,3 @@ def normal_data() -> np.ndarray:
 @pytest.fixture
 def normal_frame(normal_data) -> pd.DataFrame:
     return pd.DataFrame(normal_data, columns=["a", "b", "c", "d"])
-
-
-def small_detector(**params):
-    """A detector that trains in about a second on the fixtures."""
-    from anomaly_vae import VAEAnomalyDetector
-
-    defaults = dict(epochs=5, hidden_units=(16,), latent_dim=2, n_samples=4, random_state=0)
-    return VAEAnomalyDetector(**{**defaults, **params})

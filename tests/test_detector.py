@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler
 
 from anomaly_vae import VAEAnomalyDetector
 from anomaly_vae.threshold import AUTO_QUANTILE
-from tests.conftest import small_detector
+from tests.helpers import small_detector
 
 
 @pytest.fixture
@@ -116,6 +117,8 @@ def test_extreme_values_score_finite(fitted):
 @pytest.mark.parametrize("preprocessing", ["robust", "quantile"])
 def test_other_likelihoods_and_transforms(likelihood, preprocessing, normal_data):
     det = small_detector(likelihood=likelihood, preprocessing=preprocessing).fit(normal_data)
+    expected = {"bernoulli": MinMaxScaler}.get(likelihood, {"robust": RobustScaler, "quantile": QuantileTransformer}[preprocessing])
+    assert type(det.scaler_) is expected
     extreme = np.array([[1e300, -1e300, 1e30, 0.0]])[:, : normal_data.shape[1]]
     with np.errstate(over="ignore", invalid="ignore"):
         assert np.isfinite(det.anomaly_score(np.vstack([normal_data, extreme]))).all()

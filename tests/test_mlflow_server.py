@@ -1,6 +1,7 @@
 """Against a real ``mlflow server`` on 127.0.0.1: fit, register with an alias, score, load back, view in the UI."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -98,7 +99,7 @@ def test_mlflow_ui_shows_the_run(server, fitted_run):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
+            executable_path=shutil.which("chromium"), headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )

@@ -47,6 +47,7 @@ def test_training_advances_the_seed_generator_state(normal_data):
     assert not np.allclose(a, b)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch runs one step per call (compile_vae forces 1)")
 def test_several_steps_per_call_train_as_one_step_per_call(normal_data):
     """JAX runs each group of steps as one lax.scan; the weights must match Keras' step-by-step loop."""
     x = normal_data.astype("float32")
@@ -55,6 +56,7 @@ def test_several_steps_per_call_train_as_one_step_per_call(normal_data):
         vae = VAE(n_features=4, latent_dim=2, hidden_units=(8,), n_score_samples=3, seed=7)
         vae.build((None, 4))
         compile_vae(vae, 1e-2, steps_per_execution=steps_per_execution)
+        assert vae.steps_per_execution == steps_per_execution
         vae.fit(x, epochs=2, batch_size=50, shuffle=False, verbose=0)  # 4 full batches an epoch
         weights.append([np.asarray(ops.convert_to_numpy(w)) for w in vae.weights])
     for one, grouped in zip(*weights):
@@ -251,3 +253,16 @@ def test_categorical_groups_round_trip_and_are_checked():
     for bad, message in [([[1, 5]], "out of range"), ([[1, 2], [2, 3]], "more than once"), ([[]], "non-empty")]:
         with pytest.raises(ValueError, match=message):
             VAE(n_features=5, categorical_groups=bad)
+
+
+def test_scores_do_not_depend_on_the_scoring_batch(normal_data):
+    """``predict_scores`` pads the last batch and stitches batches back: a row scores the same in
+    any batch, and every row comes back once, in order (several batches here, a ragged last one)."""
+    vae = make_vae()
+    scorer = ScoreModel(vae, features=True)
+    x = normal_data[:30].astype("float32")
+    one_scores, one_features = predict_scores(scorer, x, batch_size=64)
+    many_scores, many_features = predict_scores(ScoreModel(vae, features=True), x, batch_size=7)
+    assert many_scores.shape == (30,) and many_features.shape == (30, 4)
+    np.testing.assert_allclose(many_scores, one_scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(many_features, one_features, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,63 @@
+"""Every detector parameter is reachable from ``anomaly-vae fit`` and the YAML settings, described once."""
+
+import inspect
+
+import pytest
+import typer
+
+from anomaly_vae import VAEAnomalyDetector
+from anomaly_vae.choices import PARAMETER_CHOICES
+from pipelines.cli import app
+from pipelines.detector_options import PIPELINE_ONLY, detector_parameters, parse_option, setting_names
+from pipelines.settings import FitSettings, load_settings, flag
+
+
+def test_the_parameters_read_from_source_are_the_detectors_own():
+    signature = inspect.signature(VAEAnomalyDetector)
+    assert [p.name for p in detector_parameters()] == list(signature.parameters)
+    for p in detector_parameters():
+        assert p.default == signature.parameters[p.name].default, p.name
+        assert p.summary and p.kind, f"{p.name} has no entry in the class docstring"
+
+
+def fit_options() -> dict[str, str]:
+    """``anomaly-vae fit``'s options as click sees them: flag -> help."""
+    command = typer.main.get_command(app).commands["fit"]
+    return {opt: param.help or "" for param in command.params for opt in param.opts}
+
+
+def test_every_detector_parameter_is_an_option_and_a_yaml_setting(tmp_path):
+    options = fit_options()
+    reachable = set(setting_names())
+    assert reachable | set(PIPELINE_ONLY) == set(VAEAnomalyDetector().get_params())
+    for name in reachable:
+        assert flag(name) in options, name
+        config = tmp_path / f"{name}.yaml"
+        default = VAEAnomalyDetector().get_params()[name]
+        config.write_text(f"data: x.csv\n{name}: {'none' if default is None else default}\n")
+        settings = load_settings(FitSettings, config, {})
+        assert name in settings.detector_params() or default is None and getattr(settings, name) == "none"
+
+
+def test_choice_help_comes_from_the_constants_the_detector_checks():
+    constraints = VAEAnomalyDetector._parameter_constraints
+    options = fit_options()
+    for name, choices in PARAMETER_CHOICES.items():
+        assert constraints[name][0].options == set(choices)
+        assert f"one of {', '.join(choices)}" in options[flag(name)], name
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("hidden_units", "64,32", [64, 32]), ("hidden_units", "64", [64]), ("epochs", "auto", "auto"),
+    ("learning_rate", "1e-3", 1e-3), ("patience", "none", None), ("latent_dim", "8", 8), ("activation", "tanh", "tanh"),
+])
+def test_option_values_are_read_as_yaml_would(name, text, value):
+    assert parse_option(name, text) == value
+
+
+def test_preprocessing_reaches_the_detector_from_yaml(tmp_path):
+    config = tmp_path / "fit.yaml"
+    config.write_text("data: x.csv\npreprocessing: robust\n")
+    settings = load_settings(FitSettings, config, {"hidden_units": [8]})
+    assert settings.detector_params()["preprocessing"] == "robust"
+    assert settings.detector_params()["hidden_units"] == (8,)
