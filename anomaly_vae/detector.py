@@ -50,8 +50,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Encoder layer widths (the decoder mirrors them). None scales them to the data.
     beta : float, default=0.25
         Weight of the KL term in the training loss. The score always uses the true ELBO.
-        Below 1 the latent code keeps more detail of each row; with ``epochs='auto'`` it raised
-        the mean ROC-AUC on 14 ADBench sets from 0.918 to 0.927 (``benchmarks/RESULTS.md``).
+        Below 1 the latent code keeps more detail of each row, which ranked anomalies better on the
+        ADBench sets (figures: ``benchmarks/RESULTS.md``, "Detection quality").
     likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}, default="gaussian"
         Decoder distribution: Gaussian with learned per-feature variance, Gaussian with a
         variance predicted per row, unit-variance Gaussian (MSE), or Bernoulli (inputs are
@@ -82,15 +82,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Latent draws averaged per row when scoring.
     n_members : int, default=1
         Networks trained side by side from different starting weights, in one model (a leading
-        weight axis); scores are their mean. Three members raised the mean AP on 14 ADBench sets
-        by 0.009, for about 1.5x the time of a 1,000-row fit on JAX (``benchmarks/RESULTS.md``).
+        weight axis); scores are their mean. More members rank better and take longer to fit, so the
+        default is one (figures: ``benchmarks/RESULTS.md``, "Detection quality").
     categorical_groups : list of lists of int or None, default=None
         Column indices of one-hot encoded categorical inputs, one list per input. Each group gets a
         categorical likelihood (a softmax over its columns) instead of ``likelihood``, and is not
         scaled; its values must be 0 or 1. The fit pipeline passes its one-hot groups here.
     activation : str, default="relu"
-        Hidden-layer activation (any Keras activation name). ``'tanh'`` lifted cardio from 0.900 to
-        0.939 ROC-AUC but lost annthyroid (0.960 to 0.863): mean 0.923 against 0.935 on 15 ADBench sets.
+        Hidden-layer activation (any Keras activation name). Others were tried on the ADBench sets and
+        none beat ``'relu'`` on average (``benchmarks/RESULTS.md``).
     kl_warmup : float in [0, 1), default=0.0
         Share of the epochs over which the KL weight of the training loss ramps linearly from 0 to
         ``beta`` (early stopping starts after it). 0 trains at ``beta`` from the first step.

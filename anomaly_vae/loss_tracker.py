@@ -12,8 +12,8 @@ class LossTracker(keras.metrics.Metric):
     """Mean per batch of ``loss``, ``reconstruction_loss`` and ``kl_loss``; ``result()`` is a dict.
 
     One metric whose state is one vector (the three sums, then the batch count) does one update
-    per step where three ``keras.metrics.Mean`` did three: on eager PyTorch, those took about a
-    sixth of a training step. Files saved before it load unchanged (metric state is not saved).
+    per step where three ``keras.metrics.Mean`` did three, which matters on eager PyTorch, where each
+    update is paid in Python. Files saved before it load unchanged (metric state is not saved).
     """
 
     def __init__(self, name: str = "elbo_losses", **kwargs):

@@ -50,7 +50,7 @@ class MemberDense(keras.layers.Layer):
         # ``@`` rather than ops.matmul: the same matmul on every backend, without the 17 us of dtype
         # checks that ops.matmul adds per call on eager PyTorch.
         if self.n_members == 1 and len(inputs.shape) == 2:
-            # A plain 2-D matmul: scoring ran 1.15-1.35x faster on JAX and TensorFlow than batched.
+            # A plain 2-D matmul: faster than the batched one on JAX and TensorFlow (RESULTS.md, "Speed").
             return self.activation(inputs @ kernel[0] + bias[0])
         return self.activation(inputs @ kernel + bias)
 

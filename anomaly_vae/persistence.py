@@ -17,7 +17,8 @@ def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_
     """Compile ``vae`` with Adam and gradient-norm clipping (the training recipe of the detector).
 
     ``steps_per_execution`` runs several training steps per compiled call on JAX and
-    TensorFlow (it cut the per-step overhead by a third here); PyTorch supports only 1.
+    TensorFlow, to pay the per-call overhead once per group (``benchmarks/RESULTS.md``, "Speed");
+    PyTorch supports only 1.
     """
     if keras.backend.backend() == "torch":
         steps_per_execution = 1

@@ -107,7 +107,7 @@ def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = N
     """Run ``scorer`` over ``x`` in fixed-size batches; float64 scores (and features if asked).
 
     Batches go straight to the compiled function (``predict_on_batch``), with no
-    dataset pipeline in between: that measured 1.3-2x faster than ``predict`` here.
+    dataset pipeline in between, which is faster than ``predict`` (``benchmarks/RESULTS.md``, "Speed").
     """
     batch_size = batch_size or score_batch_size()
     if not scorer.compiled:

@@ -22,13 +22,6 @@ class ScoreResult:
     tracking_error: str | None = None
 
 
-def load_bundle(model_uri: str):
-    """The ``ModelBundle`` behind a model URI or folder, loaded without running code from it."""
-    from pipelines.model_source import load_model
-
-    return load_model(model_uri)[0]
-
-
 def run_score(settings: ScoreSettings) -> ScoreResult:
     import mlflow
     from tqdm import tqdm
@@ -38,7 +31,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.model_source import load_model
     from pipelines.tables import input_arrow_schema, iter_table, table_format, write_table_atomic
-    from pipelines.tracking import SafeRun, fail_fast_http, tracking_uri
+    from pipelines.tracking import SafeRun, fail_fast_http, open_store, tracking_uri
 
     settings.check()  # flags that cannot work fail before any model is loaded
     fail_fast_http()
@@ -71,13 +64,15 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
                 yield pd.concat([chunk.rename(columns=clashes), result], axis=1)
 
     with terminate_as_interrupt():
-        rows = write_table_atomic(scored_chunks(), settings.output, input_schema=input_arrow_schema(settings.data, bundle.schema.numeric))
+        input_schema = input_arrow_schema(settings.data, bundle.schema.numeric)
+        rows = write_table_atomic(scored_chunks(), settings.output, input_schema=input_schema)
     all_scores = np.concatenate(scores)
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
     if unknown:
         print(f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}", file=sys.stderr)
     if settings.log_run:
         run = SafeRun()
+        run.call(open_store, mlflow.get_tracking_uri())
         run.call(mlflow.set_experiment, settings.experiment)
         active = run.call(mlflow.start_run, run_name=settings.run_name)
         if active is not None:

@@ -32,7 +32,8 @@ def environment_params() -> dict[str, str]:
 
 
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the pyfunc model (given explicitly: inference took 16-45 s here)."""
+    """Pinned requirements of the pyfunc model, given explicitly: MLflow's inference of them imports
+    and probes the model, which is slow."""
     names = ["keras", "scikit-learn", "skops", "pandas", "numpy", "mlflow", keras.backend.backend()]
     reqs = []
     for name in dict.fromkeys(names):
