@@ -64,20 +64,49 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
     return int(mv.version)
 
 
-def open_store(uri: str, attempts: int = 6) -> None:
-    """Open the tracking store once, creating a new SQLite store's tables; retried with back-off, since
-    MLflow's schema creation fails in the process that loses when two create the same file at once."""
+def open_store(uri: str, attempts: int = 3) -> None:
+    """Open the tracking store once, creating a new SQLite store's tables.
+
+    Two processes that create the same SQLite store at once break each other's schema migration (one
+    fails, and can leave the file half-migrated), so for a SQLite URI the creation runs under an
+    exclusive ``flock`` on the store's folder; other failures are retried with back-off.
+    """
+    import contextlib
     import random
     import time
+    from pathlib import Path
 
+    lock = contextlib.nullcontext()
+    if uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).resolve().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(folder)
     for attempt in range(attempts):
         try:
-            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+            with lock:
+                mlflow.MlflowClient(uri).search_experiments(max_results=1)
             return
         except Exception:
-            if not uri.startswith("sqlite:") or attempt == attempts - 1:
+            if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1) + random.random())
+
+
+class FolderLock:
+    """An exclusive ``flock`` on a folder, held inside ``with`` (no lock file is left behind)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __enter__(self):
+        import fcntl
+
+        self.fd = os.open(self.folder, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing releases the lock
 
 
 class TrackingError(RuntimeError):

@@ -61,3 +61,13 @@ def test_preprocessing_reaches_the_detector_from_yaml(tmp_path):
     settings = load_settings(FitSettings, config, {"hidden_units": [8]})
     assert settings.detector_params()["preprocessing"] == "robust"
     assert settings.detector_params()["hidden_units"] == (8,)
+
+
+def test_the_readme_parameter_table_lists_every_parameter():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("| parameter | default | meaning |"):]
+    table = table[: table.index("\n\n")]
+    missing = [p.name for p in detector_parameters() if f"`{p.name}`" not in table]
+    assert not missing, f"README's parameter table lacks {missing}"
