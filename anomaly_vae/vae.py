@@ -8,8 +8,8 @@ import keras
 from keras import ops
 
 from anomaly_vae import initializers
-from anomaly_vae.elbo import elbo_loss
 from anomaly_vae.choices import LIKELIHOODS
+from anomaly_vae.elbo import elbo_loss
 from anomaly_vae.likelihoods import CategoricalGroups, check_groups
 from anomaly_vae.loss_tracker import LossTracker
 from anomaly_vae.member_dense import MemberDense

@@ -9,7 +9,7 @@ from anomaly_vae import VAEAnomalyDetector
 from anomaly_vae.choices import PARAMETER_CHOICES
 from pipelines.cli import app
 from pipelines.detector_options import PIPELINE_ONLY, detector_parameters, parse_option, setting_names
-from pipelines.settings import FitSettings, load_settings, flag
+from pipelines.settings import FitSettings, flag, load_settings
 
 
 def test_the_parameters_read_from_source_are_the_detectors_own():
