@@ -94,6 +94,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     kl_warmup : float in [0, 1), default=0.0
         Share of the epochs over which the KL weight of the training loss ramps linearly from 0 to
         ``beta`` (early stopping starts after it). 0 trains at ``beta`` from the first step.
+    data_parallel : bool, default=False
+        Train with ``keras.distribution.DataParallel`` over every device the backend sees (JAX only; Keras
+        does not implement it on TensorFlow and torch yet). The batch size is rounded up to a multiple of
+        the device count, and the training rows are topped up to whole batches, so every batch splits evenly.
     precision : {"float32", "mixed_bfloat16"}, default="float32"
         Keras dtype policy of the network. ``'mixed_bfloat16'`` computes the layers in
         bfloat16 (faster on recent GPUs) while weights, the loss and the scores stay in
@@ -163,6 +167,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "categorical_groups": [list, tuple, None],
         "activation": [str],
         "kl_warmup": [Interval(Real, 0, 1, closed="left")],
+        "data_parallel": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -188,6 +193,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         categorical_groups=None,
         activation="relu",
         kl_warmup=0.0,
+        data_parallel=False,
         precision="float32",
         random_state=None,
         verbose=0,
@@ -209,6 +215,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.categorical_groups = categorical_groups
         self.activation = activation
         self.kl_warmup = kl_warmup
+        self.data_parallel = data_parallel
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
@@ -237,6 +244,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         from anomaly_vae.vae import VAE
 
         self._validate_params()
+        distribution = self._distribution()  # fails at once on a backend without keras.distribution
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
         check_finite(X, getattr(self, "feature_names_in_", None))
         n, d = X.shape
@@ -262,8 +270,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         latent_dim, hidden_units = self._architecture(n - n_val, d)
         py_state, np_state = random.getstate(), np.random.get_state()
+        previous_distribution = keras.distribution.distribution()
         set_random_seed(seed)
         try:
+            if distribution is not None:
+                keras.distribution.set_distribution(distribution)
             vae = VAE(
                 n_features=d,
                 latent_dim=latent_dim,
@@ -280,13 +291,19 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             vae.build((None, d))
             n_train = len(X_train)
             epoch_rows = self._epoch_rows(n_train)
+            batch_size = min(self.batch_size, epoch_rows)
+            if distribution is not None:  # every batch must split evenly over the devices
+                n_dev = len(distribution.device_mesh.devices.flat)
+                batch_size = -(-batch_size // n_dev) * n_dev
+                epoch_rows = -(-epoch_rows // batch_size) * batch_size
+                if X_val is not None and len(X_val) % n_dev:
+                    X_val = X_val[: len(X_val) - len(X_val) % n_dev] if len(X_val) >= n_dev else None
             if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
                 X_train = np.resize(X_train, (epoch_rows, d))
-            batch_size = min(self.batch_size, len(X_train))
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
-            monitor = "val_loss" if n_val else "loss"
+            monitor = "val_loss" if X_val is not None else "loss"
             cbs = [FailOnNonFiniteLoss(), LogELBO()]
             warmup = int(round(self.kl_warmup * epochs))
             if warmup:
@@ -302,7 +319,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 cbs.append(EpochProgressBar(epochs))
             history = vae.fit(
                 X_train,
-                validation_data=(X_val,) if n_val else None,
+                validation_data=(X_val,) if X_val is not None else None,
                 epochs=epochs,
                 batch_size=batch_size,
                 shuffle=True,
@@ -310,6 +327,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 verbose=2 if int(self.verbose) >= 2 else 0,
             )
         finally:
+            if distribution is not None:
+                keras.distribution.set_distribution(previous_distribution)
             random.setstate(py_state)
             np.random.set_state(np_state)
 
@@ -318,7 +337,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self._scorers = {}
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
-        self.validation_scores_ = self._score_scaled(X_val if n_val else X_train)
+        self.validation_scores_ = self._score_scaled(X_val if X_val is not None else X_train)
         if self.contamination == "auto":
             self.threshold_ = quantile_threshold(self.validation_scores_, AUTO_QUANTILE)
         else:
@@ -423,6 +442,19 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.preprocessing == "quantile":
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
+
+    def _distribution(self):
+        """The ``keras.distribution.DataParallel`` of ``data_parallel=True`` over all devices, or None."""
+        if not self.data_parallel:
+            return None
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                f"data_parallel=True needs the JAX backend (KERAS_BACKEND=jax): Keras implements "
+                f"keras.distribution only for JAX so far, not for {keras.backend.backend()!r}."
+            )
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
 
     def _epoch_rows(self, n_train: int) -> int:
         """Rows one epoch passes over. With ``epochs='auto'`` a small training set is repeated to
