@@ -97,7 +97,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     data_parallel : bool, default=False
         Train with ``keras.distribution.DataParallel`` over every device the backend sees (JAX only; Keras
         does not implement it on TensorFlow and torch yet). The batch size is rounded up to a multiple of
-        the device count, and the training rows are topped up to whole batches, so every batch splits evenly.
+        the device count, the training rows are topped up to whole batches and the validation rows trimmed
+        to a multiple of the device count, so every batch splits evenly.
     precision : {"float32", "mixed_bfloat16"}, default="float32"
         Keras dtype policy of the network. ``'mixed_bfloat16'`` computes the layers in
         bfloat16 (faster on recent GPUs) while weights, the loss and the scores stay in
