@@ -14,12 +14,12 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # uv ignores pip's find-links unless told; that is where the CPU build of torch lies.
 export UV_FIND_LINKS := $(PIP_FIND_LINKS)
 
-.PHONY: install chromium test demo bench speed clean
+.PHONY: install chromium java test demo bench speed clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e '.[jax,torch,dev]'
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e '.[jax,torch,dev,spark]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,8 +30,14 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Java 17 for Spark (Debian's package), when there is no java on PATH.
+java:
+	@command -v java >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
 # The whole suite on every backend. Server, UI and cross-backend tests run once (on the first backend).
-test: install chromium
+test: install chromium java
 	@set -e; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
 	  if [ $$first = 1 ]; then sel=""; else sel="not once"; fi; \
@@ -47,7 +53,7 @@ bench: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/adbench.py
 
 speed: install
-	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[jax,torch,dev,bench]'
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[jax,torch,dev,spark,bench]'
 	$(PY) benchmarks/speed.py
 
 clean:

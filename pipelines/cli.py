@@ -139,6 +139,8 @@ def score(
     experiment: Annotated[Optional[str], typer.Option()] = None,
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark [default: local[*]].")] = None,
 ) -> None:
     """Score a table with a logged model; write the rows plus anomaly_score, is_anomaly and top_features."""
     flags = dict(locals())
@@ -149,6 +151,15 @@ def score(
     with user_errors():
         try:
             settings = load_settings(ScoreSettings, config, flags)
+            if settings.engine == "spark":
+                from pipelines.spark_score import run_spark_score
+
+                result = run_spark_score(settings)
+                typer.echo(f"scored {result.rows} rows with Spark -> {result.output} "
+                           f"(anomaly rate {result.anomaly_rate:.2%})")
+                return
+            if settings.engine != "local":
+                raise ValueError(f"--engine must be local or spark; got {settings.engine!r}.")
             result = run_score(settings)
         except KeyboardInterrupt as err:
             what = f"{err.args[0]} received" if err.args else "interrupted"

@@ -81,6 +81,8 @@ class ScoreSettings:
     experiment: str = "anomaly-vae"
     run_name: str | None = None
     log_run: bool = True
+    engine: str = "local"
+    spark_master: str = "local[*]"
 
     def check(self) -> None:
         """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""

@@ -1,0 +1,112 @@
+"""``anomaly-vae score --engine spark``: batch scoring on Spark through MLflow's ``spark_udf``.
+
+The model is checked on the driver first, exactly as the single-process ``score`` does it
+(:func:`pipelines.model_source.load_model`: ``MLmodel`` read as data, the bundle loaded without running
+code), because ``spark_udf`` itself loads the model with ``mlflow.pyfunc.load_model`` on every executor.
+A sample of the input is conformed to the model's schema on the driver, so a missing or wrongly typed column
+fails before the job starts, with the single-process message. The executors then score with the pyfunc
+model (``env_manager="local"``: this Python), and the result, the input columns plus ``anomaly_score``,
+``is_anomaly`` and ``top_features``, is written as Parquet parts into a new folder, moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.settings import ScoreSettings
+
+RESULT_TYPE = "anomaly_score double, is_anomaly boolean, top_features string"
+CHECK_ROWS = 10_000
+"""Rows of the input conformed to the model's schema on the driver before the job starts."""
+
+
+@dataclass
+class SparkScoreResult:
+    output: Path
+    rows: int
+    anomaly_rate: float
+
+
+def spark_session(master: str):
+    """A Spark session on ``master`` whose Python workers run this interpreter."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    return (SparkSession.builder.master(master).appName("anomaly-vae score")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate())
+
+
+def read_input(spark, path: str):
+    """CSV (header, every column as text, as the single-process ``score`` reads it) or Parquet, file or folder."""
+    from pipelines.tables import TableError
+
+    p = Path(path)
+    if not p.exists():
+        raise TableError(f"No such file or folder: {path!r}.")
+    parquet = p.suffix.lower() in (".parquet", ".pq") or (p.is_dir() and any(p.glob("*.parquet")))
+    if parquet:
+        return spark.read.parquet(str(p))
+    if p.suffix.lower() == ".csv" or (p.is_dir() and any(p.glob("*.csv"))):
+        return spark.read.csv(str(p), header=True, inferSchema=False, encoding="UTF-8")
+    raise TableError(f"{path!r}: the Spark engine reads .csv or .parquet files, or folders of them.")
+
+
+def check_output(settings: ScoreSettings) -> Path:
+    out = Path(settings.output)
+    if out.suffix.lower() != ".parquet":
+        raise ValueError(f"OUTPUT {settings.output!r}: the Spark engine writes a folder of Parquet parts; "
+                         "name it like scores.parquet.")
+    if out.exists():
+        raise ValueError(f"OUTPUT {settings.output!r} already exists; the Spark engine writes a new folder.")
+    return out
+
+
+def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
+    import keras
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from pipelines.model_source import is_uri, load_model
+    from pipelines.tracking import fail_fast_http, tracking_uri
+
+    if settings.chunk_rows < 1:
+        raise ValueError(f"--chunk-rows must be a positive number of rows; got {settings.chunk_rows}.")
+    out = check_output(settings)
+    fail_fast_http()
+    mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
+    if not is_uri(settings.model_uri) and not (Path(settings.model_uri) / "MLmodel").is_file():
+        raise ValueError(f"{settings.model_uri!r}: the Spark engine scores MLflow models (runs:/..., models:/..., "
+                         "or a folder with an MLmodel file), not a bare model bundle.")
+    bundle, source = load_model(settings.model_uri)  # refuses anything that is not ours, before Spark loads it
+    model_uri = f"models:/{source.name}/{source.version}" if source.version else settings.model_uri
+    spark = spark_session(settings.spark_master)
+    frame = read_input(spark, settings.data)
+    sample = frame.limit(CHECK_ROWS).toPandas()
+    try:
+        bundle.schema.conform(sample)
+    except ValueError as err:
+        raise ValueError(f"{settings.data!r}: {err}") from None
+    env = {"KERAS_BACKEND": keras.backend.backend(), "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
+                                                      os.environ.get("PYTHONPATH")) if p)}
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type=RESULT_TYPE, extra_env=env)
+    scored = frame.withColumn("_scores", udf(*[F.col(f"`{c}`") for c in bundle.schema.columns]))
+    scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], "_scores.*")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        scored.write.mode("overwrite").parquet(str(tmp))
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    counts = spark.read.parquet(str(out)).agg(F.count("*").alias("n"),
+                                               F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]
+    return SparkScoreResult(out, int(counts["n"]), (counts["k"] or 0) / max(int(counts["n"]), 1))
