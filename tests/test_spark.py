@@ -55,3 +55,15 @@ def test_a_missing_column_is_caught_on_the_driver_with_the_single_process_messag
               "--spark-master", "local[2]", "--tracking-uri", store, cwd=tmp, timeout=600)
     assert_user_error(out, 2, "Missing column(s) ['amount']")
     assert not (tmp / "never.parquet").exists()
+
+
+def test_a_wrongly_typed_column_is_caught_on_the_driver_with_the_single_process_message(registered):
+    store, tmp = registered
+    rows = pd.read_csv(TEST)
+    rows["amount"] = rows["amount"].astype(str)
+    rows.loc[5, "amount"] = "abc"
+    rows.to_parquet(tmp / "typed.parquet", index=False)
+    out = cli("score", "models:/sparky@live", tmp / "typed.parquet", tmp / "never2.parquet", "--engine", "spark",
+              "--spark-master", "local[2]", "--tracking-uri", store, cwd=tmp, timeout=600)
+    assert_user_error(out, 2, "Column 'amount' should be numeric but row 5 holds 'abc'")
+    assert not (tmp / "never2.parquet").exists()
