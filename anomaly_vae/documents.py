@@ -29,8 +29,12 @@ def strict_object(properties: dict, **extra) -> dict:
             "additionalProperties": False, **extra}
 
 
-def read_document(path: str | os.PathLike, schema: dict) -> dict:
-    """``path`` parsed as JSON and checked against ``schema``; ``ValueError`` naming the file and field."""
+def read_document(path: str | os.PathLike, schema: dict, what: str) -> dict:
+    """``path`` parsed as JSON and checked against ``schema``; ``ValueError`` naming the file and field.
+
+    A document of another format version (``schema``'s ``format`` constant) gets its own message, naming
+    the ``what`` ("bundle", "detector") and both versions, before the rest of the check.
+    """
     import jsonschema
 
     path = Path(path)
@@ -46,6 +50,12 @@ def read_document(path: str | os.PathLike, schema: dict) -> dict:
         doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
+    version = schema["properties"]["format"]["const"]
+    if isinstance(doc, dict) and "format" in doc and doc["format"] != version:
+        raise ValueError(
+            f"{str(path.parent)!r} was written in {what} format {doc.get('format')!r} "
+            f"(anomaly-vae {doc.get('anomaly_vae_version')}); this version reads format {version}."
+        )
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"

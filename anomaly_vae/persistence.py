@@ -197,13 +197,13 @@ def load_detector(folder: str | os.PathLike):
 
     from anomaly_vae import trusted_skops
     from anomaly_vae.detector import VAEAnomalyDetector
-    from anomaly_vae.documents import check_finite_numbers
+    from anomaly_vae.documents import check_finite_numbers, read_document
 
     folder = Path(folder)
     meta_path = folder / "detector.json"
     if not meta_path.is_file():
         raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
-    state = _read_versioned(meta_path, "detector", DETECTOR_FORMAT, detector_document_schema())
+    state = read_document(meta_path, detector_document_schema(), "detector")
     detector = VAEAnomalyDetector(**state["params"])
     try:
         detector._validate_params()
@@ -233,24 +233,6 @@ def load_detector(folder: str | os.PathLike):
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
     detector._scorers = {}
     return detector
-
-
-def _read_versioned(path: Path, what: str, version: int, schema: dict) -> dict:
-    """A model folder's JSON document: an unknown format version gets its own message, then the full schema check."""
-    import json
-
-    from anomaly_vae.documents import read_document
-
-    try:
-        head = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
-    if isinstance(head, dict) and "format" in head and head["format"] != version:
-        raise ValueError(
-            f"{str(path.parent)!r} was written in {what} format {head.get('format')!r} "
-            f"(anomaly-vae {head.get('anomaly_vae_version')}); this version reads format {version}."
-        )
-    return read_document(path, schema)
 
 
 def check_finite_weights(vae, path) -> None:

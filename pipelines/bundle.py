@@ -96,13 +96,14 @@ class ModelBundle:
     def load(cls, folder: str | os.PathLike) -> ModelBundle:
         """Load a bundle written by :meth:`save`; refuses unknown formats, damaged metadata and untrusted types."""
         from anomaly_vae import trusted_skops
-        from anomaly_vae.persistence import _read_versioned, load_detector
+        from anomaly_vae.documents import read_document
+        from anomaly_vae.persistence import load_detector
 
         folder = Path(folder)
         meta_path = folder / "bundle.json"
         if not meta_path.is_file():
             raise ValueError(f"{str(folder)!r} is not an anomaly-vae model bundle (no bundle.json).")
-        meta = _read_versioned(meta_path, "bundle", BUNDLE_FORMAT, bundle_document_schema())
+        meta = read_document(meta_path, bundle_document_schema(), "bundle")
         schema = Schema.from_dict(meta["schema"])
         overlap = set(schema.numeric) & set(schema.categorical)
         if overlap or len(set(schema.columns)) != len(schema.columns):

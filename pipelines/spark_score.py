@@ -68,6 +68,13 @@ def check_output(settings: ScoreSettings) -> Path:
     return out
 
 
+def task_error(err: BaseException) -> str:
+    """The Python exception line inside a Spark job failure (say, a row the model cannot score), else its first line."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    python = [line for line in lines if line.startswith(("ValueError:", "TypeError:", "KeyError:"))]
+    return python[-1] if python else (lines[0] if lines else type(err).__name__)
+
+
 def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     import keras
     import mlflow
@@ -98,14 +105,19 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
                                                       os.environ.get("PYTHONPATH")) if p)}
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type=RESULT_TYPE, extra_env=env)
     scored = frame.withColumn("_scores", udf(*[F.col(f"`{c}`") for c in bundle.schema.columns]))
-    scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], "_scores.*")
+    score_names = [f.split()[0] for f in RESULT_TYPE.split(", ")]
+    inputs = [F.col(f"`{c}`").alias(f"{c}_input" if c in score_names else c) for c in frame.columns]  # as `score` does
+    scored = scored.select(*inputs, "_scores.*")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
         scored.write.mode("overwrite").parquet(str(tmp))
         os.rename(tmp, out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(err).__module__.startswith(("pyspark", "py4j")):  # a task failed: name the Python error behind it
+            raise ValueError(f"{settings.data!r}, model {settings.model_uri!r}: a Spark task failed: "
+                             f"{task_error(err)}") from None
         raise
     counts = spark.read.parquet(str(out)).agg(F.count("*").alias("n"),
                                                F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]

@@ -30,7 +30,7 @@ TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test
 
 
 def hypothesis_settings(max_examples: int) -> settings:
-    return settings(max_examples=max_examples, deadline=None, derandomize=True,
+    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
