@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import random
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, PREPROCESSINGS, SCORES
-from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
-from anomaly_vae.validation import check_finite, check_finite_scores
-
-AUTO_STEPS = 5_000
-AUTO_MIN_PASSES = 100
-"""``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, and at least ``AUTO_MIN_PASSES``
-passes over the training rows."""
-
-AUTO_MIN_STEPS_PER_EPOCH = 64
-"""``epochs='auto'`` repeats a small training set so one epoch is at least this many steps:
-Keras' per-epoch work (validation, callbacks) then stays small next to the training."""
-
-STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
-"""Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
-epoch of a repeated small training set (at most twice the minimum) is then one call, compiled once."""
+from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.choices import PREPROCESSINGS
+from anomaly_vae.validation import check_finite
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
 
 
-class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
+class VAEAnomalyDetector(BaseVAEDetector):
     """Unsupervised anomaly detector that scores rows by a VAE's negative ELBO.
 
     Fit it on normal rows. A row's anomaly score is its reconstruction negative
@@ -151,27 +135,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+        **TRAINING_CONSTRAINTS,
         "hidden_units": [tuple, list, None],
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "likelihood": [StrOptions(set(LIKELIHOODS))],
-        "score_rule": [StrOptions(set(SCORES))],
         "preprocessing": [StrOptions(set(PREPROCESSINGS))],
-        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
-        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
-        "n_samples": [Interval(Integral, 1, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "categorical_groups": [list, tuple, None],
         "activation": [str],
-        "kl_warmup": [Interval(Real, 0, 1, closed="left")],
-        "data_parallel": ["boolean"],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -221,161 +190,55 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, callbacks=None):
-        """Train on normal rows ``X`` and set the threshold.
+    # ------------------------------------------------------------------ hooks of BaseVAEDetector
+    def _check_input(self, X, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                          ensure_min_samples=2 if reset else 1, reset=reset)
+        check_finite(X, getattr(self, "feature_names_in_", None))
+        if reset:
+            units = self.hidden_units
+            if units is not None and not all(isinstance(u, Integral) and u >= 1 for u in units):
+                raise ValueError(f"hidden_units must be a sequence of positive integers, got {units!r}.")
+            self._groups(X)
+        return X
 
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Normal rows, numeric, without NaN or inf; at least 2 rows.
-        y : ignored
-        callbacks : list of keras.callbacks.Callback, optional
-            Extra Keras callbacks (for example MLflow logging), run after early stopping.
+    def _fit_transform(self, X_train: np.ndarray) -> None:
+        self.scaler_ = self._make_scaler(len(X_train))
+        scaled = self._scaled_columns(X_train.shape[1])
+        if len(scaled):
+            self.scaler_.fit(X_train[:, scaled])
 
-        Returns
-        -------
-        self
-        """
-        import keras
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        """Scale the columns outside ``categorical_groups``; one-hot columns pass through as 0/1."""
+        if not self.categorical_groups:
+            out = self.scaler_.transform(X)
+        else:
+            scaled = self._scaled_columns(X.shape[1])
+            out = np.array(X, dtype=np.float64)
+            if len(scaled):
+                out[:, scaled] = self.scaler_.transform(X[:, scaled])
+        return np.clip(out, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
 
-        from anomaly_vae.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
-        from anomaly_vae.persistence import compile_vae
-        from anomaly_vae.steps import set_random_seed
+    def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.vae import VAE
 
-        self._validate_params()
-        distribution = self._distribution()  # fails at once on a backend without keras.distribution
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False, ensure_min_samples=2)
-        check_finite(X, getattr(self, "feature_names_in_", None))
-        n, d = X.shape
-        units = self.hidden_units
-        if units is not None and not all(isinstance(u, Integral) and u >= 1 for u in units):
-            raise ValueError(f"hidden_units must be a sequence of positive integers, got {units!r}.")
+        (d,) = event_shape
+        latent_dim, hidden_units = self._architecture(n_train, d)
+        return VAE(
+            n_features=d,
+            latent_dim=latent_dim,
+            hidden_units=hidden_units,
+            likelihood=self.likelihood,
+            beta=self.beta,
+            n_score_samples=self.n_samples,
+            n_members=self.n_members,
+            categorical_groups=self.categorical_groups or (),
+            activation=self.activation,
+            seed=seed,
+            dtype=self.precision,
+        )
 
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        order = rng.permutation(n)
-        n_val = int(self.validation_fraction * n)
-        if n - n_val < 1:
-            n_val = 0
-        val_idx, train_idx = order[:n_val], order[n_val:]
-
-        groups = self._groups(X)
-        scaler = self._make_scaler(n - n_val)
-        scaled = self._scaled_columns(d)
-        if len(scaled):
-            scaler.fit(X[train_idx][:, scaled])
-        X_train = self._transform(scaler, X[train_idx])
-        X_val = self._transform(scaler, X[val_idx]) if n_val else None
-
-        latent_dim, hidden_units = self._architecture(n - n_val, d)
-        py_state, np_state = random.getstate(), np.random.get_state()
-        previous_distribution = keras.distribution.distribution()
-        set_random_seed(seed)
-        try:
-            if distribution is not None:
-                keras.distribution.set_distribution(distribution)
-            vae = VAE(
-                n_features=d,
-                latent_dim=latent_dim,
-                hidden_units=hidden_units,
-                likelihood=self.likelihood,
-                beta=self.beta,
-                n_score_samples=self.n_samples,
-                n_members=self.n_members,
-                categorical_groups=groups,
-                activation=self.activation,
-                seed=seed,
-                dtype=self.precision,
-            )
-            vae.build((None, d))
-            n_train = len(X_train)
-            epoch_rows = self._epoch_rows(n_train)
-            batch_size = min(self.batch_size, epoch_rows)
-            if distribution is not None:  # every batch must split evenly over the devices
-                n_dev = len(distribution.device_mesh.devices.flat)
-                batch_size = -(-batch_size // n_dev) * n_dev
-                epoch_rows = -(-epoch_rows // batch_size) * batch_size
-                if X_val is not None and len(X_val) % n_dev:
-                    X_val = X_val[: len(X_val) - len(X_val) % n_dev] if len(X_val) >= n_dev else None
-            if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
-                X_train = np.resize(X_train, (epoch_rows, d))
-            steps_per_epoch = -(-len(X_train) // batch_size)
-            compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
-            epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
-            monitor = "val_loss" if X_val is not None else "loss"
-            cbs = [FailOnNonFiniteLoss(), LogELBO()]
-            warmup = int(round(self.kl_warmup * epochs))
-            if warmup:
-                cbs.append(KLWarmUp(warmup))
-            if patience is not None:
-                cbs.append(
-                    keras.callbacks.EarlyStopping(
-                        monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
-                    )
-                )
-            cbs += list(callbacks or [])
-            if int(self.verbose) == 1:
-                cbs.append(EpochProgressBar(epochs))
-            history = vae.fit(
-                X_train,
-                validation_data=(X_val,) if X_val is not None else None,
-                epochs=epochs,
-                batch_size=batch_size,
-                shuffle=True,
-                callbacks=cbs,
-                verbose=2 if int(self.verbose) >= 2 else 0,
-            )
-        finally:
-            if distribution is not None:
-                keras.distribution.set_distribution(previous_distribution)
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-        self.scaler_ = scaler
-        self.vae_ = vae
-        self._scorers = {}
-        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        self.n_epochs_ = len(self.history_.get("loss", []))
-        self.validation_scores_ = self._score_scaled(X_val if X_val is not None else X_train)
-        if self.contamination == "auto":
-            self.threshold_ = quantile_threshold(self.validation_scores_, AUTO_QUANTILE)
-        else:
-            train_scores = self._score_scaled(self._transform(scaler, X))
-            self.threshold_ = float(np.percentile(train_scores, 100.0 * (1.0 - self.contamination)))
-        self.offset_ = -self.threshold_
-        return self
-
-    def set_threshold(self, X_normal=None, *, target_fpr: float = 1.0 - AUTO_QUANTILE, scores=None):
-        """Re-set the threshold so about ``target_fpr`` of held-out normal rows are flagged.
-
-        Give the rows ``X_normal``, or their anomaly ``scores`` (for example ``validation_scores_``).
-        """
-        check_is_fitted(self)
-        if (X_normal is None) == (scores is None):
-            raise ValueError("Pass exactly one of X_normal or scores.")
-        self.threshold_ = fpr_threshold(self.anomaly_score(X_normal) if scores is None else scores, target_fpr)
-        self.offset_ = -self.threshold_
-        return self
-
-    # -------------------------------------------------------------- scoring
-    def anomaly_score(self, X) -> np.ndarray:
-        """Negative ELBO (or the chosen ``score_rule``) per row; higher means more anomalous."""
-        return self._score_scaled(self._prepare(X))
-
-    def score_samples(self, X) -> np.ndarray:
-        """Opposite of :meth:`anomaly_score` (scikit-learn's convention: higher = more normal)."""
-        return -self.anomaly_score(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for predicted anomalies."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X) -> np.ndarray:
-        """+1 for inliers, -1 for anomalies."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
+    # -------------------------------------------------------------- explanations
     def feature_scores(self, X) -> pd.DataFrame:
         """Per-feature reconstruction NLL behind each row's score (higher = that feature is more unusual).
 
@@ -396,30 +259,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def latent_means(self, X) -> np.ndarray:
         """Posterior means ``z_mean`` for rows ``X`` (for plots of the latent space), from the first
         ensemble member: the members' latent spaces are not aligned with each other."""
-        from keras import ops
-
-        Xs = self._prepare(X)
-        z_mean, _ = self.vae_.encode(ops.convert_to_tensor(Xs.astype("float32")))
-        return np.asarray(ops.convert_to_numpy(z_mean[0]), dtype=np.float64)
+        return self._latent_means(self._prepare(X))
 
     # ------------------------------------------------------------ helpers
-    def _prepare(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False, reset=False)
-        check_finite(X, getattr(self, "feature_names_in_", None))
-        return self._transform(self.scaler_, X)
-
-    def _transform(self, scaler, X) -> np.ndarray:
-        """Scale the columns outside ``categorical_groups``; one-hot columns pass through as 0/1."""
-        if not self.categorical_groups:
-            out = scaler.transform(X)
-        else:
-            scaled = self._scaled_columns(X.shape[1])
-            out = np.array(X, dtype=np.float64)
-            if len(scaled):
-                out[:, scaled] = scaler.transform(X[:, scaled])
-        return np.clip(out, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
-
     def _scaled_columns(self, n_features: int) -> np.ndarray:
         onehot = {c for g in self.categorical_groups or () for c in g}
         return np.array([j for j in range(n_features) if j not in onehot], dtype=int)
@@ -444,87 +286,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             return QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, n_train))
         return StandardScaler()
 
-    def _distribution(self):
-        """The ``keras.distribution.DataParallel`` of ``data_parallel=True`` over all devices, or None."""
-        if not self.data_parallel:
-            return None
-        import keras
-
-        if keras.backend.backend() != "jax":
-            raise ValueError(
-                f"data_parallel=True needs the JAX backend (KERAS_BACKEND=jax): Keras implements "
-                f"keras.distribution only for JAX so far, not for {keras.backend.backend()!r}."
-            )
-        return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
-
-    def _epoch_rows(self, n_train: int) -> int:
-        """Rows one epoch passes over. With ``epochs='auto'`` a small training set is repeated to
-        at least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, so training counts steps rather than passes,
-        and topped up to whole batches, so no smaller last batch costs a second compilation."""
-        batch = self.batch_size
-        if self.epochs != "auto" or n_train >= AUTO_MIN_STEPS_PER_EPOCH * batch:
-            return n_train
-        repeats = -(-AUTO_MIN_STEPS_PER_EPOCH * batch // n_train)
-        return -(-repeats * n_train // batch) * batch
-
-    def _schedule(self, steps_per_epoch: int, passes_per_epoch: float = 1.0) -> tuple[int, int | None]:
-        """Epochs and early-stopping patience, resolving ``'auto'`` to about ``AUTO_STEPS`` steps
-        and at least ``AUTO_MIN_PASSES`` passes over the training rows."""
-        epochs = self.epochs
-        if epochs == "auto":
-            epochs = int(max(np.ceil(AUTO_STEPS / steps_per_epoch), np.ceil(AUTO_MIN_PASSES / passes_per_epoch)))
-        patience = self.patience
-        if patience == "auto":
-            patience = max(10, epochs // 10)
-        return epochs, patience
-
     def _architecture(self, n_train: int, n_features: int):
         latent = self.latent_dim if self.latent_dim is not None else int(np.clip(n_features // 2, 2, 16))
         if self.hidden_units is not None:
             return latent, tuple(int(u) for u in self.hidden_units)
         width = int(np.clip(2 ** np.ceil(np.log2(max(2 * n_features, 1))), 32, 256))
         return latent, (width, width // 2)
-
-    def _scorer(self, features: bool):
-        from anomaly_vae.scoring import ScoreModel
-
-        key = (self.score_rule, features)
-        if key not in self._scorers:
-            self._scorers[key] = ScoreModel(self.vae_, score=self.score_rule, features=features)
-        return self._scorers[key]
-
-    def _predict(self, Xs: np.ndarray, features: bool = False):
-        from anomaly_vae.scoring import predict_scores
-
-        if len(Xs) == 0:
-            empty = np.zeros(0)
-            return (empty, np.zeros((0, self.n_features_in_))) if features else empty
-        out = predict_scores(self._scorer(features), Xs)
-        check_finite_scores(out[0] if features else out)
-        return out
-
-    def _score_scaled(self, Xs: np.ndarray) -> np.ndarray:
-        return self._predict(Xs)
-
-    # --------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_scorers", None)
-        if "vae_" in state:
-            from anomaly_vae.persistence import vae_to_bytes
-
-            state["vae_"] = vae_to_bytes(state["vae_"])
-        return state
-
-    def __setstate__(self, state):
-        if isinstance(state.get("vae_"), (bytes, bytearray)):
-            from anomaly_vae.persistence import vae_from_bytes
-
-            state = {**state, "vae_": vae_from_bytes(bytes(state["vae_"])), "_scorers": {}}
-        self.__dict__.update(state)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-

@@ -54,3 +54,14 @@ class Ones(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         return np.ones(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
+
+
+class ConvGlorotUniform(_Seeded):
+    """Keras' ``GlorotUniform`` for a convolution kernel ``(*kernel_size, in, out)``: the fans count the
+    receptive field, ``fan_in = prod(kernel_size) * in`` and ``fan_out = prod(kernel_size) * out``."""
+
+    def __call__(self, shape, dtype=None):
+        receptive = math.prod(shape[:-2])
+        limit = math.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
+        values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
+        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))

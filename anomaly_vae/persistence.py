@@ -116,41 +116,58 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 5
+DETECTOR_FORMAT = 6
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
 decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
 axis, so older weights do not fit; 4: the VAE has a ``kl_scale`` weight, and one-hot columns may be
-left unscaled by ``categorical_groups``; 5: ``detector.json`` records the types in ``scaler.skops``)."""
+left unscaled by ``categorical_groups``; 5: ``detector.json`` records the types in ``scaler.skops``; 6: the VAE is
+composed of parts, so its layers' weights sit under ``encoder/`` and ``decoder/``)."""
 
 
-def detector_document_schema() -> dict:
-    """JSON Schema of ``detector.json``; the parameters are those of ``VAEAnomalyDetector`` itself."""
-    from anomaly_vae.detector import VAEAnomalyDetector
+DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector"}
+"""The detector classes a ``detector.json`` may name (its ``class`` field), and where they live."""
+
+
+def _detector_class(name: str):
+    import importlib
+
+    return getattr(importlib.import_module(DETECTOR_CLASSES[name]), name)
+
+
+def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
+    """JSON Schema of ``detector.json`` for one detector class; the parameters are the class's own."""
     from anomaly_vae.documents import numbers, strict_object, strings
 
-    params = {name: {} for name in VAEAnomalyDetector().get_params()}
-    return strict_object({
+    params = {name: {} for name in _detector_class(class_name)().get_params()}
+    common = {
         "format": {"const": DETECTOR_FORMAT},
-        "class": {"const": "VAEAnomalyDetector"},
+        "class": {"const": class_name},
         "anomaly_vae_version": {"type": "string"},
         "params": {"type": "object", "properties": params, "additionalProperties": False},
         "threshold_": {"type": "number"},
-        "n_features_in_": {"type": "integer", "minimum": 1},
-        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
         "n_epochs_": {"type": "integer", "minimum": 0},
         "history_": {"type": "object", "additionalProperties": numbers()},
         "validation_scores_": numbers(minItems=1),
+    }
+    if class_name == "VAEImageDetector":
+        shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3}
+        return strict_object({**common, "image_shape_": shape})
+    return strict_object({
+        **common,
+        "n_features_in_": {"type": "integer", "minimum": 1},
+        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
         "scaler_types": strings(),
     })
 
 
 def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
-    """Save a fitted ``VAEAnomalyDetector`` to ``folder`` without pickle, atomically.
+    """Save a fitted detector (``VAEAnomalyDetector`` or ``VAEImageDetector``) to ``folder`` without
+    pickle, atomically.
 
-    The folder holds ``vae.keras`` (Keras format), ``scaler.skops`` (the fitted
-    scikit-learn transform, in skops' safe format, its types checked against an allow-list)
-    and ``detector.json`` (parameters, threshold, validation scores, training history and the
-    types in ``scaler.skops``). ``replace=False`` never replaces an existing folder.
+    The folder holds ``vae.keras`` (Keras format), ``detector.json`` (class, parameters, threshold,
+    validation scores, training history) and, for a table, ``scaler.skops`` (the fitted scikit-learn
+    transform, in skops' safe format, its types checked against an allow-list and recorded in
+    ``detector.json``). ``replace=False`` never replaces an existing folder.
     """
     import json
 
@@ -160,25 +177,34 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
     from anomaly_vae import trusted_skops
 
     check_is_fitted(detector)
+    class_name = type(detector).__name__
+    if class_name not in DETECTOR_CLASSES or type(detector) is not _detector_class(class_name):
+        raise TypeError(f"save_detector saves {sorted(DETECTOR_CLASSES)}, not {class_name}.")
     params = {k: v for k, v in detector.get_params().items() if not (k == "random_state" and not _is_plain(v))}
-    if isinstance(params.get("hidden_units"), tuple):
-        params["hidden_units"] = list(params["hidden_units"])
+    for key in ("hidden_units", "filters"):
+        if isinstance(params.get(key), tuple):
+            params[key] = list(params[key])
     state = {
         "format": DETECTOR_FORMAT,
-        "class": "VAEAnomalyDetector",
+        "class": class_name,
         "anomaly_vae_version": anomaly_vae.__version__,
         "params": params,
         "threshold_": float(detector.threshold_),
-        "n_features_in_": int(detector.n_features_in_),
-        "feature_names_in_": [str(c) for c in getattr(detector, "feature_names_in_", [])] or None,
         "n_epochs_": int(detector.n_epochs_),
         "history_": detector.history_,
         "validation_scores_": [float(s) for s in detector.validation_scores_],
     }
+    tabular = class_name == "VAEAnomalyDetector"
+    if tabular:
+        state["n_features_in_"] = int(detector.n_features_in_)
+        state["feature_names_in_"] = [str(c) for c in getattr(detector, "feature_names_in_", [])] or None
+    else:
+        state["image_shape_"] = [int(s) for s in detector.image_shape_]
 
     def write(tmp: Path) -> None:
         save_vae(detector.vae_, tmp / "vae.keras")
-        state["scaler_types"] = trusted_skops.dump(detector.scaler_, tmp / "scaler.skops")
+        if tabular:
+            state["scaler_types"] = trusted_skops.dump(detector.scaler_, tmp / "scaler.skops")
         (tmp / "detector.json").write_text(json.dumps(state, indent=1, allow_nan=False))
 
     return write_folder_atomically(folder, write, replace=replace)
@@ -188,46 +214,56 @@ def load_detector(folder: str | os.PathLike):
     """Load a detector saved by :func:`save_detector`.
 
     Refuses, with one line naming the file and the field: a folder that is not a detector, an
-    unknown format version, a ``detector.json`` that does not match its schema or holds an invalid
-    parameter, a ``scaler.skops`` with types outside the allow-list, a ``vae.keras`` carrying code,
-    and weights or scores that are not finite.
+    unknown format version or detector class, a ``detector.json`` that does not match its schema or holds
+    an invalid parameter, a ``scaler.skops`` with types outside the allow-list, a ``vae.keras`` carrying
+    code or parts of other types, and weights or scores that are not finite.
     """
     import numpy as np
     from sklearn.utils._param_validation import InvalidParameterError
 
     from anomaly_vae import trusted_skops
-    from anomaly_vae.detector import VAEAnomalyDetector
     from anomaly_vae.documents import check_finite_numbers, read_document
 
     folder = Path(folder)
     meta_path = folder / "detector.json"
     if not meta_path.is_file():
         raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
-    state = read_document(meta_path, detector_document_schema(), "detector")
-    detector = VAEAnomalyDetector(**state["params"])
+    head = {"type": "object", "required": ["format", "class"],
+            "properties": {"format": {"const": DETECTOR_FORMAT}, "class": {"enum": sorted(DETECTOR_CLASSES)}}}
+    class_name = read_document(meta_path, head, "detector")["class"]
+    state = read_document(meta_path, detector_document_schema(class_name), "detector")
+    detector = _detector_class(class_name)(**state["params"])
     try:
         detector._validate_params()
     except InvalidParameterError as err:
         raise ValueError(f"{str(meta_path)!r}: field params: {err}") from None
-    if detector.hidden_units is not None:
-        detector.hidden_units = tuple(detector.hidden_units)
+    for key in ("hidden_units", "filters"):
+        if getattr(detector, key, None) is not None:
+            setattr(detector, key, tuple(getattr(detector, key)))
     check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
     check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
-    names = state["feature_names_in_"]
-    if names is not None and len(names) != state["n_features_in_"]:
-        raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
-                         f"{state['n_features_in_']} features.")
-    detector.scaler_ = trusted_skops.load(folder / "scaler.skops", state["scaler_types"])
-    detector.vae_ = load_vae(folder / "vae.keras")
-    if detector.vae_.n_features != state["n_features_in_"]:
-        raise ValueError(f"{str(folder / 'vae.keras')!r} takes {detector.vae_.n_features} features but "
-                         f"{str(meta_path)!r} says {state['n_features_in_']}.")
-    check_finite_weights(detector.vae_, folder / "vae.keras")
+    vae_path = folder / "vae.keras"
+    if class_name == "VAEAnomalyDetector":
+        names = state["feature_names_in_"]
+        if names is not None and len(names) != state["n_features_in_"]:
+            raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
+                             f"{state['n_features_in_']} features.")
+        detector.scaler_ = trusted_skops.load(folder / "scaler.skops", state["scaler_types"])
+        event_shape = (int(state["n_features_in_"]),)
+        detector.n_features_in_ = event_shape[0]
+        if names:
+            detector.feature_names_in_ = np.asarray(names, dtype=object)
+    else:
+        event_shape = tuple(int(s) for s in state["image_shape_"])
+        detector.image_shape_ = event_shape
+        detector.n_features_in_ = int(np.prod(event_shape))
+    detector.vae_ = load_vae(vae_path)
+    if tuple(detector.vae_.event_shape) != event_shape:
+        raise ValueError(f"{str(vae_path)!r} takes examples of shape {tuple(detector.vae_.event_shape)} but "
+                         f"{str(meta_path)!r} says {event_shape}.")
+    check_finite_weights(detector.vae_, vae_path)
     detector.threshold_ = float(state["threshold_"])
     detector.offset_ = -detector.threshold_
-    detector.n_features_in_ = int(state["n_features_in_"])
-    if names:
-        detector.feature_names_in_ = np.asarray(names, dtype=object)
     detector.n_epochs_ = int(state["n_epochs_"])
     detector.history_ = state["history_"]
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)

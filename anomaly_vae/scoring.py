@@ -1,9 +1,11 @@
 """Anomaly scores computed from a trained ``VAE``, inside one compiled Keras function.
 
-All scores are "higher = more anomalous" and use the model's fixed
-``score_noise`` draws, so they are deterministic and independent per row.
+All scores are "higher = more anomalous" and use the model's fixed ``score_noise`` draws, so they are
+deterministic and independent per example. Every rule is a function of the same per-element terms
+(:class:`ScoreTerms`), reduced over all event axes of an example (a row's features, an image's pixels).
 
-The rules, named in :data:`anomaly_vae.choices.SCORES` (``VAEAnomalyDetector(score_rule=...)``):
+The rules, one registry :data:`SCORE_RULES` named in :data:`anomaly_vae.choices.SCORES`
+(``VAEAnomalyDetector(score_rule=...)``):
 
 - ``elbo``: negative ELBO, i.e. reconstruction NLL averaged over draws + KL (the default).
 - ``reconstruction``: the reconstruction NLL alone.
@@ -16,21 +18,73 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import ops
 
-from anomaly_vae.choices import SCORES
-from anomaly_vae.elbo import kl_to_standard_normal
-from anomaly_vae.likelihoods import HALF_LOG_2PI, feature_nll
+from anomaly_vae import choices
+from anomaly_vae.elbo import kl_to_standard_normal, sum_event
+from anomaly_vae.likelihoods import HALF_LOG_2PI
+
+
+@dataclass
+class ScoreTerms:
+    """What every score rule reads, for ``n`` examples, ``M`` members and ``S`` fixed draws:
+    ``nll`` per element ``(M, n, S, *event)``, its mean over the draws ``features`` ``(M, n, *event)``,
+    ``kl`` ``(M, n)``, the draws ``z`` ``(M, n, S, L)``, the standard-normal ``eps`` ``(S, L)`` behind them
+    and ``z_log_var`` ``(M, n, L)``."""
+
+    nll: object
+    features: object
+    kl: object
+    z: object
+    eps: object
+    z_log_var: object
+
+    @functools.cached_property
+    def log_px(self):
+        """log p(x | z_s) per draw, ``(M, n, S)``."""
+        return -sum_event(self.nll, 3)
+
+    @property
+    def n_draws(self) -> int:
+        return self.eps.shape[0]
+
+
+def _reconstruction(t: ScoreTerms):
+    return sum_event(t.features, 2)
+
+
+def _recon_prob(t: ScoreTerms):
+    return math.log(t.n_draws) - ops.logsumexp(t.log_px, axis=2)
+
+
+def _iwae(t: ScoreTerms):
+    log_pz = -ops.sum(0.5 * ops.square(t.z) + HALF_LOG_2PI, axis=-1)
+    eps_term = ops.sum(0.5 * ops.square(t.eps) + HALF_LOG_2PI, axis=-1)
+    log_qz = -eps_term - 0.5 * ops.sum(t.z_log_var, axis=-1, keepdims=True)
+    return math.log(t.n_draws) - ops.logsumexp(t.log_px + log_pz - log_qz, axis=2)
+
+
+SCORE_RULES = {
+    "elbo": lambda t: _reconstruction(t) + t.kl,
+    "reconstruction": _reconstruction,
+    "kl": lambda t: t.kl,
+    "recon_prob": _recon_prob,
+    "iwae": _iwae,
+}
+"""Score rule name -> function of :class:`ScoreTerms` giving ``(M, n)`` scores (higher = more anomalous)."""
+
+assert tuple(SCORE_RULES) == choices.SCORES, "choices.SCORES must list the registry's names"
 
 
 def score_terms(vae, x, score: str = "elbo"):
-    """Row scores ``(n,)`` and per-feature reconstruction NLL ``(n, d)`` for rows ``x``.
-
-    Each ensemble member scores the rows on its own; both outputs are the members' mean.
-    """
+    """Scores ``(n,)`` and per-element reconstruction NLL ``(n, *event)`` (averaged over the draws) for
+    examples ``x``. Each ensemble member scores on its own; both outputs are the members' mean."""
+    if score not in SCORE_RULES:
+        raise ValueError(f"score must be one of {choices.SCORES}, got {score!r}.")
     x = ops.cast(x, "float32")
     z_mean, z_log_var = vae.encode(x)  # (M, n, L)
     z_mean = ops.cast(z_mean, "float32")
@@ -40,33 +94,16 @@ def score_terms(vae, x, score: str = "elbo"):
     members = vae.n_members
     z = ops.expand_dims(z_mean, 2) + ops.expand_dims(ops.exp(0.5 * z_log_var), 2) * eps  # (M, n, S, L)
     decoded = vae.decode(ops.reshape(z, (members, -1, latent)))
-    draws = (members, -1, n_draws, vae.n_features)
-    decoded = {  # per-row outputs regain their draw axis; the learned (M, 1, d) variance broadcasts
-        k: ops.cast(ops.reshape(v, draws) if k == "x_mean" or vae.likelihood == "heteroscedastic" else v[:, :, None], "float32")
-        for k, v in decoded.items()
+    draws = (members, -1, n_draws, *vae.event_shape)
+    shared = vae.output_distribution.shared_heads
+    decoded = {  # per-example outputs regain their draw axis; the learned (M, 1, *event) heads broadcast
+        k: ops.cast(v[:, :, None] if k in shared else ops.reshape(v, draws), "float32") for k, v in decoded.items()
     }
-    nll = feature_nll(x[None, :, None], decoded, vae.likelihood, vae.categorical)  # (M, n, S, d)
+    nll = vae.output_distribution.nll(x[None, :, None], decoded)  # (M, n, S, *event)
     features = ops.mean(nll, axis=2)
-    recon = ops.sum(features, axis=-1)
-    kl = kl_to_standard_normal(z_mean, z_log_var)  # (M, n)
-    if score == "elbo":
-        scores = recon + kl
-    elif score == "reconstruction":
-        scores = recon
-    elif score == "kl":
-        scores = kl
-    elif score == "recon_prob":
-        log_px = -ops.sum(nll, axis=-1)  # (M, n, S)
-        scores = math.log(n_draws) - ops.logsumexp(log_px, axis=2)
-    elif score == "iwae":
-        log_px = -ops.sum(nll, axis=-1)
-        log_pz = -ops.sum(0.5 * ops.square(z) + HALF_LOG_2PI, axis=-1)
-        eps_term = ops.sum(0.5 * ops.square(eps) + HALF_LOG_2PI, axis=-1)
-        log_qz = -eps_term - 0.5 * ops.sum(z_log_var, axis=-1, keepdims=True)
-        scores = math.log(n_draws) - ops.logsumexp(log_px + log_pz - log_qz, axis=2)
-    else:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
-    return ops.mean(scores, axis=0), ops.mean(features, axis=0)
+    terms = ScoreTerms(nll=nll, features=features, kl=kl_to_standard_normal(z_mean, z_log_var), z=z, eps=eps,
+                       z_log_var=z_log_var)
+    return ops.mean(SCORE_RULES[score](terms), axis=0), ops.mean(features, axis=0)
 
 
 class ScoreModel(keras.Model):
@@ -94,13 +131,21 @@ and the function is compiled once."""
 GPU_SCORE_BATCH_SIZE = 65536
 """Rows per scoring call on a GPU, where per-call overhead dominates small batches."""
 
+IMAGE_SCORE_BATCH_SIZE = 128
+"""Images per scoring call on CPU (each is decoded ``n_score_samples`` times: 2,048 decodes a call)."""
 
-@functools.lru_cache(maxsize=1)
-def score_batch_size() -> int:
-    """The fixed scoring batch for the device the backend computes on."""
+GPU_IMAGE_SCORE_BATCH_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=2)
+def score_batch_size(images: bool = False) -> int:
+    """The fixed scoring batch for the device the backend computes on, for rows or for images."""
     from anomaly_vae.steps import device_description
 
-    return GPU_SCORE_BATCH_SIZE if device_description().startswith("GPU") else SCORE_BATCH_SIZE
+    gpu = device_description().startswith("GPU")
+    if images:
+        return GPU_IMAGE_SCORE_BATCH_SIZE if gpu else IMAGE_SCORE_BATCH_SIZE
+    return GPU_SCORE_BATCH_SIZE if gpu else SCORE_BATCH_SIZE
 
 
 def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = None):
@@ -109,16 +154,16 @@ def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = N
     Batches go straight to the compiled function (``predict_on_batch``), with no
     dataset pipeline in between, which is faster than ``predict`` (``benchmarks/RESULTS.md``, "Speed").
     """
-    batch_size = batch_size or score_batch_size()
+    x = np.asarray(x, dtype="float32")
+    batch_size = batch_size or score_batch_size(images=x.ndim > 2)
     if not scorer.compiled:
         scorer.compile(jit_compile=keras.backend.backend() != "torch")
-    x = np.asarray(x, dtype="float32")
     n = len(x)
     scores, features = [], []
     for start in range(0, n, batch_size):
         batch = x[start : start + batch_size]
         if len(batch) < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), x.shape[1]), dtype="float32")])
+            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *x.shape[1:]), dtype="float32")])
         out = scorer.predict_on_batch(batch)
         if scorer.features:
             scores.append(np.asarray(out[0]))
@@ -127,6 +172,6 @@ def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = N
             scores.append(np.asarray(out))
     scores = np.concatenate(scores)[:n].astype(np.float64) if n else np.zeros(0)
     if scorer.features:
-        feats = np.concatenate(features)[:n].astype(np.float64) if n else np.zeros((0, x.shape[1]))
+        feats = np.concatenate(features)[:n].astype(np.float64) if n else np.zeros((0, *x.shape[1:]))
         return scores, feats
     return scores

@@ -1,4 +1,12 @@
-"""The ``VAE`` Keras model: encoder -> (z_mean, z_log_var) -> z = mu + sigma * eps -> decoder."""
+"""The ``VAE`` Keras model, composed of parts: an encoder (inputs -> z_mean, z_log_var), the
+reparameterised sample z = mu + sigma * eps, a decoder (z -> the likelihood's parameters) and a
+likelihood (:mod:`anomaly_vae.likelihoods`) that scores the inputs under those parameters.
+
+Parts for tables are in :mod:`anomaly_vae.dense_parts` (built when only ``n_features`` is given), for
+images in :mod:`anomaly_vae.conv_parts`. The ELBO (:mod:`anomaly_vae.elbo`) and the score rules
+(:mod:`anomaly_vae.scoring`) reduce over every event axis of an example, so the same model class and the
+same per-backend training steps (:mod:`anomaly_vae.steps`) serve rows and images.
+"""
 
 from __future__ import annotations
 
@@ -7,60 +15,77 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from anomaly_vae import initializers
-from anomaly_vae.choices import LIKELIHOODS
+from anomaly_vae import initializers, likelihoods
+from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
+from anomaly_vae.dense_parts import DenseDecoder, DenseEncoder
 from anomaly_vae.elbo import elbo_loss
-from anomaly_vae.likelihoods import CategoricalGroups, check_groups
 from anomaly_vae.loss_tracker import LossTracker
-from anomaly_vae.member_dense import MemberDense
+from anomaly_vae.seeds import SeedCounter
 from anomaly_vae.steps import step_mixin
+from anomaly_vae.validation import check_positive_int
 
 Z_LOG_VAR_MIN = -12.0
 Z_LOG_VAR_MAX = 8.0
 
+ENCODERS = {cls.__name__: cls for cls in (DenseEncoder, ConvEncoder)}
+DECODERS = {cls.__name__: cls for cls in (DenseDecoder, ConvDecoder)}
+"""The part classes a saved ``VAE`` may name: its config is checked against these exact types before
+anything is built from it (a model file never picks an arbitrary Keras layer)."""
+
+PART_ATTRIBUTES = {"encoder": ("event_shape", "latent_dim", "n_members"),
+                   "decoder": ("event_shape", "latent_dim", "heads")}
+"""What the ``VAE`` reads of a part besides its ``call``: any Keras layer with these works in a live model
+(saved, it loads only if its class is one of the above)."""
+
 
 @keras.saving.register_keras_serializable(package="anomaly_vae")
 class VAE(step_mixin(), keras.Model):
-    """Variational autoencoder for tabular rows, trained on the negative ELBO.
+    """Variational autoencoder trained on the negative ELBO, composed of an encoder, a decoder and a likelihood.
+
+    Give either ``n_features`` (a table: the dense parts are built from ``hidden_units``, ``activation`` and
+    ``n_members``) or both ``encoder`` and ``decoder`` (any parts of :data:`ENCODERS` / :data:`DECODERS`,
+    for example :class:`~anomaly_vae.conv_parts.ConvEncoder` for images).
 
     Parameters
     ----------
-    n_features : int
-        Width of the input rows.
+    n_features : int, optional
+        Width of the input rows (the tabular VAE).
     latent_dim : int
         Size of the latent code z.
     hidden_units : sequence of int
-        Encoder layer widths; the decoder mirrors them.
+        Encoder layer widths of the tabular parts; the decoder mirrors them.
     likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}
-        Decoder distribution; see :data:`anomaly_vae.choices.LIKELIHOODS`.
+        Decoder distribution; see :data:`anomaly_vae.likelihoods.LIKELIHOODS`.
     beta : float
         Weight of the KL term in the training loss (1.0 is the true ELBO).
     activation : str
-        Hidden-layer activation.
+        Hidden-layer activation of the tabular parts.
     n_score_samples : int
         Number of fixed latent draws used when scoring (see ``score_noise``).
     n_members : int
-        Independent networks trained side by side on the same batches (a leading weight axis, see
+        Independent tabular networks trained side by side on the same batches (a leading weight axis, see
         :class:`~anomaly_vae.member_dense.MemberDense`); the loss is their mean and scores average them.
     categorical_groups : sequence of sequences of int
         Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
         categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
     seed : int or None
         Seed for the weight initialisers, the training noise and ``score_noise``.
+    encoder, decoder : keras layers, optional
+        The parts, instead of ``n_features``. The decoder must produce the likelihood's ``row_heads``.
     dtype : str or keras.DTypePolicy, optional
         Dtype policy of every layer, e.g. ``"mixed_bfloat16"``; the ELBO and the scores are
         always computed in float32.
 
-    ``call`` maps rows ``(n, d)`` to a dict with ``x_mean`` (means or logits), ``x_log_var``
-    (Gaussian only), ``z_mean`` and ``z_log_var``, each with a leading member axis
+    ``call`` maps inputs ``(n, *event_shape)`` to a dict with the likelihood's heads (``x_mean`` and, for the
+    Gaussians, ``x_log_var``), ``z_mean`` and ``z_log_var``, each with a leading member axis
     ``(n_members, n, ...)``. ``score_noise`` is a non-trainable ``(n_score_samples, latent_dim)``
-    set of standard-normal draws, saved with the model: every row is scored with the same draws,
+    set of standard-normal draws, saved with the model: every example is scored with the same draws,
     so scores do not change from call to call, with row order, or across backends.
     """
 
     def __init__(
         self,
-        n_features: int,
+        n_features: int | None = None,
         latent_dim: int = 8,
         hidden_units: Sequence[int] = (64, 32),
         likelihood: str = "gaussian",
@@ -70,64 +95,74 @@ class VAE(step_mixin(), keras.Model):
         n_members: int = 1,
         categorical_groups: Sequence[Sequence[int]] = (),
         seed: int | None = None,
+        encoder=None,
+        decoder=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("n_features", n_features)
-        _check_positive_int("latent_dim", latent_dim)
-        _check_positive_int("n_score_samples", n_score_samples)
-        _check_positive_int("n_members", n_members)
-        hidden_units = tuple(int(h) for h in hidden_units)
-        for h in hidden_units:
-            _check_positive_int("hidden_units", h)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        self.n_score_samples = check_positive_int("n_score_samples", n_score_samples)
+        if likelihood not in likelihoods.LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {tuple(likelihoods.LIKELIHOODS)}, got {likelihood!r}.")
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}.")
-        self.n_features = int(n_features)
-        self.latent_dim = int(latent_dim)
-        self.hidden_units = hidden_units
         self.likelihood = likelihood
         self.beta = float(beta)
-        self.activation = activation
-        self.n_score_samples = int(n_score_samples)
-        self.n_members = int(n_members)
-        self.categorical_groups = check_groups(categorical_groups, self.n_features)
-        self.categorical = CategoricalGroups(self.categorical_groups, self.n_features) if self.categorical_groups else None
         self.seed = seed
-
-        seeds = _SeedCounter(seed)
-
-        def dense(units, act, name):  # every layer: the next seed and the model's dtype policy
-            return _dense(units, self.n_members, act, seeds(), name, self.dtype_policy)
-
-        # Plain lists rather than keras.Sequential, and ``encode``/``decode`` call the built layers'
-        # ``call`` directly: on eager PyTorch a Sequential's functional graph and each
-        # ``Layer.__call__`` (input checks, scopes) cost more than the layers' own maths.
-        self.encoder_layers = [dense(h, activation, f"encoder_{i}") for i, h in enumerate(hidden_units)]
-        self.z_mean_layer = dense(latent_dim, None, "z_mean")
-        self.z_log_var_layer = dense(latent_dim, None, "z_log_var")
-        self.decoder_layers = [dense(h, activation, f"decoder_{i}") for i, h in enumerate(reversed(hidden_units))]
-        self.x_mean_layer = dense(n_features, None, "x_mean")
-        if likelihood == "heteroscedastic":
-            self.x_log_var_layer = dense(n_features, None, "x_log_var")
+        heads = likelihoods.LIKELIHOODS[likelihood].row_heads
+        if (encoder is None) != (decoder is None) or (encoder is None) == (n_features is None):
+            raise ValueError("Give a VAE either n_features (the tabular parts) or both encoder and decoder.")
+        if encoder is None:
+            n_features = check_positive_int("n_features", n_features)
+            hidden_units = tuple(check_positive_int("hidden_units", h) for h in hidden_units)
+            check_positive_int("n_members", n_members)
+            common = dict(latent_dim=self.latent_dim, activation=activation, n_members=n_members, seed=seed,
+                          dtype=self.dtype_policy)
+            encoder = DenseEncoder(n_features, hidden_units=hidden_units, name="encoder", **common)
+            decoder = DenseDecoder(n_features, hidden_units=hidden_units[::-1], heads=heads, name="decoder",
+                                   seed_start=encoder.seeds_used, **common)
+            self._tabular = dict(n_features=n_features, hidden_units=list(hidden_units), activation=activation,
+                                 n_members=int(n_members))
+        else:
+            encoder, decoder = _part(encoder, ENCODERS, "encoder"), _part(decoder, DECODERS, "decoder")
+            if tuple(decoder.heads) != tuple(heads):
+                raise ValueError(f"decoder heads {tuple(decoder.heads)} differ from what likelihood {likelihood!r} "
+                                 f"needs: {tuple(heads)}.")
+            if encoder.latent_dim != self.latent_dim or decoder.latent_dim != self.latent_dim:
+                raise ValueError(f"encoder and decoder latent_dim ({encoder.latent_dim}, {decoder.latent_dim}) "
+                                 f"must equal latent_dim={self.latent_dim}.")
+            if tuple(encoder.event_shape) != tuple(decoder.event_shape):
+                raise ValueError(f"encoder takes examples of shape {tuple(encoder.event_shape)} but the decoder "
+                                 f"makes {tuple(decoder.event_shape)}.")
+            self._tabular = None
+        self.encoder, self.decoder = encoder, decoder
+        self.event_shape = tuple(encoder.event_shape)
+        self.n_members = int(encoder.n_members)
+        self.n_features = self.event_shape[0] if len(self.event_shape) == 1 else None
+        self.hidden_units = tuple(hidden_units) if self._tabular else ()
+        self.activation = activation
+        self.categorical_groups = likelihoods.check_groups(categorical_groups, self.n_features or 0) if categorical_groups else ()
+        if self.categorical_groups and self.n_features is None:
+            raise ValueError("categorical_groups apply to tables (examples of one axis) only.")
+        self.output_distribution = likelihoods.get(likelihood, self.categorical_groups, self.n_features)
+        seeds = SeedCounter(seed, getattr(encoder, "seeds_used", 0) + getattr(decoder, "seeds_used", 0))
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
         self.loss_tracker = LossTracker()
 
     def build(self, input_shape=None):
-        if input_shape is not None and input_shape[-1] not in (None, self.n_features):
-            raise ValueError(f"VAE expects {self.n_features} features, got input shape {input_shape}.")
-        hidden = _build_stack(self.encoder_layers, self.n_features)
-        self.z_mean_layer.build((None, hidden))
-        self.z_log_var_layer.build((None, hidden))
-        decoded = _build_stack(self.decoder_layers, self.latent_dim)
-        self.x_mean_layer.build((None, decoded))
-        if self.likelihood == "heteroscedastic":
-            self.x_log_var_layer.build((None, decoded))
-        if self.likelihood == "gaussian":
-            self.x_log_var = self.add_weight(
-                shape=(self.n_members, 1, self.n_features), initializer=initializers.Zeros(), name="x_log_var"
+        if input_shape is not None:
+            got = tuple(input_shape)[1:]
+            if len(got) != len(self.event_shape) or any(g not in (None, w) for g, w in zip(got, self.event_shape)):
+                raise ValueError(f"VAE expects examples of shape {self.event_shape}, got input shape {tuple(input_shape)}.")
+        if not self.encoder.built:  # (a deserialized part arrives built from its own build config)
+            self.encoder.build((None, *self.event_shape))
+        if not self.decoder.built:
+            self.decoder.build((None, self.latent_dim))
+        self.shared_heads = {}
+        for head in self.output_distribution.shared_heads:  # learned per element, the same for every example
+            self.shared_heads[head] = self.add_weight(
+                shape=(self.n_members, 1, *self.event_shape), initializer=initializers.Zeros(), name=head
             )
         self.kl_scale = self.add_weight(shape=(), initializer=initializers.Ones(), trainable=False, name="kl_scale")
         self.score_noise = self.add_weight(
@@ -143,33 +178,22 @@ class VAE(step_mixin(), keras.Model):
         return [self.loss_tracker]
 
     def encode(self, x):
-        """Posterior parameters ``(z_mean, z_log_var)`` of rows ``x`` ``(n, d)``, each ``(n_members, n, latent)``,
-        with ``z_log_var`` clipped for safety."""
-        h = x
-        for layer in self.encoder_layers:
-            h = layer.call(h)
-        z_log_var = ops.clip(self.z_log_var_layer.call(h), Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
-        return self._with_member_axis(self.z_mean_layer.call(h)), self._with_member_axis(z_log_var)
+        """Posterior parameters ``(z_mean, z_log_var)`` of inputs ``x`` ``(n, *event_shape)``, each
+        ``(n_members, n, latent)``, with ``z_log_var`` clipped for safety."""
+        z_mean, z_log_var = self.encoder.call(x)  # the fast path: see dense_parts and conv_parts
+        return z_mean, ops.clip(z_log_var, Z_LOG_VAR_MIN, Z_LOG_VAR_MAX)
 
     def decode(self, z) -> dict:
-        """Decoder parameters for latent codes ``z`` ``(n_members, n, latent)``: ``x_mean`` and, if Gaussian,
-        ``x_log_var`` (one learned ``(n_members, 1, d)`` array, or per row for the heteroscedastic likelihood)."""
-        h = z[0] if self.n_members == 1 else z  # one member: 2-D through the layers (see MemberDense)
-        for layer in self.decoder_layers:
-            h = layer.call(h)
-        decoded = {"x_mean": self._with_member_axis(self.x_mean_layer.call(h))}
-        if self.likelihood == "gaussian":
-            decoded["x_log_var"] = ops.convert_to_tensor(self.x_log_var)
-        elif self.likelihood == "heteroscedastic":
-            decoded["x_log_var"] = self._with_member_axis(self.x_log_var_layer.call(h))
+        """The likelihood's parameters for latent codes ``z`` ``(n_members, n, latent)``: the decoder's
+        per-example heads ``(n_members, n, *event_shape)`` and the learned shared ones
+        ``(n_members, 1, *event_shape)``."""
+        decoded = self.decoder.call(z)
+        for head, weight in self.shared_heads.items():
+            decoded[head] = ops.convert_to_tensor(weight)
         return decoded
 
-    def _with_member_axis(self, t):
-        """``t`` with the leading member axis that one-member layers leave implicit."""
-        return ops.expand_dims(t, 0) if len(t.shape) == 2 else t
-
     def call(self, x, training=False, noise=None):
-        """Decoder and posterior parameters of rows ``x``, from one draw z = mu + sigma * ``noise``
+        """Decoder and posterior parameters of inputs ``x``, from one draw z = mu + sigma * ``noise``
         (standard-normal noise of shape ``(n_members, n, latent)``, drawn from ``seed_generator`` if None)."""
         z_mean, z_log_var = self.encode(x)
         if noise is None:
@@ -181,7 +205,7 @@ class VAE(step_mixin(), keras.Model):
         """The beta-weighted negative ELBO; in training the KL weight is also scaled by ``kl_scale``
         (ramped up from 0 by :class:`~anomaly_vae.callbacks.KLWarmUp`), so validation always sees ``beta``."""
         beta = self.beta * ops.convert_to_tensor(self.kl_scale) if training else self.beta
-        return elbo_loss(x, outputs, self.likelihood, beta, self.categorical)
+        return elbo_loss(x, outputs, self.output_distribution, beta)
 
     def _update_metrics(self, loss, reconstruction_loss, kl_loss) -> dict:
         self.loss_tracker.update_state(loss, reconstruction_loss, kl_loss)
@@ -190,56 +214,41 @@ class VAE(step_mixin(), keras.Model):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
-            n_features=self.n_features,
             latent_dim=self.latent_dim,
-            hidden_units=list(self.hidden_units),
             likelihood=self.likelihood,
             beta=self.beta,
-            activation=self.activation,
             n_score_samples=self.n_score_samples,
-            n_members=self.n_members,
             categorical_groups=[list(g) for g in self.categorical_groups],
             seed=self.seed,
         )
+        if self._tabular is not None:
+            config.update(self._tabular)
+        else:
+            config.update(encoder=keras.saving.serialize_keras_object(self.encoder),
+                          decoder=keras.saving.serialize_keras_object(self.decoder))
         return config
 
-
-def _build_stack(layers, width: int) -> int:
-    """Build ``layers`` in turn from inputs of ``width`` features; the width that comes out."""
-    for layer in layers:
-        layer.build((None, width))
-        width = layer.units
-    return width
-
-
-def _dense(units, n_members, activation, seed, name, dtype=None):
-    return MemberDense(
-        units,
-        n_members,
-        activation=activation,
-        kernel_initializer=initializers.GlorotUniform(seed=seed),
-        bias_initializer=initializers.Zeros(),
-        name=name,
-        dtype=dtype,
-    )
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key, allowed in (("encoder", ENCODERS), ("decoder", DECODERS)):
+            if isinstance(config.get(key), dict):
+                config[key] = _part(config[key], allowed, key)
+        return cls(**config)
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        try:
-            ok = int(value) == value and value >= 1 and not isinstance(value, bool)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-class _SeedCounter:
-    """Hands out distinct derived seeds, or None when unseeded."""
-
-    def __init__(self, seed):
-        self.seed, self.i = seed, 0
-
-    def __call__(self):
-        self.i += 1
-        return None if self.seed is None else (int(self.seed) * 1009 + self.i) % (2**31 - 1)
+def _part(part, allowed: dict, what: str):
+    """``part`` as a layer of one of the ``allowed`` classes; a serialized part is checked by its exact
+    class name and module before Keras builds anything from it."""
+    if isinstance(part, dict):
+        name, module = part.get("class_name"), part.get("module")
+        registered = part.get("registered_name")
+        if name not in allowed or registered not in (None, f"anomaly_vae>{name}") or module not in (None, allowed[name].__module__):
+            raise ValueError(f"A VAE {what} must be one of {sorted(allowed)}; the model names {name!r} "
+                             f"({registered!r}), which anomaly-vae never writes.")
+        part = keras.saving.deserialize_keras_object(part)
+    missing = [a for a in PART_ATTRIBUTES[what] if not hasattr(part, a)]
+    if not isinstance(part, keras.layers.Layer) or missing:
+        raise ValueError(f"A VAE {what} must be a Keras layer with {list(PART_ATTRIBUTES[what])}, like "
+                         f"{sorted(allowed)}; got {type(part).__name__} (missing {missing}).")
+    return part

@@ -34,3 +34,14 @@ def check_finite_scores(scores: np.ndarray) -> None:
             f"The model produced a non-finite anomaly score ({scores[row]}) at row {row} "
             f"({int(bad.sum())} of {len(scores)} rows): its weights are damaged or the network overflowed."
         )
+
+
+def check_positive_int(name: str, value) -> int:
+    """``value`` as an int, or ``ValueError`` naming the argument when it is not a positive integer."""
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

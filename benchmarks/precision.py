@@ -24,7 +24,7 @@ from speed import D, make_data  # noqa: E402
 
 def measure(policy: str, x: np.ndarray, hidden: tuple[int, ...], batch: int, epochs: int) -> dict:
     from anomaly_vae import VAE
-    from anomaly_vae.detector import STEPS_PER_EXECUTION
+    from anomaly_vae.base_detector import STEPS_PER_EXECUTION
     from anomaly_vae.persistence import compile_vae
     from anomaly_vae.scoring import ScoreModel, predict_scores
     from anomaly_vae.steps import device_description

@@ -47,7 +47,7 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from raw_loops import RAW_LOOPS
 
     from anomaly_vae import VAE
-    from anomaly_vae.detector import STEPS_PER_EXECUTION
+    from anomaly_vae.base_detector import STEPS_PER_EXECUTION
     from anomaly_vae.persistence import compile_vae
     from anomaly_vae.scoring import ScoreModel, predict_scores, score_batch_size
 

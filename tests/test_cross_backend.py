@@ -1,5 +1,5 @@
-"""A ``.keras`` file saved under any backend loads, scores the same and trains under every other;
-one seed gives the same starting weights on every backend."""
+"""A ``.keras`` file saved under any backend loads, scores the same and trains under every other, for the
+tabular and the convolutional (image) VAE; one seed gives the same starting weights on every backend."""
 
 import json
 import math
@@ -31,7 +31,7 @@ def test_keras_files_cross_backends(tmp_path):
         assert initial[backend] == pytest.approx(initial["jax"], rel=1e-6), initial
     for backend in BACKENDS:
         report = run_worker(backend, "check", tmp_path)
-        assert set(report) == set(BACKENDS)
-        for source, result in report.items():
-            assert result["max_abs_diff"] < 1e-4, f"saved on {source}, loaded on {backend}: {result}"
+        assert set(report) == {f"{b}_{kind}" for b in BACKENDS for kind in ("table", "image")}
+        for source, result in report.items():  # scores equal within 1e-4 (relative, where a score exceeds 1)
+            assert result["max_rel_diff"] < 1e-4, f"saved on {source}, loaded on {backend}: {result}"
             assert math.isfinite(result["loss_after_more_training"])

@@ -82,7 +82,7 @@ def test_refit_with_same_random_state_is_reproducible(normal_data):
 
 def test_activation_reaches_the_network_and_a_bad_name_is_refused(normal_data):
     det = small_detector(activation="tanh").fit(normal_data)
-    assert det.vae_.activation == "tanh" and det.vae_.encoder_layers[0].activation is keras.activations.tanh
+    assert det.vae_.activation == "tanh" and det.vae_.encoder.hidden[0].activation is keras.activations.tanh
     assert not np.allclose(det.anomaly_score(normal_data), small_detector().fit(normal_data).anomaly_score(normal_data))
     with pytest.raises(ValueError, match="activation"):
         small_detector(activation="no_such_activation").fit(normal_data)
@@ -173,7 +173,7 @@ def test_init_stores_parameters_verbatim():
 
 
 def test_auto_epochs_count_steps_and_repeat_small_training_sets():
-    from anomaly_vae.detector import AUTO_MIN_PASSES, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
+    from anomaly_vae.base_detector import AUTO_MIN_PASSES, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
 
     det = VAEAnomalyDetector(epochs="auto", patience="auto", batch_size=128)
     rows = det._epoch_rows(n_train=100)

@@ -43,7 +43,7 @@ def detector():
 def messy_arrays():
     """Random 2-D inputs: any width, any dtype, with NaN/inf/huge values sprinkled in."""
     floats = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from([0.0, 1e300, -1e300, 1e-300])
-    shape = st.tuples(st.integers(0, 12), st.integers(1, 6))
+    shape = st.tuples(st.integers(0, 12), st.just(4) | st.integers(1, 6))  # the fitted width half the time
     return st.one_of(
         hnp.arrays(np.float64, shape, elements=floats),
         hnp.arrays(np.float32, shape, elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),

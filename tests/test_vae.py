@@ -86,6 +86,27 @@ def test_torch_fused_adam_trains_as_keras_adam(monkeypatch, normal_data):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fused Adam update is the torch step's")
+def test_torch_fused_adam_trains_a_convolutional_vae_as_keras_adam(monkeypatch):
+    """Convolution kernels get non-contiguous gradients on torch; the fused update must still be Adam's."""
+    from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
+    from anomaly_vae.steps import torch_step
+
+    x = np.random.default_rng(0).uniform(size=(128, 8, 8, 1)).astype("float32")
+    weights = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(torch_step, "_fusable", lambda optimizer, weights: False)
+        encoder = ConvEncoder((8, 8, 1), 4, filters=(8,), dense_units=16, seed=1)
+        decoder = ConvDecoder((8, 8, 1), 4, filters=(8,), dense_units=16, seed=1, seed_start=encoder.seeds_used)
+        vae = VAE(encoder=encoder, decoder=decoder, latent_dim=4, likelihood="bernoulli", seed=1)
+        vae.build((None, 8, 8, 1))
+        compile_vae(vae, 1e-2).fit(x, epochs=1, batch_size=32, shuffle=False, verbose=0)
+        weights.append([np.asarray(ops.convert_to_numpy(w)) for w in vae.trainable_weights])
+    for one, keras_path in zip(*weights):
+        np.testing.assert_allclose(one, keras_path, atol=2e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fused Adam update is the torch step's")
 @pytest.mark.parametrize("case", ["sgd", "keras_internals_renamed"])
 def test_torch_step_falls_back_to_keras_apply(case, monkeypatch, normal_data):
     """Another optimizer, or one that passes the checks but lacks Adam's private slots (as after a
@@ -192,7 +213,7 @@ def test_an_ensemble_scores_the_mean_of_its_members_scored_alone(rule, likelihoo
         alone.append(predict_scores(ScoreModel(member, score=rule, features=True), x))
     np.testing.assert_allclose(scores, np.mean([s for s, _ in alone], axis=0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(features, np.mean([f for _, f in alone], axis=0), rtol=1e-4, atol=1e-4)
-    kernels = ops.convert_to_numpy(ensemble.encoder_layers[0].kernel)
+    kernels = ops.convert_to_numpy(ensemble.encoder.hidden[0].kernel)
     assert not np.allclose(kernels[0], kernels[1])  # members start from different weights
 
 
@@ -221,7 +242,7 @@ def test_loading_a_foreign_model_or_garbage_is_refused(tmp_path):
 def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_path, normal_data):
     x = normal_data.astype("float32")
     vae = make_vae(dtype="mixed_bfloat16")
-    assert vae.encoder_layers[0].compute_dtype == "bfloat16" and vae.encoder_layers[0].kernel.dtype == "float32"
+    assert vae.encoder.hidden[0].compute_dtype == "bfloat16" and vae.encoder.hidden[0].kernel.dtype == "float32"
     outputs = vae(ops.convert_to_tensor(x[:4]))
     assert ops.dtype(outputs["x_mean"]) == "bfloat16"
     loss, _, _ = vae._elbo_loss(ops.convert_to_tensor(x[:4]), outputs)
@@ -231,7 +252,7 @@ def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_
     scores = predict_scores(ScoreModel(vae), x)
     assert np.isfinite(scores).all()
     loaded = load_vae(save_vae(vae, tmp_path / "bf16.keras"))
-    assert loaded.encoder_layers[0].compute_dtype == "bfloat16"
+    assert loaded.encoder.hidden[0].compute_dtype == "bfloat16"
     np.testing.assert_allclose(predict_scores(ScoreModel(loaded), x), scores, rtol=1e-5)
 
 

@@ -32,6 +32,10 @@ class TorchELBOStep:
         params = adam[0] if adam is not None else [w.value for w in weights]
         # autograd.grad returns the gradients rather than accumulating them in .grad: nothing to zero.
         grads = list(torch.autograd.grad(loss, params, allow_unused=True))
+        # A convolution kernel's gradient comes back as a permuted (non-contiguous) view, which torch's
+        # fused Adam kernel on CPU misreads: it trained the image VAE to nonsense. ``contiguous`` is free
+        # for the (dense) gradients that already are.
+        grads = [g if g is None else g.contiguous() for g in grads]
         with torch.no_grad():
             if adam is None or any(g is None for g in grads):
                 self.optimizer.apply(grads, weights)

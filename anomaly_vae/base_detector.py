@@ -1,0 +1,303 @@
+"""``BaseVAEDetector``: what every VAE detector shares (as PyOD's ``BaseDeepLearningDetector``).
+
+The base owns fitting (validation split, seeding, the training schedule, compiling, callbacks, early
+stopping), scoring in fixed batches, the threshold and pickling. A detector for one modality (tables in
+:mod:`anomaly_vae.detector`, images in :mod:`anomaly_vae.image_detector`) supplies only its hooks:
+
+- ``_check_input(X, reset)``: the user's input checked, as a float array ``(n, *event_shape)``;
+- ``_fit_transform(X_train)``: fit any input transform on the training examples (a scaler for tables);
+- ``_transform(X)``: examples as the network's float32 input;
+- ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.vae.VAE`.
+
+Each detector lists its own parameters in ``__init__`` (scikit-learn reads them from the signature);
+those named in :data:`TRAINING_CONSTRAINTS` are the ones the base reads.
+"""
+
+from __future__ import annotations
+
+import random
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, SCORES
+from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
+from anomaly_vae.validation import check_finite_scores
+
+AUTO_STEPS = 5_000
+AUTO_MIN_PASSES = 100
+"""``epochs='auto'``: about ``AUTO_STEPS`` gradient steps, and at least ``AUTO_MIN_PASSES``
+passes over the training rows (a detector may set its own ``_auto_steps``)."""
+
+AUTO_MIN_STEPS_PER_EPOCH = 64
+"""``epochs='auto'`` repeats a small training set so one epoch is at least this many steps:
+Keras' per-epoch work (validation, callbacks) then stays small next to the training."""
+
+STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
+"""Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
+epoch of a repeated small training set (at most twice the minimum) is then one call, compiled once."""
+
+TRAINING_CONSTRAINTS: dict = {
+    "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+    "beta": [Interval(Real, 0, None, closed="left")],
+    "likelihood": [StrOptions(set(LIKELIHOODS))],
+    "score_rule": [StrOptions(set(SCORES))],
+    "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+    "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+    "n_samples": [Interval(Integral, 1, None, closed="left")],
+    "kl_warmup": [Interval(Real, 0, 1, closed="left")],
+    "data_parallel": ["boolean"],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+"""The parameters the base's training and threshold machinery reads, with scikit-learn constraints; every
+detector has them and adds its own."""
+
+
+class BaseVAEDetector(OutlierMixin, BaseEstimator):
+    """Shared fit / score / threshold machinery of the VAE detectors (not used directly)."""
+
+    _auto_steps = AUTO_STEPS
+    _score_batch_size: int | None = None  # None: anomaly_vae.scoring.score_batch_size for the input
+
+    # ------------------------------------------------------------------ hooks
+    def _check_input(self, X, reset: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fit_transform(self, X_train: np.ndarray) -> None:
+        """Fit any input transform on the training examples (nothing by default)."""
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float32)
+
+    def _build_vae(self, event_shape: tuple[int, ...], n_train: int, seed: int):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, callbacks=None):
+        """Train on normal examples ``X`` and set the threshold.
+
+        Parameters
+        ----------
+        X : array-like
+            Normal examples (see the detector's class docstring for the shape); at least 2.
+        y : ignored
+        callbacks : list of keras.callbacks.Callback, optional
+            Extra Keras callbacks (for example MLflow logging), run after early stopping.
+
+        Returns
+        -------
+        self
+        """
+        import keras
+
+        from anomaly_vae.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
+        from anomaly_vae.persistence import compile_vae
+        from anomaly_vae.steps import set_random_seed
+
+        self._validate_params()
+        distribution = self._distribution()  # fails at once on a backend without keras.distribution
+        X = self._check_input(X, reset=True)
+        n = len(X)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        order = rng.permutation(n)
+        n_val = int(self.validation_fraction * n)
+        if n - n_val < 1:
+            n_val = 0
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        self._fit_transform(X[train_idx])
+        X_train = self._transform(X[train_idx])
+        X_val = self._transform(X[val_idx]) if n_val else None
+        event_shape = X_train.shape[1:]
+
+        py_state, np_state = random.getstate(), np.random.get_state()
+        previous_distribution = keras.distribution.distribution()
+        set_random_seed(seed)
+        try:
+            if distribution is not None:
+                keras.distribution.set_distribution(distribution)
+            vae = self._build_vae(event_shape, n - n_val, seed)
+            vae.build((None, *event_shape))
+            n_train = len(X_train)
+            epoch_rows = self._epoch_rows(n_train)
+            batch_size = min(self.batch_size, epoch_rows)
+            if distribution is not None:  # every batch must split evenly over the devices
+                n_dev = len(distribution.device_mesh.devices.flat)
+                batch_size = -(-batch_size // n_dev) * n_dev
+                epoch_rows = -(-epoch_rows // batch_size) * batch_size
+                if X_val is not None and len(X_val) % n_dev:
+                    X_val = X_val[: len(X_val) - len(X_val) % n_dev] if len(X_val) >= n_dev else None
+            if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
+                X_train = np.resize(X_train, (epoch_rows, *event_shape))
+            steps_per_epoch = -(-len(X_train) // batch_size)
+            compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
+            epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
+            monitor = "val_loss" if X_val is not None else "loss"
+            cbs = [FailOnNonFiniteLoss(), LogELBO()]
+            warmup = int(round(self.kl_warmup * epochs))
+            if warmup:
+                cbs.append(KLWarmUp(warmup))
+            if patience is not None:
+                cbs.append(
+                    keras.callbacks.EarlyStopping(
+                        monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
+                    )
+                )
+            cbs += list(callbacks or [])
+            if int(self.verbose) == 1:
+                cbs.append(EpochProgressBar(epochs))
+            history = vae.fit(
+                X_train,
+                validation_data=(X_val,) if X_val is not None else None,
+                epochs=epochs,
+                batch_size=batch_size,
+                shuffle=True,
+                callbacks=cbs,
+                verbose=2 if int(self.verbose) >= 2 else 0,
+            )
+        finally:
+            if distribution is not None:
+                keras.distribution.set_distribution(previous_distribution)
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+        self.vae_ = vae
+        self._scorers = {}
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self.n_epochs_ = len(self.history_.get("loss", []))
+        self.validation_scores_ = self._predict(X_val if X_val is not None else X_train[:n_train])
+        if self.contamination == "auto":
+            self.threshold_ = quantile_threshold(self.validation_scores_, AUTO_QUANTILE)
+        else:
+            train_scores = self._predict(self._transform(X))
+            self.threshold_ = float(np.percentile(train_scores, 100.0 * (1.0 - self.contamination)))
+        self.offset_ = -self.threshold_
+        return self
+
+    def set_threshold(self, X_normal=None, *, target_fpr: float = 1.0 - AUTO_QUANTILE, scores=None):
+        """Re-set the threshold so about ``target_fpr`` of held-out normal examples are flagged.
+
+        Give the examples ``X_normal``, or their anomaly ``scores`` (for example ``validation_scores_``).
+        """
+        check_is_fitted(self)
+        if (X_normal is None) == (scores is None):
+            raise ValueError("Pass exactly one of X_normal or scores.")
+        self.threshold_ = fpr_threshold(self.anomaly_score(X_normal) if scores is None else scores, target_fpr)
+        self.offset_ = -self.threshold_
+        return self
+
+    # -------------------------------------------------------------- scoring
+    def anomaly_score(self, X) -> np.ndarray:
+        """Negative ELBO (or the chosen ``score_rule``) per example; higher means more anomalous."""
+        return self._predict(self._prepare(X))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of :meth:`anomaly_score` (scikit-learn's convention: higher = more normal)."""
+        return -self.anomaly_score(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for predicted anomalies."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for inliers, -1 for anomalies."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def _prepare(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self._transform(self._check_input(X, reset=False))
+
+    def _latent_means(self, Xs: np.ndarray) -> np.ndarray:
+        """Posterior means of prepared examples, from the first ensemble member (members' latent spaces
+        are not aligned with each other)."""
+        from keras import ops
+
+        z_mean, _ = self.vae_.encode(ops.convert_to_tensor(Xs.astype("float32")))
+        return np.asarray(ops.convert_to_numpy(z_mean[0]), dtype=np.float64)
+
+    # ------------------------------------------------------------ training helpers
+    def _distribution(self):
+        """The ``keras.distribution.DataParallel`` of ``data_parallel=True`` over all devices, or None."""
+        if not self.data_parallel:
+            return None
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                f"data_parallel=True needs the JAX backend (KERAS_BACKEND=jax): Keras implements "
+                f"keras.distribution only for JAX so far, not for {keras.backend.backend()!r}."
+            )
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+
+    def _epoch_rows(self, n_train: int) -> int:
+        """Examples one epoch passes over. With ``epochs='auto'`` a small training set is repeated to
+        at least ``AUTO_MIN_STEPS_PER_EPOCH`` steps, so training counts steps rather than passes,
+        and topped up to whole batches, so no smaller last batch costs a second compilation."""
+        batch = self.batch_size
+        if self.epochs != "auto" or n_train >= AUTO_MIN_STEPS_PER_EPOCH * batch:
+            return n_train
+        repeats = -(-AUTO_MIN_STEPS_PER_EPOCH * batch // n_train)
+        return -(-repeats * n_train // batch) * batch
+
+    def _schedule(self, steps_per_epoch: int, passes_per_epoch: float = 1.0) -> tuple[int, int | None]:
+        """Epochs and early-stopping patience, resolving ``'auto'`` to about ``_auto_steps`` steps
+        and at least ``AUTO_MIN_PASSES`` passes over the training examples."""
+        epochs = self.epochs
+        if epochs == "auto":
+            epochs = int(max(np.ceil(self._auto_steps / steps_per_epoch), np.ceil(AUTO_MIN_PASSES / passes_per_epoch)))
+        patience = self.patience
+        if patience == "auto":
+            patience = max(10, epochs // 10)
+        return epochs, patience
+
+    # ------------------------------------------------------------ scoring helpers
+    def _scorer(self, features: bool):
+        from anomaly_vae.scoring import ScoreModel
+
+        key = (self.score_rule, features)
+        if key not in self._scorers:
+            self._scorers[key] = ScoreModel(self.vae_, score=self.score_rule, features=features)
+        return self._scorers[key]
+
+    def _predict(self, Xs: np.ndarray, features: bool = False):
+        """Scores (and per-element NLL if ``features``) of prepared examples, checked finite."""
+        from anomaly_vae.scoring import predict_scores
+
+        if len(Xs) == 0:
+            empty = np.zeros(0)
+            return (empty, np.zeros((0, *Xs.shape[1:]))) if features else empty
+        out = predict_scores(self._scorer(features), Xs, batch_size=self._score_batch_size)
+        check_finite_scores(out[0] if features else out)
+        return out
+
+    # --------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_scorers", None)
+        if "vae_" in state:
+            from anomaly_vae.persistence import vae_to_bytes
+
+            state["vae_"] = vae_to_bytes(state["vae_"])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("vae_"), (bytes, bytearray)):
+            from anomaly_vae.persistence import vae_from_bytes
+
+            state = {**state, "vae_": vae_from_bytes(bytes(state["vae_"])), "_scorers": {}}
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

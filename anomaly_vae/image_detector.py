@@ -1,0 +1,253 @@
+"""``VAEImageDetector``: a scikit-learn outlier detector for images, around a convolutional ``VAE``."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+
+IMAGE_AUTO_STEPS = 2_000
+"""``epochs='auto'`` for images: about this many gradient steps (a convolutional step costs far more
+than a tabular one; ``benchmarks/RESULTS.md``, "Images", has what more steps bought)."""
+
+DEFAULT_IMAGE_LATENT = 16
+
+
+class VAEImageDetector(BaseVAEDetector):
+    """Unsupervised anomaly detector for images that scores each image by a convolutional VAE's negative ELBO.
+
+    Fit it on normal images. An image's anomaly score is its reconstruction negative log-likelihood summed
+    over all its pixels, plus the KL of its posterior to the prior (higher = more anomalous), averaged over
+    ``n_samples`` fixed latent draws, so it is reproducible and independent of the other images.
+
+    Parameters
+    ----------
+    latent_dim : int or None, default=None
+        Size of the latent code. None picks 16.
+    filters : tuple of int or None, default=None
+        Filters of the encoder's stride-2 convolution stages (the decoder mirrors them). None scales them to the
+        image size (:func:`anomaly_vae.conv_parts.default_filters`: (32, 64) for 28 x 28).
+    dense_units : int, default=128
+        Width of the dense layer between the convolutions and the latent code.
+    beta : float, default=1.0
+        Weight of the KL term in the training loss. The score always uses the true ELBO.
+    likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}, default="bernoulli"
+        Pixel distribution; Bernoulli reads grey levels in [0, 1] as soft targets.
+    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
+        What ``anomaly_score`` computes; see :data:`anomaly_vae.scoring.SCORE_RULES`.
+    epochs : int or "auto", default="auto"
+        Maximum number of training epochs. ``'auto'`` trains for about ``IMAGE_AUTO_STEPS`` gradient steps.
+    batch_size : int, default=64
+        Images per gradient step.
+    learning_rate : float, default=1e-3
+        Adam's step size (gradients are clipped to a global norm of 10).
+    validation_fraction : float, default=0.1
+        Share of the images held out for early stopping and for the ``'auto'`` threshold.
+    patience : int, "auto" or None, default="auto"
+        Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of the epochs (at least
+        10); None trains all epochs.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        ``'auto'`` puts the threshold at the 99th percentile of the held-out images' scores. A float is the
+        share of the training images to flag.
+    n_samples : int, default=16
+        Latent draws averaged per image when scoring.
+    kl_warmup : float in [0, 1), default=0.0
+        Share of the epochs over which the KL weight ramps linearly from 0 to ``beta``.
+    data_parallel : bool, default=False
+        Train with ``keras.distribution.DataParallel`` over every device (JAX only).
+    precision : {"float32", "mixed_bfloat16"}, default="float32"
+        Keras dtype policy of the network; the loss and the scores stay in float32.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the weights and the noise.
+    verbose : int, default=0
+        0 is silent, 1 shows one progress bar over the epochs, 2 prints a line per epoch.
+
+    Attributes
+    ----------
+    vae_ : anomaly_vae.VAE
+        The trained Keras model (:class:`~anomaly_vae.conv_parts.ConvEncoder` and ``ConvDecoder`` parts).
+    image_shape_ : tuple of int
+        ``(height, width, channels)`` of the training images; every scored image must match it.
+    n_features_in_ : int
+        Pixels times channels of one image.
+    history_, n_epochs_, validation_scores_, threshold_, offset_
+        As for :class:`~anomaly_vae.VAEAnomalyDetector`.
+
+    Notes
+    -----
+    Input: an array of shape ``(n, height, width)`` (grey) or ``(n, height, width, channels)``, channels
+    last, either ``uint8`` in 0-255 or float in [0, 1]. Anything else (NaN, values out of range, other
+    integer types, one image of another size) is refused with a message naming the first offending image.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from anomaly_vae import VAEImageDetector
+    >>> digits = load_digits()
+    >>> images = digits.images / 16.0  # 8 x 8 grey levels in [0, 1]
+    >>> det = VAEImageDetector(epochs=3, random_state=0).fit(images[digits.target == 0])
+    >>> det.anomaly_map(images[:2]).shape
+    (2, 8, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
+        "filters": [tuple, list, None],
+        "dense_units": [Interval(Integral, 1, None, closed="left")],
+    }
+    _auto_steps = IMAGE_AUTO_STEPS
+
+    def __init__(
+        self,
+        *,
+        latent_dim=None,
+        filters=None,
+        dense_units=128,
+        beta=1.0,
+        likelihood="bernoulli",
+        score_rule="elbo",
+        epochs="auto",
+        batch_size=64,
+        learning_rate=1e-3,
+        validation_fraction=0.1,
+        patience="auto",
+        contamination="auto",
+        n_samples=16,
+        kl_warmup=0.0,
+        data_parallel=False,
+        precision="float32",
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.filters = filters
+        self.dense_units = dense_units
+        self.beta = beta
+        self.likelihood = likelihood
+        self.score_rule = score_rule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.contamination = contamination
+        self.n_samples = n_samples
+        self.kl_warmup = kl_warmup
+        self.data_parallel = data_parallel
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks of BaseVAEDetector
+    def _check_input(self, X, reset: bool) -> np.ndarray:
+        images = check_images(X, min_images=2 if reset else 1)
+        if reset:
+            if self.filters is not None and not all(isinstance(f, Integral) and f >= 1 for f in self.filters):
+                raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
+            self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+            self.n_features_in_ = int(np.prod(self.image_shape_))
+        elif tuple(images.shape[1:]) != tuple(self.image_shape_):
+            raise ValueError(f"The images are {_describe(images.shape[1:])}, but the detector was fitted on "
+                             f"{_describe(self.image_shape_)}.")
+        return images
+
+    def _build_vae(self, event_shape, n_train: int, seed: int):
+        from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
+        from anomaly_vae.likelihoods import LIKELIHOODS
+        from anomaly_vae.vae import VAE
+
+        latent = self.latent_dim if self.latent_dim is not None else DEFAULT_IMAGE_LATENT
+        common = dict(latent_dim=latent, filters=self.filters, dense_units=self.dense_units, seed=seed,
+                      dtype=self.precision)
+        encoder = ConvEncoder(tuple(event_shape), name="encoder", **common)
+        decoder = ConvDecoder(tuple(event_shape), heads=LIKELIHOODS[self.likelihood].row_heads, name="decoder",
+                              seed_start=encoder.seeds_used, **common)
+        return VAE(encoder=encoder, decoder=decoder, latent_dim=latent, likelihood=self.likelihood, beta=self.beta,
+                   n_score_samples=self.n_samples, seed=seed, dtype=self.precision)
+
+    # -------------------------------------------------------------- images out
+    def anomaly_map(self, X) -> np.ndarray:
+        """Per-pixel share of each image's score, ``(n, height, width)``: the reconstruction NLL of each
+        pixel (summed over channels, averaged over the draws). A map sums, with the KL term, to the
+        ``elbo`` anomaly score; bright regions are what the model could not explain."""
+        _, maps = self.score_with_maps(X)
+        return maps
+
+    def score_with_maps(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`anomaly_score` and :meth:`anomaly_map` together, from one pass of the network."""
+        scores, features = self._predict(self._prepare(X), features=True)
+        return scores, features.sum(axis=-1)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """The decoder's mean image for each image's posterior mean code, in the input's layout and range
+        (``uint8`` 0-255 for ``uint8`` input, else float in [0, 1]; no channel axis if the input had none)."""
+        from keras import ops
+
+        check_is_fitted(self)
+        raw = np.asarray(X)
+        Xs = self._prepare(X)
+        vae = self.vae_
+        out = []
+        for start in range(0, len(Xs), 256):
+            z_mean, _ = vae.encode(ops.convert_to_tensor(Xs[start : start + 256]))
+            mean = vae.output_distribution.mean({k: ops.cast(v, "float32") for k, v in vae.decode(z_mean).items()})
+            out.append(np.asarray(ops.convert_to_numpy(mean[0]), dtype=np.float64))
+        images = np.clip(np.concatenate(out), 0.0, 1.0)
+        if raw.ndim == 3:
+            images = images[..., 0]
+        return np.round(images * 255).astype(np.uint8) if raw.dtype == np.uint8 else images
+
+    def latent_means(self, X) -> np.ndarray:
+        """Posterior means ``z_mean`` of images ``X`` ``(n, latent_dim)``."""
+        return self._latent_means(self._prepare(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def check_images(X, min_images: int = 1) -> np.ndarray:
+    """``X`` as float32 images ``(n, height, width, channels)`` in [0, 1], or ``ValueError`` naming the first
+    offending image: the shape, the dtype (``uint8`` 0-255 or float in [0, 1]), NaN/inf and the range."""
+    if isinstance(X, (list, tuple)) and X and len({np.shape(x) for x in X}) > 1:
+        shapes = [np.shape(x) for x in X]
+        bad = next(i for i, s in enumerate(shapes) if s != shapes[0])
+        raise ValueError(f"Images must all have one size: image 0 is {shapes[0]} but image {bad} is {shapes[bad]}.")
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X[..., None]
+    if X.ndim != 4 or X.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"Images must be an array of shape (n, height, width) or (n, height, width, channels) with "
+                         f"1-4 channels last; got shape {X.shape}.")
+    if len(X) < min_images:
+        raise ValueError(f"Found {len(X)} image(s) while a minimum of {min_images} is required.")
+    if X.dtype == np.uint8:
+        return X.astype(np.float32) / 255.0
+    if X.dtype == np.bool_:
+        return X.astype(np.float32)
+    if X.dtype.kind not in "f":
+        raise ValueError(f"Images must be uint8 (0-255) or float in [0, 1]; got dtype {X.dtype}. Convert them "
+                         f"first, for example X.astype('uint8') for 0-255 values.")
+    per_image = X.reshape(len(X), -1)
+    finite = np.isfinite(per_image)
+    if not finite.all():
+        i = int(np.argmin(finite.all(axis=1)))
+        raise ValueError(f"Image {i} holds NaN or inf ({int((~finite).sum())} such values in all); the VAE cannot "
+                         "score missing pixels.")
+    outside = (per_image < 0.0) | (per_image > 1.0)
+    if outside.any():
+        i = int(np.argmax(outside.any(axis=1)))
+        raise ValueError(f"Image {i} has values outside [0, 1] (from {per_image[i].min():g} to {per_image[i].max():g}): "
+                         "pass uint8 images (0-255) or float images scaled to [0, 1].")
+    return X.astype(np.float32)
+
+
+def _describe(shape) -> str:
+    h, w, c = shape
+    return f"{h} x {w} with {c} channel(s)"
