@@ -67,6 +67,7 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
     """Shared fit / score / threshold machinery of the VAE detectors (not used directly)."""
 
     _auto_steps = AUTO_STEPS
+    _steps_per_execution = STEPS_PER_EXECUTION
     _score_batch_size: int | None = None  # None: anomaly_vae.scoring.score_batch_size for the input
 
     # ------------------------------------------------------------------ hooks
@@ -140,7 +141,7 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
             if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
                 X_train = np.resize(X_train, (epoch_rows, *event_shape))
             steps_per_epoch = -(-len(X_train) // batch_size)
-            compile_vae(vae, self.learning_rate, steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch))
+            compile_vae(vae, self.learning_rate, steps_per_execution=min(self._steps_per_execution, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
             monitor = "val_loss" if X_val is not None else "loss"
             cbs = [FailOnNonFiniteLoss(), LogELBO()]

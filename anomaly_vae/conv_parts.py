@@ -3,10 +3,11 @@ per-pixel likelihood parameters), sized from the image shape.
 
 Encoder: ``len(filters)`` stride-2 ``Conv2D`` layers ("same" padding, so any height and width works: each
 halves the size, rounding up), a dense layer, then ``z_mean``/``z_log_var``. Decoder: the mirror image, a
-dense layer onto the smallest grid, then per stage a nearest-neighbour ``UpSampling2D`` and a ``Conv2D``
-(no ``Conv2DTranspose``: upsampling then convolving avoids its checkerboard artefacts and computes the
-same on every backend), cropped back to the image's height and width, then one ``Conv2D`` per likelihood
-head. Images are channels-last ``(n, height, width, channels)``, grey or RGB.
+dense layer onto the smallest grid, then per stage a nearest-neighbour ``UpSampling2D`` and a ``Conv2D`` back
+to the encoder's filters one stage up (no ``Conv2DTranspose``: upsampling then convolving avoids its
+checkerboard artefacts and computes the same on every backend); after the last upsampling, cropped back to
+the image's height and width, one ``Conv2D`` per likelihood head makes the pixels' parameters. For 28 x 28:
+28x28x1 -> 14x14x32 -> 7x7x64 -> dense -> z -> dense -> 7x7x64 -> 14x14x32 -> 28x28x1. Images are channels-last ``(n, height, width, channels)``, grey or RGB.
 
 These layers are called through Keras' ``Layer.__call__`` (autocast to the compute dtype, build on first
 use), so a mixed-precision policy is honoured by every layer; the ``VAE`` may still call a part's ``call``
@@ -156,7 +157,9 @@ class ConvDecoder(_ConvPart):
         self.hidden = self._dense(self.dense_units, self.activation, "decoder_dense")
         self.to_grid = self._dense(h * w * self.filters[-1], self.activation, "to_grid")
         self.upsample = keras.layers.UpSampling2D(2, dtype=self.dtype_policy, name="upsample")
-        self.convs = [self._conv(f, self.activation, f"deconv_{i}") for i, f in enumerate(reversed(self.filters))]
+        # The mirror of the encoder: stage i upsamples and convolves to the encoder's filters one stage
+        # shallower; the last upsampling is followed by the heads, which convolve to the image's channels.
+        self.convs = [self._conv(f, self.activation, f"deconv_{i}") for i, f in enumerate(reversed(self.filters[:-1]))]
         self.head_layers = [self._conv(self.image_shape[-1], None, head) for head in self.heads]
 
     def build(self, input_shape=None):
@@ -168,7 +171,7 @@ class ConvDecoder(_ConvPart):
             h, w = 2 * h, 2 * w
             conv.build((None, h, w, channels))
             channels = conv.filters
-        for layer in self.head_layers:
+        for layer in self.head_layers:  # after the last upsampling, cropped to the image
             layer.build((None, *self.image_shape[:2], channels))
         self.built = True
 
@@ -178,7 +181,7 @@ class ConvDecoder(_ConvPart):
         h = ops.reshape(h, (-1, *self.grid, self.filters[-1]))
         for conv in self.convs:
             h = conv(self.upsample(h))
-        h = h[:, :height, :width, :]  # the grid rounded up: crop back to the image
+        h = self.upsample(h)[:, :height, :width, :]  # the grid rounded up: crop back to the image
         return {head: ops.expand_dims(layer(h), 0) for head, layer in zip(self.heads, self.head_layers)}
 
     def get_config(self) -> dict:
