@@ -124,6 +124,17 @@ class ModelBundle:
         return bundle
 
 
+def load_bundle(folder: str | os.PathLike):
+    """A saved model folder as its bundle: ``ModelBundle`` (a table: ``bundle.json``) or
+    :class:`~pipelines.image_bundle.ImageBundle` (images: ``image_bundle.json``)."""
+    from pipelines.image_bundle import DOCUMENT, ImageBundle
+
+    folder = Path(folder)
+    if (folder / DOCUMENT).is_file() and not (folder / "bundle.json").exists():
+        return ImageBundle.load(folder)
+    return ModelBundle.load(folder)
+
+
 def bundle_document_schema() -> dict:
     """JSON Schema of ``bundle.json``."""
     from anomaly_vae.documents import strict_object, strings

@@ -54,7 +54,7 @@ def user_errors():
 
 
 def _fit_pipeline_options(
-    data: Annotated[Optional[str], typer.Argument(help="Training table: .csv, .parquet or .npz (X, optional y).")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X); the modality is detected and printed.")] = None,
     config: ConfigOpt = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column with 0 = normal, 1 = anomaly.")] = None,
     normal_only: Annotated[Optional[bool], typer.Option(help="Train only on rows labelled normal (when a label is given).")] = None,
@@ -116,11 +116,14 @@ def fit(**options) -> None:
 
 def _detector_options() -> list[inspect.Parameter]:
     """One ``--name`` option per detector parameter, its help from the detector's docstring."""
-    from pipelines.detector_options import PIPELINE_ONLY, detector_parameters
+    from pipelines.detector_options import PIPELINE_ONLY, detector_parameters, image_only_parameters
 
     return [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                               annotation=Annotated[Optional[str], typer.Option(help=p.help)])
-            for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+            for p in detector_parameters() if p.name not in PIPELINE_ONLY] + [
+        inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Optional[str], typer.Option(help=f"Images: {p.help}")])
+        for p in image_only_parameters()]
 
 
 fit.__signature__ = inspect.Signature(
@@ -131,7 +134,7 @@ app.command()(fit)
 @app.command()
 def score(
     model_uri: Annotated[Optional[str], typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")] = None,
-    data: Annotated[Optional[str], typer.Argument(help="Table to score: .csv, .parquet or .npz.")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="Table to score (.csv, .parquet or .npz), or for an image model a folder of PNG/JPEG or an .npz of images.")] = None,
     output: Annotated[Optional[str], typer.Argument(help="Output .csv or .parquet (written atomically).")] = None,
     config: ConfigOpt = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows per chunk; memory stays bounded.")] = None,
@@ -141,6 +144,7 @@ def score(
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
     engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
     spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark [default: local[*]].")] = None,
+    maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
 ) -> None:
     """Score a table with a logged model; write the rows plus anomaly_score, is_anomaly and top_features."""
     flags = dict(locals())

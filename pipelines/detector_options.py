@@ -52,9 +52,20 @@ class DetectorParameter:
 @functools.lru_cache(maxsize=1)
 def detector_parameters() -> tuple[DetectorParameter, ...]:
     """The keyword parameters of ``VAEAnomalyDetector.__init__`` with their docstring entries."""
-    source = Path(find_spec("anomaly_vae").submodule_search_locations[0]) / "detector.py"
+    return _class_parameters("detector.py", "VAEAnomalyDetector")
+
+
+@functools.lru_cache(maxsize=1)
+def image_only_parameters() -> tuple[DetectorParameter, ...]:
+    """``VAEImageDetector`` parameters the tabular detector does not have (its options say "Images:")."""
+    tabular = {p.name for p in detector_parameters()}
+    return tuple(p for p in _class_parameters("image_detector.py", "VAEImageDetector") if p.name not in tabular)
+
+
+def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:
+    source = Path(find_spec("anomaly_vae").submodule_search_locations[0]) / file_name
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "VAEAnomalyDetector")
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     docs = _parameter_docs(ast.get_docstring(cls) or "")
     out = []
@@ -90,8 +101,8 @@ def _first_sentence(lines: list[str]) -> str:
 
 
 def setting_names() -> list[str]:
-    """Detector parameters that are fit settings and ``anomaly-vae fit`` options."""
-    return [p.name for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+    """Detector parameters (of either detector) that are fit settings and ``anomaly-vae fit`` options."""
+    return [p.name for p in (*detector_parameters(), *image_only_parameters()) if p.name not in PIPELINE_ONLY]
 
 
 def parse_option(name: str, text: str) -> Any:
@@ -106,7 +117,8 @@ def parse_option(name: str, text: str) -> Any:
     for number in (int, float):
         try:
             value = number(text)
-            sequence = next((p.kind.startswith(("tuple", "list")) for p in detector_parameters() if p.name == name), False)
+            sequence = next((p.kind.startswith(("tuple", "list"))
+                             for p in (*detector_parameters(), *image_only_parameters()) if p.name == name), False)
             return [value] if sequence and number is int else value
         except ValueError:
             pass

@@ -1,4 +1,5 @@
-"""The fit pipeline: read a table, fit preprocessing + VAE detector, set the threshold, log to MLflow.
+"""The fit pipeline: read a table, fit preprocessing + VAE detector, set the threshold, log to MLflow
+(an image folder or image array goes to :mod:`pipelines.fit_images` instead).
 
 The model bundle is always saved locally first (``<output_dir>/<run>/model``),
 so a tracking failure never loses the trained model.
@@ -121,14 +122,22 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.interrupts import StopOnSignal
     from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
+    from pipelines.settings import table_detector_params
     from pipelines.tables import read_table
     from pipelines.tracking import (
         MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, open_store, pip_requirements, register,
         tracking_uri,
     )
 
+    from pipelines.image_files import is_image_input
+
+    if is_image_input(settings.data):
+        from pipelines.fit_images import run_image_fit
+
+        return run_image_fit(settings)
     settings.check()  # flags that cannot work fail here, before any data is read
     frame = read_table(settings.data)
+    print(f"Input: a table from {settings.data!r}: {len(frame)} rows, {frame.shape[1]} columns", file=sys.stderr)
     schema = Schema.infer(frame, settings.label_column, settings.drop_columns, settings.categorical_columns)
     print("Columns: " + "; ".join(schema.describe(frame, settings.categorical_columns is not None)), file=sys.stderr)
     _, y = split_label(frame, settings.label_column)
@@ -140,7 +149,7 @@ def run_fit(settings: FitSettings) -> FitResult:
         eval_frame = read_table(settings.eval_data)
         _, y_eval = split_label(eval_frame, settings.label_column)
 
-    detector = VAEAnomalyDetector(**settings.detector_params())
+    detector = VAEAnomalyDetector(**table_detector_params(settings.detector_params()))
     checkpoint = Checkpoint.resume(settings) if settings.resume else None
     previous = checkpoint.run_info() if checkpoint else None
     fail_fast_http()

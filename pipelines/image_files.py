@@ -155,19 +155,28 @@ def _decode_all(files: list[Path], root: Path) -> np.ndarray:
 
 
 def _decode(path: Path) -> np.ndarray:
-    """One image as uint8 ``(height, width, channels)``, or ``ValueError`` naming the file."""
+    return decode_image(path, str(path))
+
+
+def decode_image(source, name: str) -> np.ndarray:
+    """One image (a path, or the encoded bytes of a PNG/JPEG file) as uint8 ``(height, width, channels)``, or
+    ``ValueError`` naming it (``name``: the file, or the row of a served request)."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source, formats=("PNG", "JPEG")) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise ValueError(f"{str(path)!r} is {image.width} x {image.height} pixels, more than the "
+                    raise ValueError(f"{name!r} is {image.width} x {image.height} pixels, more than the "
                                      f"{MAX_PIXELS} allowed.")
                 mode = GREY_MODES.get(image.mode) or COLOUR_MODES.get(image.mode)
                 if mode is None:
-                    raise ValueError(f"{str(path)!r} has pixel mode {image.mode!r} (for example 16-bit); save it "
+                    raise ValueError(f"{name!r} has pixel mode {image.mode!r} (for example 16-bit); save it "
                                      "as 8-bit grey or RGB.")
                 image.load()  # decodes every byte now: a truncated file fails here, naming the file
                 array = np.asarray(image.convert(mode), dtype=np.uint8)
@@ -175,7 +184,7 @@ def _decode(path: Path) -> np.ndarray:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as err:
-        raise ValueError(f"{str(path)!r} is not a readable image: {err}") from None
+        raise ValueError(f"{name!r} is not a readable image: {err}") from None
     return array[..., None] if array.ndim == 2 else array
 
 

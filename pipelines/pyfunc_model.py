@@ -1,4 +1,4 @@
-"""The MLflow pyfunc model: one ``PythonModel`` around a saved ``ModelBundle``."""
+"""The MLflow pyfunc model: one ``PythonModel`` around a saved ``ModelBundle`` or ``ImageBundle``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import pandas as pd
 
 
 class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
-    """``predict(DataFrame)`` returns ``anomaly_score``, ``is_anomaly`` and ``top_features`` per row."""
+    """``predict(DataFrame)`` returns ``anomaly_score``, ``is_anomaly`` and (tables) ``top_features`` per row;
+    an image model takes a column ``image`` of PNG/JPEG bytes (:mod:`pipelines.image_bundle`)."""
 
     def load_context(self, context) -> None:
-        from pipelines.bundle import ModelBundle
+        from pipelines.bundle import load_bundle
 
-        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+        self.bundle = load_bundle(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):

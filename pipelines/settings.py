@@ -66,8 +66,9 @@ class FitSettings:
         """The detector parameters that were set (None: the detector's default); YAML's ``none`` is None."""
         params = {k: getattr(self, k) for k in self.DETECTOR_FIELDS if getattr(self, k) is not None}
         params = {k: None if isinstance(v, str) and v.lower() == "none" else v for k, v in params.items()}
-        if isinstance(params.get("hidden_units"), list):
-            params["hidden_units"] = tuple(params["hidden_units"])
+        for key in ("hidden_units", "filters"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
         return params
 
 
@@ -83,6 +84,7 @@ class ScoreSettings:
     log_run: bool = True
     engine: str = "local"
     spark_master: str = "local[*]"
+    maps: str | None = None
 
     def check(self) -> None:
         """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""
@@ -96,6 +98,8 @@ class ScoreSettings:
         if table_format(self.output) == "npz":
             raise ValueError(f"OUTPUT {self.output!r}: scores are written as .csv or .parquet, not .npz.")
         check_folder(out.parent, None, what=f"OUTPUT {self.output!r}")
+        if self.maps:
+            check_folder(self.maps, "maps")
         if Path(self.data).exists() and out.exists() and out.resolve() == Path(self.data).resolve():
             raise ValueError(f"OUTPUT {self.output!r} is the input DATA file; write the scores to another file.")
 
@@ -117,17 +121,32 @@ def check_folder(path: str | os.PathLike, field_name: str | None, what: str | No
 
 
 def check_detector_params(params: dict[str, Any]) -> None:
-    """The detector's own parameter validation, its message phrased with the flag names."""
+    """The detectors' own parameter validation, its message phrased with the flag names: image-only options
+    by ``VAEImageDetector``, the others by ``VAEAnomalyDetector`` (which of them applies to the data is
+    checked when the data's modality is known)."""
     import re
 
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from anomaly_vae import VAEAnomalyDetector
+    from anomaly_vae import VAEAnomalyDetector, VAEImageDetector
+    from pipelines.detector_options import image_only_parameters
 
+    image_only = {p.name for p in image_only_parameters()}
     try:
-        VAEAnomalyDetector(**params)._validate_params()
+        VAEAnomalyDetector(**{k: v for k, v in params.items() if k not in image_only})._validate_params()
+        VAEImageDetector(**{k: v for k, v in params.items() if k in image_only})._validate_params()
     except InvalidParameterError as err:
-        raise ValueError(re.sub(r"The '(\w+)' parameter of VAEAnomalyDetector", lambda m: flag(m.group(1)), str(err))) from None
+        raise ValueError(re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))) from None
+
+
+def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` for ``VAEAnomalyDetector``, refusing an image-only option by its flag."""
+    from pipelines.detector_options import image_only_parameters
+
+    image_only = sorted(k for k in params if k in {p.name for p in image_only_parameters()})
+    if image_only:
+        raise ValueError(f"{', '.join(flag(k) for k in image_only)} apply to images, not to tables.")
+    return params
 
 
 def load_settings(cls, config: str | os.PathLike | None, flags: dict[str, Any]):

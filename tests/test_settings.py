@@ -29,11 +29,14 @@ def fit_options() -> dict[str, str]:
 def test_every_detector_parameter_is_an_option_and_a_yaml_setting(tmp_path):
     options = fit_options()
     reachable = set(setting_names())
-    assert reachable | set(PIPELINE_ONLY) == set(VAEAnomalyDetector().get_params())
+    from anomaly_vae import VAEImageDetector
+
+    defaults = {**VAEImageDetector().get_params(), **VAEAnomalyDetector().get_params()}
+    assert reachable | set(PIPELINE_ONLY) == set(defaults)
     for name in reachable:
         assert flag(name) in options, name
         config = tmp_path / f"{name}.yaml"
-        default = VAEAnomalyDetector().get_params()[name]
+        default = defaults[name]
         config.write_text(f"data: x.csv\n{name}: {'none' if default is None else default}\n")
         settings = load_settings(FitSettings, config, {})
         assert name in settings.detector_params() or default is None and getattr(settings, name) == "none"

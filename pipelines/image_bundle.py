@@ -1,0 +1,100 @@
+"""``ImageBundle``: a fitted ``VAEImageDetector`` saved as one folder and scored as one unit, the image twin of
+:class:`pipelines.bundle.ModelBundle` (the fit pipeline saves it, the pyfunc model and ``anomaly-vae score``
+load it).
+
+The pyfunc's input for images follows MLflow's practice for binary data: a DataFrame with one column,
+``image``, holding each image's encoded PNG or JPEG bytes (base64 in a JSON request to the model server,
+which MLflow decodes for a ``binary`` column). Output: ``anomaly_score`` and ``is_anomaly`` per image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+IMAGE_BUNDLE_FORMAT = 1
+IMAGE_COLUMN = "image"
+DOCUMENT = "image_bundle.json"
+
+
+@dataclass
+class ImageBundle:
+    detector: object  # fitted anomaly_vae.VAEImageDetector
+
+    def score_images(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Anomaly scores ``(n,)`` and maps ``(n, height, width)`` of uint8 or [0, 1] images, in one pass."""
+        return self.detector.score_with_maps(images)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The pyfunc contract: ``frame[IMAGE_COLUMN]`` holds encoded PNG/JPEG bytes, one image per row."""
+        from pipelines.image_files import decode_image
+
+        if IMAGE_COLUMN not in frame.columns:
+            raise ValueError(f"An image model takes a column {IMAGE_COLUMN!r} of PNG or JPEG bytes; got columns "
+                             f"{list(frame.columns)}.")
+        if len(frame) == 0:
+            raise ValueError("Nothing to score: the input has no rows.")
+        images = []
+        for i, data in enumerate(frame[IMAGE_COLUMN]):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise ValueError(f"Row {i} of column {IMAGE_COLUMN!r} holds {type(data).__name__}, not image bytes.")
+            images.append(decode_image(data, f"row {i}"))
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise ValueError(f"The images in one request must have one size; got {sorted(shapes)}.")
+        scores = self.detector.anomaly_score(np.stack(images))
+        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores > self.detector.threshold_},
+                            index=frame.index)
+
+    def signature(self):
+        from mlflow.models import ModelSignature
+        from mlflow.types.schema import ColSpec, DataType, Schema
+
+        return ModelSignature(inputs=Schema([ColSpec(DataType.binary, IMAGE_COLUMN)]),
+                              outputs=Schema([ColSpec(DataType.double, "anomaly_score"),
+                                              ColSpec(DataType.boolean, "is_anomaly")]))
+
+    @staticmethod
+    def input_example(image: np.ndarray) -> pd.DataFrame:
+        """One image as the pyfunc takes it: a one-row DataFrame with its PNG bytes in ``image``."""
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+        return pd.DataFrame({IMAGE_COLUMN: [buffer.getvalue()]})
+
+    def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
+        """Write ``image_bundle.json`` and ``detector/`` atomically."""
+        from anomaly_vae import __version__
+        from anomaly_vae.atomic import write_folder_atomically
+        from anomaly_vae.persistence import save_detector
+
+        meta = {"format": IMAGE_BUNDLE_FORMAT, "anomaly_vae_version": __version__, "modality": "images"}
+
+        def write(tmp: Path) -> None:
+            save_detector(self.detector, tmp / "detector")
+            (tmp / DOCUMENT).write_text(json.dumps(meta, indent=1))
+
+        return write_folder_atomically(folder, write, replace=replace)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> ImageBundle:
+        from anomaly_vae.documents import read_document, strict_object
+        from anomaly_vae.image_detector import VAEImageDetector
+        from anomaly_vae.persistence import load_detector
+
+        folder = Path(folder)
+        schema = strict_object({"format": {"const": IMAGE_BUNDLE_FORMAT}, "anomaly_vae_version": {"type": "string"},
+                                "modality": {"const": "images"}})
+        read_document(folder / DOCUMENT, schema, "image bundle")
+        detector = load_detector(folder / "detector")
+        if not isinstance(detector, VAEImageDetector):
+            raise ValueError(f"{str(folder / 'detector')!r} holds a {type(detector).__name__}, not an image detector.")
+        return cls(detector)
