@@ -119,3 +119,46 @@ def test_mlflow_ui_shows_the_run(server, fitted_run):
         page.screenshot(path=str(SCREENSHOTS / "run_artifacts.png"), full_page=True)
         browser.close()
     assert (SCREENSHOTS / "run_artifacts.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def image_run(server, tmp_path_factory):
+    """Fit the digit images (MVTec layout) through the CLI against the server."""
+    from pipelines.demo_images import write_digit_images
+
+    work = tmp_path_factory.mktemp("images")
+    images = write_digit_images(work / "digits", per_anomaly=10)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
+    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(images), "--epochs", "10", "--filters", "8",
+                          "--dense-units", "32", "--latent-dim", "4", "--verbose", "0", "--run-name", "image-run"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "Input: images (MVTec layout" in fit.stderr
+    return next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
+
+
+@pytest.mark.browser
+def test_mlflow_ui_shows_the_image_run_reconstructions_and_maps(server, image_run):
+    from playwright.sync_api import sync_playwright
+
+    run = mlflow.MlflowClient(server).get_run(image_run)
+    page_url = f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(page_url, wait_until="load")
+        page.get_by_text("plots", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("plots", exact=True).first.click()
+        for name in ("reconstructions", "anomaly_maps"):
+            page.get_by_text(f"{name}.png").first.wait_for(timeout=30_000)
+            page.get_by_text(f"{name}.png").first.click()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SCREENSHOTS / f"image_run_{name}.png"), full_page=True)
+        browser.close()
+    for name in ("reconstructions", "anomaly_maps"):
+        assert (SCREENSHOTS / f"image_run_{name}.png").stat().st_size > 10_000
