@@ -102,3 +102,12 @@ def test_bad_images_fail_the_cli_with_one_line_and_nothing_written(fitted, image
     with pytest.raises(ValueError, match="The images are 9 x 9 .* fitted on 8 x 8"):
         run_score(ScoreSettings(model_uri=str(fitted.local_model), data=str(bad), output=str(out), log_run=False))
     assert not out.exists()
+
+
+def test_the_spark_engine_refuses_an_image_model_before_starting_spark(fitted, images, store, workdir):
+    pytest.importorskip("pyspark")
+    from pipelines.spark_score import run_spark_score
+
+    with pytest.raises(ValueError, match="is an image model; --engine spark scores tables only"):
+        run_spark_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(workdir / "spark_out.parquet"),
+                                      engine="spark", tracking_uri=store))
