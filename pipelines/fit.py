@@ -125,8 +125,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.settings import table_detector_params
     from pipelines.tables import read_table
     from pipelines.tracking import (
-        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, open_store, pip_requirements, register,
-        tracking_uri,
+        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, log_bundle_model, open_store, tracking_uri,
     )
 
     from pipelines.image_files import is_image_input
@@ -213,14 +212,7 @@ def run_fit(settings: FitSettings) -> FitResult:
 
         if run.error is None:
             example = schema.conform(train.head(5))  # numbers as float64: what the model takes, NaN included
-            info = run.call(
-                mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-                artifacts={"bundle": str(local_model)}, signature=bundle.signature(example),
-                input_example=example, pip_requirements=pip_requirements(),
-            )
-            model_uri = f"runs:/{run.run_id}/model" if info else None
-            if info and settings.register:
-                registered = run.call(register, info.model_uri, settings.register, settings.alias)
+            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings)
         status = "FINISHED" if run.error is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -49,8 +49,7 @@ def run_image_fit(settings):
     from pipelines.image_files import read_images
     from pipelines.interrupts import StopOnSignal
     from pipelines.tracking import (
-        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, open_store, pip_requirements, register,
-        tracking_uri,
+        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, log_bundle_model, open_store, tracking_uri,
     )
 
     settings.check()
@@ -121,14 +120,8 @@ def run_image_fit(settings):
             run.call(mlflow.log_figure, fig, f"plots/{name}")
             plots.plt.close(fig)
         if run.error is None:
-            info = run.call(
-                mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-                artifacts={"bundle": str(local_model)}, signature=bundle.signature(),
-                input_example=bundle.input_example(train.images[0]), pip_requirements=pip_requirements(),
-            )
-            model_uri = f"runs:/{run.run_id}/model" if info else None
-            if info and settings.register:
-                registered = run.call(register, info.model_uri, settings.register, settings.alias)
+            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(),
+                                                     bundle.input_example(train.images[0]), settings)
         status = "FINISHED" if run.error is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"

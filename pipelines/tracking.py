@@ -64,6 +64,23 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
     return int(mv.version)
 
 
+def log_bundle_model(run, local_model, signature, input_example, settings) -> tuple[str | None, int | None]:
+    """Log the saved bundle at ``local_model`` as the run's one pyfunc model (MLflow's models from code:
+    ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask; its URI and version."""
+    from pathlib import Path
+
+    info = run.call(
+        mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
+        artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
+        pip_requirements=pip_requirements(),
+    )
+    model_uri = f"runs:/{run.run_id}/model" if info else None
+    registered = None
+    if info and settings.register:
+        registered = run.call(register, info.model_uri, settings.register, settings.alias)
+    return model_uri, registered
+
+
 def open_store(uri: str, attempts: int = 3) -> None:
     """Open the tracking store once, creating a new SQLite store's tables.
 

@@ -90,6 +90,16 @@ def test_fit_and_score_against_the_server(server, fitted_run):
     np.testing.assert_allclose(scores["anomaly_score"], served["anomaly_score"], rtol=1e-6)
 
 
+def open_chromium(playwright):
+    """Debian's headless Chromium (installed by ``make chromium``), offline, and one page on it."""
+    browser = playwright.chromium.launch(
+        executable_path=shutil.which("chromium"), headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"],
+    )
+    return browser, browser.new_page(viewport={"width": 1400, "height": 1000})
+
+
 @pytest.mark.browser
 def test_mlflow_ui_shows_the_run(server, fitted_run):
     from playwright.sync_api import sync_playwright
@@ -98,12 +108,7 @@ def test_mlflow_ui_shows_the_run(server, fitted_run):
     page_url = f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser, page = open_chromium(p)
         page.goto(page_url, wait_until="load")
         page.get_by_text("server-run").first.wait_for(timeout=60_000)
         for metric in ("loss", "kl_loss", "reconstruction_loss", "eval_roc_auc"):
@@ -145,12 +150,7 @@ def test_mlflow_ui_shows_the_image_run_reconstructions_and_maps(server, image_ru
     page_url = f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser, page = open_chromium(p)
         page.goto(page_url, wait_until="load")
         page.get_by_text("plots", exact=True).first.wait_for(timeout=60_000)
         page.get_by_text("plots", exact=True).first.click()
