@@ -278,7 +278,9 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return groups
 
     def _make_scaler(self, n_train: int):
-        if self.likelihood == "bernoulli":
+        from anomaly_vae.likelihoods import LIKELIHOODS
+
+        if LIKELIHOODS[self.likelihood].unit_interval:
             return MinMaxScaler()
         if self.preprocessing == "robust":
             return RobustScaler()

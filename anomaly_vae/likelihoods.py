@@ -66,6 +66,8 @@ class Likelihood:
     name: str = ""
     row_heads: tuple[str, ...] = ("x_mean",)
     shared_heads: tuple[str, ...] = ()
+    unit_interval: bool = False
+    """Whether the data must lie in [0, 1] (the tabular detector then min-max scales its inputs)."""
 
     def nll(self, x, params: dict):
         """Negative log-likelihood of ``x`` per element (the shape of ``x``, broadcast with ``params``)."""
@@ -124,6 +126,7 @@ class Bernoulli(Likelihood):
     soft targets, as in the VAE literature on MNIST)."""
 
     name = "bernoulli"
+    unit_interval = True
 
     def nll(self, x, params):
         return bernoulli_nll(x, params["x_mean"])
