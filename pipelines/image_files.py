@@ -104,16 +104,13 @@ def read_npz(path: Path) -> ImageSet:
 
     try:
         with np.load(path, allow_pickle=False) as data:
-            if "X" not in data.files:
-                raise ValueError(f"{str(path)!r} has no array named X (it has {data.files}).")
-            X = data["X"]
-            y = data["y"] if "y" in data.files else None
-    except ValueError as err:
-        if "X" in str(err) and str(path) in str(err):
-            raise
+            names = list(data.files)
+            X = data["X"] if "X" in names else None
+            y = data["y"] if "y" in names else None
+    except (ValueError, OSError, EOFError) as err:  # object arrays (pickle refused), damaged archives
         raise ValueError(f"{str(path)!r} is not a readable .npz of arrays: {err}") from None
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{str(path)!r} is not a readable .npz of arrays: {err}") from None
+    if X is None:
+        raise ValueError(f"{str(path)!r} has no array named X (it has {names}).")
     try:
         check_images(X)
     except ValueError as err:
