@@ -24,8 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, SCORES
-from anomaly_vae.threshold import AUTO_QUANTILE, fpr_threshold, quantile_threshold
+from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, SCORES, THRESHOLD_RULES
+from anomaly_vae.threshold import fit_threshold
 from anomaly_vae.validation import check_finite_scores
 
 AUTO_STEPS = 5_000
@@ -51,7 +51,10 @@ TRAINING_CONSTRAINTS: dict = {
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+    "calibration_fraction": [Interval(Real, 0, 1, closed="left")],
     "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+    "threshold": [StrOptions(set(THRESHOLD_RULES))],
+    "target_fpr": [Interval(Real, 0, 1, closed="neither")],
     "n_samples": [Interval(Integral, 1, None, closed="left")],
     "kl_warmup": [Interval(Real, 0, 1, closed="left")],
     "data_parallel": ["boolean"],
@@ -112,10 +115,8 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         order = rng.permutation(n)
-        n_val = int(self.validation_fraction * n)
-        if n - n_val < 1:
-            n_val = 0
-        val_idx, train_idx = order[:n_val], order[n_val:]
+        n_val, n_cal = self._held_out_counts(n)
+        val_idx, cal_idx, train_idx = order[:n_val], order[n_val:n_val + n_cal], order[n_val + n_cal:]
         self._fit_transform(X[train_idx])
         X_train = self._transform(X[train_idx])
         X_val = self._transform(X[val_idx]) if n_val else None
@@ -127,7 +128,7 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
         try:
             if distribution is not None:
                 keras.distribution.set_distribution(distribution)
-            vae = self._build_vae(event_shape, n - n_val, seed)
+            vae = self._build_vae(event_shape, len(train_idx), seed)
             vae.build((None, *event_shape))
             n_train = len(X_train)
             epoch_rows = self._epoch_rows(n_train)
@@ -177,25 +178,59 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         self.validation_scores_ = self._predict(X_val if X_val is not None else X_train[:n_train])
+        self.calibration_scores_ = self._predict(self._transform(X[cal_idx])) if n_cal else self.validation_scores_
         if self.contamination == "auto":
-            self.threshold_ = quantile_threshold(self.validation_scores_, AUTO_QUANTILE)
-        else:
+            self._apply_threshold(fit_threshold(self.calibration_scores_, self.threshold, self.target_fpr))
+        else:  # scikit-learn's convention (IsolationForest): that share of the training examples is flagged
             train_scores = self._predict(self._transform(X))
-            self.threshold_ = float(np.percentile(train_scores, 100.0 * (1.0 - self.contamination)))
-        self.offset_ = -self.threshold_
+            self._apply_threshold(fit_threshold(train_scores, "quantile", self.contamination))
         return self
 
-    def set_threshold(self, X_normal=None, *, target_fpr: float = 1.0 - AUTO_QUANTILE, scores=None):
-        """Re-set the threshold so about ``target_fpr`` of held-out normal examples are flagged.
+    def set_threshold(self, X_normal=None, *, scores=None, rule: str | None = None, target_fpr: float | None = None):
+        """Re-fit the threshold on fresh normal examples, without retraining.
 
-        Give the examples ``X_normal``, or their anomaly ``scores`` (for example ``validation_scores_``).
+        Give the examples ``X_normal``, or their anomaly ``scores``. They become the calibration set
+        (``calibration_scores_``) of the threshold and of :meth:`p_values`. ``rule`` (``"quantile"``,
+        ``"conformal"`` or ``"pot"``) and ``target_fpr`` default to the ``threshold`` and ``target_fpr``
+        parameters; the ones used are kept as ``threshold_rule_`` and ``target_fpr_``.
         """
         check_is_fitted(self)
         if (X_normal is None) == (scores is None):
             raise ValueError("Pass exactly one of X_normal or scores.")
-        self.threshold_ = fpr_threshold(self.anomaly_score(X_normal) if scores is None else scores, target_fpr)
-        self.offset_ = -self.threshold_
+        scores = self.anomaly_score(X_normal) if scores is None else np.asarray(scores, dtype=np.float64).ravel()
+        fitted = fit_threshold(scores, self.threshold if rule is None else rule,
+                               self.target_fpr if target_fpr is None else target_fpr)
+        self.calibration_scores_ = scores
+        self._apply_threshold(fitted)
         return self
+
+    def _apply_threshold(self, fitted) -> None:
+        """Keep a fitted :class:`~anomaly_vae.threshold.Threshold` as the detector's threshold attributes."""
+        self.threshold_ = fitted.value
+        self.offset_ = -self.threshold_
+        self.threshold_rule_ = fitted.rule
+        self.target_fpr_ = fitted.target_fpr
+        self.tail_ = fitted.tail
+
+    # ------------------------------------------------------------ calibrated decisions
+    def p_values(self, X) -> np.ndarray:
+        """Conformal p-value of each example against ``calibration_scores_``: the share of calibration
+        examples (counting the example itself) scoring at least as high. Small means unlike the normal data.
+
+        If the example is normal and exchangeable with the calibration examples (drawn the same way, from the
+        same distribution), ``P(p <= a) <= a`` at every level ``a``; see :mod:`anomaly_vae.p_values`.
+        """
+        from anomaly_vae.p_values import conformal_p_values
+
+        return conformal_p_values(self.calibration_scores_, self.anomaly_score(X))
+
+    def predict_fdr(self, X, fdr: float = 0.05) -> np.ndarray:
+        """-1 for the examples Benjamini-Hochberg flags at false-discovery rate ``fdr`` on their
+        :meth:`p_values`, +1 for the others: on average at most ``fdr`` of the flagged examples are normal.
+        The decision for one example depends on the others passed with it (score a whole batch at once)."""
+        from anomaly_vae.p_values import bh_select
+
+        return np.where(bh_select(self.p_values(X), fdr), -1, 1)
 
     # -------------------------------------------------------------- scoring
     def anomaly_score(self, X) -> np.ndarray:
@@ -239,6 +274,16 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
                 f"keras.distribution only for JAX so far, not for {keras.backend.backend()!r}."
             )
         return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+
+    def _held_out_counts(self, n: int) -> tuple[int, int]:
+        """Validation (early stopping) and calibration (threshold, p-values) examples held out of ``n``; at
+        least one example is left to train on, giving up the calibration split first."""
+        n_val, n_cal = int(self.validation_fraction * n), int(self.calibration_fraction * n)
+        if n - n_val - n_cal < 1:
+            n_cal = 0
+        if n - n_val < 1:
+            n_val = 0
+        return n_val, n_cal
 
     def _epoch_rows(self, n_train: int) -> int:
         """Examples one epoch passes over. With ``epochs='auto'`` a small training set is repeated to

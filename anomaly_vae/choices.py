@@ -22,3 +22,8 @@ BACKENDS = ("jax", "tensorflow", "torch")
 PARAMETER_CHOICES = {"likelihood": LIKELIHOODS, "score_rule": SCORES, "preprocessing": PREPROCESSINGS,
                      "precision": PRECISIONS}
 """``VAEAnomalyDetector`` parameters whose value is one of a fixed set of names."""
+
+THRESHOLD_RULES = ("quantile", "conformal", "pot")
+"""How a detector sets its threshold from the calibration scores; see :mod:`anomaly_vae.threshold`."""
+
+PARAMETER_CHOICES["threshold"] = THRESHOLD_RULES

@@ -54,14 +54,25 @@ class VAEAnomalyDetector(BaseVAEDetector):
     learning_rate : float, default=1e-3
         Adam's step size (gradients are clipped to a global norm of 10).
     validation_fraction : float, default=0.1
-        Share of the rows held out for early stopping and for the ``'auto'`` threshold.
+        Share of the rows held out to choose the early-stopping epoch.
+    calibration_fraction : float, default=0.1
+        Share of the rows held out to calibrate the threshold and the p-values.
+        They neither train the network nor choose its epoch, so their scores are like those of new normal
+        rows (the validation scores calibrate when no row is held out).
     patience : int, "auto" or None, default="auto"
         Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of
         the epochs (at least 10); None trains all epochs.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        ``'auto'`` puts the threshold at the 99th percentile of the held-out rows'
-        scores (1% false positives on normal data). A float is the share of the
-        training rows to flag, as in scikit-learn's IsolationForest.
+        ``'auto'`` sets the threshold by the ``threshold`` rule for ``target_fpr`` on the calibration
+        rows' scores. A float is the share of the training rows to flag, as in scikit-learn's IsolationForest.
+    threshold : {"quantile", "conformal", "pot"}, default="quantile"
+        How the threshold is set from the calibration scores for ``target_fpr``.
+        ``'quantile'``: their ``1 - target_fpr`` quantile; ``'conformal'``: flag exactly the rows whose
+        p-value (:meth:`p_values`) is at most ``target_fpr``, which keeps the false-positive rate at most
+        ``target_fpr`` on new normal rows; ``'pot'``: a generalised Pareto fit to the highest scores, for rates far
+        below one over the number of calibration rows (:mod:`anomaly_vae.threshold`).
+    target_fpr : float in (0, 1), default=0.01
+        Share of normal rows the threshold should flag (its false-positive rate).
     n_samples : int, default=16
         Latent draws averaged per row when scoring.
     n_members : int, default=1
@@ -107,8 +118,17 @@ class VAEAnomalyDetector(BaseVAEDetector):
         an epoch may pass over a small training set several times.
     validation_scores_ : ndarray of shape (n_validation,)
         Anomaly scores of the held-out normal rows (the training rows if none were held out).
+    calibration_scores_ : ndarray of shape (n_calibration,)
+        Anomaly scores of the calibration rows (or of the rows given to :meth:`set_threshold`); the
+        threshold and :meth:`p_values` are set from them.
     threshold_ : float
-        Anomaly-score threshold; rows scoring above it are predicted -1.
+        Anomaly-score threshold; rows scoring above it are predicted -1 (``inf`` when the conformal rule
+        cannot flag anything at ``target_fpr`` with so few calibration rows).
+    threshold_rule_, target_fpr_ : str, float
+        The rule and target the threshold was set with (``fit`` or :meth:`set_threshold`).
+    tail_ : anomaly_vae.tail.TailFit or None
+        The generalised Pareto fit of the ``'pot'`` rule (start, shape, scale, excesses); None otherwise or
+        when it fell back to the quantile.
     offset_ : float
         ``-threshold_``, so that ``decision_function = score_samples - offset_``.
     n_features_in_ : int
@@ -156,8 +176,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         batch_size=128,
         learning_rate=1e-3,
         validation_fraction=0.1,
+        calibration_fraction=0.1,
         patience="auto",
         contamination="auto",
+        threshold="quantile",
+        target_fpr=0.01,
         n_samples=16,
         n_members=1,
         categorical_groups=None,
@@ -178,8 +201,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
+        self.calibration_fraction = calibration_fraction
         self.patience = patience
         self.contamination = contamination
+        self.threshold = threshold
+        self.target_fpr = target_fpr
         self.n_samples = n_samples
         self.n_members = n_members
         self.categorical_groups = categorical_groups

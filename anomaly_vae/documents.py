@@ -32,7 +32,7 @@ def strict_object(properties: dict, **extra) -> dict:
 def read_document(path: str | os.PathLike, schema: dict, what: str) -> dict:
     """``path`` parsed as JSON and checked against ``schema``; ``ValueError`` naming the file and field.
 
-    A document of another format version (``schema``'s ``format`` constant) gets its own message, naming
+    A document of another format version (``schema``'s ``format`` constant or enum) gets its own message, naming
     the ``what`` ("bundle", "detector") and both versions, before the rest of the check.
     """
     import jsonschema
@@ -50,11 +50,13 @@ def read_document(path: str | os.PathLike, schema: dict, what: str) -> dict:
         doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
-    version = schema["properties"]["format"]["const"]
-    if isinstance(doc, dict) and "format" in doc and doc["format"] != version:
+    spec = schema["properties"]["format"]
+    versions = spec["enum"] if "enum" in spec else [spec["const"]]
+    if isinstance(doc, dict) and "format" in doc and doc["format"] not in versions:
         raise ValueError(
             f"{str(path.parent)!r} was written in {what} format {doc.get('format')!r} "
-            f"(anomaly-vae {doc.get('anomaly_vae_version')}); this version reads format {version}."
+            f"(anomaly-vae {doc.get('anomaly_vae_version')}); this version reads format "
+            f"{' or '.join(map(str, versions))}."
         )
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     if error is not None:

@@ -48,13 +48,25 @@ class VAEImageDetector(BaseVAEDetector):
     learning_rate : float, default=1e-3
         Adam's step size (gradients are clipped to a global norm of 10).
     validation_fraction : float, default=0.1
-        Share of the images held out for early stopping and for the ``'auto'`` threshold.
+        Share of the images held out to choose the early-stopping epoch.
+    calibration_fraction : float, default=0.1
+        Share of the images held out to calibrate the threshold and the p-values.
+        They neither train the network nor choose its epoch, so their scores are like those of new normal
+        images (the validation scores calibrate when no image is held out).
     patience : int, "auto" or None, default="auto"
         Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of the epochs (at least
         10); None trains all epochs.
     contamination : "auto" or float in (0, 0.5], default="auto"
-        ``'auto'`` puts the threshold at the 99th percentile of the held-out images' scores. A float is the
-        share of the training images to flag.
+        ``'auto'`` sets the threshold by the ``threshold`` rule for ``target_fpr`` on the calibration
+        images' scores. A float is the share of the training images to flag, as in scikit-learn's IsolationForest.
+    threshold : {"quantile", "conformal", "pot"}, default="quantile"
+        How the threshold is set from the calibration scores for ``target_fpr``.
+        ``'quantile'``: their ``1 - target_fpr`` quantile; ``'conformal'``: flag exactly the images whose
+        p-value (:meth:`p_values`) is at most ``target_fpr``, which keeps the false-positive rate at most
+        ``target_fpr`` on new normal images; ``'pot'``: a generalised Pareto fit to the highest scores, for rates far
+        below one over the number of calibration images (:mod:`anomaly_vae.threshold`).
+    target_fpr : float in (0, 1), default=0.01
+        Share of normal images the threshold should flag (its false-positive rate).
     n_samples : int, default=16
         Latent draws averaged per image when scoring.
     kl_warmup : float in [0, 1), default=0.0
@@ -76,7 +88,7 @@ class VAEImageDetector(BaseVAEDetector):
         ``(height, width, channels)`` of the training images; every scored image must match it.
     n_features_in_ : int
         Pixels times channels of one image.
-    history_, n_epochs_, validation_scores_, threshold_, offset_
+    history_, n_epochs_, validation_scores_, calibration_scores_, threshold_, offset_, threshold_rule_, target_fpr_, tail_
         As for :class:`~anomaly_vae.VAEAnomalyDetector`.
 
     Notes
@@ -119,8 +131,11 @@ class VAEImageDetector(BaseVAEDetector):
         batch_size=64,
         learning_rate=1e-3,
         validation_fraction=0.1,
+        calibration_fraction=0.1,
         patience="auto",
         contamination="auto",
+        threshold="quantile",
+        target_fpr=0.01,
         n_samples=16,
         kl_warmup=0.0,
         data_parallel=False,
@@ -138,8 +153,11 @@ class VAEImageDetector(BaseVAEDetector):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
+        self.calibration_fraction = calibration_fraction
         self.patience = patience
         self.contamination = contamination
+        self.threshold = threshold
+        self.target_fpr = target_fpr
         self.n_samples = n_samples
         self.kl_warmup = kl_warmup
         self.data_parallel = data_parallel

@@ -116,13 +116,21 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 6
+DETECTOR_FORMAT = 7
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
 decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
 axis, so older weights do not fit; 4: the VAE has a ``kl_scale`` weight, and one-hot columns may be
 left unscaled by ``categorical_groups``; 5: ``detector.json`` records the types in ``scaler.skops``; 6: the VAE is
-composed of parts, so its layers' weights sit under ``encoder/`` and ``decoder/``)."""
+composed of parts, so its layers' weights sit under ``encoder/`` and ``decoder/``; 7: the calibration scores,
+threshold rule and tail fit are recorded, and an infinite threshold is written as null)."""
 
+READABLE_FORMATS = (6, DETECTOR_FORMAT)
+"""Formats :func:`load_detector` reads. A format-6 detector has no calibration scores: its validation scores
+calibrate it (what set its threshold then), with the rule ``"quantile"`` at its recorded ``target_fpr``."""
+
+
+CALIBRATION_FIELDS = ("calibration_scores_", "threshold_rule_", "target_fpr_", "tail_")
+"""``detector.json`` fields of format 7 that format 6 lacks."""
 
 DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector"}
 """The detector classes a ``detector.json`` may name (its ``class`` field), and where they live."""
@@ -138,26 +146,38 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
     """JSON Schema of ``detector.json`` for one detector class; the parameters are the class's own."""
     from anomaly_vae.documents import numbers, strict_object, strings
 
+    from anomaly_vae.choices import THRESHOLD_RULES
+    from anomaly_vae.tail import TailFit
+
     params = {name: {} for name in _detector_class(class_name)().get_params()}
+    tail = strict_object({f: {"type": "integer" if f.startswith("n_") else "number"} for f in TailFit.__dataclass_fields__})
     common = {
-        "format": {"const": DETECTOR_FORMAT},
+        "format": {"enum": list(READABLE_FORMATS)},
         "class": {"const": class_name},
         "anomaly_vae_version": {"type": "string"},
         "params": {"type": "object", "properties": params, "additionalProperties": False},
-        "threshold_": {"type": "number"},
+        "threshold_": {"type": ["number", "null"]},
         "n_epochs_": {"type": "integer", "minimum": 0},
         "history_": {"type": "object", "additionalProperties": numbers()},
         "validation_scores_": numbers(minItems=1),
+        "calibration_scores_": numbers(minItems=1),
+        "threshold_rule_": {"enum": list(THRESHOLD_RULES)},
+        "target_fpr_": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "tail_": {"anyOf": [{"type": "null"}, tail]},
     }
     if class_name == "VAEImageDetector":
         shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3}
-        return strict_object({**common, "image_shape_": shape})
-    return strict_object({
-        **common,
-        "n_features_in_": {"type": "integer", "minimum": 1},
-        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
-        "scaler_types": strings(),
-    })
+        document = strict_object({**common, "image_shape_": shape})
+    else:
+        document = strict_object({
+            **common,
+            "n_features_in_": {"type": "integer", "minimum": 1},
+            "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
+            "scaler_types": strings(),
+        })
+    # format 6 lacks the calibration fields; load_detector requires them of format 7
+    document["required"] = [f for f in document["required"] if f not in CALIBRATION_FIELDS]
+    return document
 
 
 def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
@@ -171,6 +191,7 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
     """
     import json
 
+    import numpy as np
     from sklearn.utils.validation import check_is_fitted
 
     import anomaly_vae
@@ -189,10 +210,14 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
         "class": class_name,
         "anomaly_vae_version": anomaly_vae.__version__,
         "params": params,
-        "threshold_": float(detector.threshold_),
+        "threshold_": float(detector.threshold_) if np.isfinite(detector.threshold_) else None,
         "n_epochs_": int(detector.n_epochs_),
         "history_": detector.history_,
         "validation_scores_": [float(s) for s in detector.validation_scores_],
+        "calibration_scores_": [float(s) for s in detector.calibration_scores_],
+        "threshold_rule_": detector.threshold_rule_,
+        "target_fpr_": float(detector.target_fpr_),
+        "tail_": None if detector.tail_ is None else detector.tail_.to_dict(),
     }
     tabular = class_name == "VAEAnomalyDetector"
     if tabular:
@@ -229,7 +254,7 @@ def load_detector(folder: str | os.PathLike):
     if not meta_path.is_file():
         raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
     head = {"type": "object", "required": ["format", "class"],
-            "properties": {"format": {"const": DETECTOR_FORMAT}, "class": {"enum": sorted(DETECTOR_CLASSES)}}}
+            "properties": {"format": {"enum": list(READABLE_FORMATS)}, "class": {"enum": sorted(DETECTOR_CLASSES)}}}
     class_name = read_document(meta_path, head, "detector")["class"]
     state = read_document(meta_path, detector_document_schema(class_name), "detector")
     detector = _detector_class(class_name)(**state["params"])
@@ -240,8 +265,22 @@ def load_detector(folder: str | os.PathLike):
     for key in ("hidden_units", "filters"):
         if getattr(detector, key, None) is not None:
             setattr(detector, key, tuple(getattr(detector, key)))
-    check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
+    if state["format"] == 6:  # calibrated on the validation scores, by the quantile rule
+        state = {"calibration_scores_": state["validation_scores_"], "threshold_rule_": "quantile",
+                 "target_fpr_": detector.target_fpr, "tail_": None, **state}
+    missing = [f for f in CALIBRATION_FIELDS if f not in state]
+    if missing:
+        raise ValueError(f"{str(meta_path)!r}: field {missing[0]} is missing.")
+    if state["threshold_"] is not None:
+        check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
     check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
+    check_finite_numbers(state["calibration_scores_"], meta_path, "calibration_scores_")
+    tail = state["tail_"]
+    if tail is not None:
+        check_finite_numbers(list(tail.values()), meta_path, "tail_")
+        if not (tail["scale"] > 0 and 0 < tail["n_excesses"] <= tail["n_calibration"]):
+            raise ValueError(f"{str(meta_path)!r}: field tail_: scale must be positive and 0 < n_excesses <= "
+                             f"n_calibration; got {tail}.")
     vae_path = folder / "vae.keras"
     if class_name == "VAEAnomalyDetector":
         names = state["feature_names_in_"]
@@ -262,11 +301,17 @@ def load_detector(folder: str | os.PathLike):
         raise ValueError(f"{str(vae_path)!r} takes examples of shape {tuple(detector.vae_.event_shape)} but "
                          f"{str(meta_path)!r} says {event_shape}.")
     check_finite_weights(detector.vae_, vae_path)
-    detector.threshold_ = float(state["threshold_"])
+    from anomaly_vae.tail import TailFit
+
+    detector.threshold_ = float("inf") if state["threshold_"] is None else float(state["threshold_"])
     detector.offset_ = -detector.threshold_
+    detector.threshold_rule_ = state["threshold_rule_"]
+    detector.target_fpr_ = float(state["target_fpr_"])
+    detector.tail_ = None if tail is None else TailFit(**tail)
     detector.n_epochs_ = int(state["n_epochs_"])
     detector.history_ = state["history_"]
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
+    detector.calibration_scores_ = np.asarray(state["calibration_scores_"], dtype=np.float64)
     detector._scorers = {}
     return detector
 

@@ -1,36 +1,46 @@
-"""Decision thresholds on anomaly scores, set from held-out normal data."""
+"""Decision thresholds on anomaly scores, set from held-out normal ("calibration") scores by one of three rules.
+
+- ``"quantile"``: the ``1 - target_fpr`` quantile of the calibration scores (linear interpolation), the rule
+  the detectors always had.
+- ``"conformal"``: flags exactly the rows whose conformal p-value is at most ``target_fpr``
+  (:mod:`anomaly_vae.p_values`); the false-positive rate on exchangeable normal rows is then at most
+  ``target_fpr``, and infinite when fewer than ``1 / target_fpr - 1`` calibration scores make that impossible.
+- ``"pot"``: peaks over threshold (:mod:`anomaly_vae.tail`), for rates far below ``1 / n_calibration``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-AUTO_QUANTILE = 0.99
-"""Quantile of the held-out normal scores used by ``contamination='auto'`` (1% false-positive rate)."""
+from anomaly_vae.p_values import check_scores, conformal_threshold
+from anomaly_vae.tail import TailFit, fit_tail
+
+@dataclass(frozen=True)
+class Threshold:
+    """A fitted threshold: its value (rows scoring strictly above it are flagged), how it was set, and the
+    extreme-value tail behind it (``"pot"`` only, None when that fit fell back to the quantile)."""
+
+    value: float
+    rule: str
+    target_fpr: float
+    tail: TailFit | None = None
 
 
-def quantile_threshold(normal_scores, quantile: float = AUTO_QUANTILE) -> float:
-    """Anomaly-score threshold at ``quantile`` of scores from normal rows.
+def fit_threshold(calibration_scores, rule: str, target_fpr: float) -> Threshold:
+    """The threshold of ``rule`` for ``target_fpr`` on ``calibration_scores`` (see the module docstring)."""
+    from anomaly_vae.choices import THRESHOLD_RULES
 
-    Rows scoring strictly above it are flagged, so about ``1 - quantile`` of
-    normal rows are false positives.
-    """
-    scores = _check_scores(normal_scores)
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}.")
-    return float(np.quantile(scores, quantile))
-
-
-def fpr_threshold(normal_scores, target_fpr: float) -> float:
-    """Anomaly-score threshold that flags about ``target_fpr`` of normal rows."""
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"Unknown threshold rule {rule!r}; choose one of {', '.join(THRESHOLD_RULES)}.")
     if not 0.0 < target_fpr < 1.0:
         raise ValueError(f"target_fpr must be in (0, 1), got {target_fpr!r}.")
-    return quantile_threshold(normal_scores, 1.0 - target_fpr)
+    scores = check_scores(calibration_scores)
+    if rule == "conformal":
+        return Threshold(conformal_threshold(scores, target_fpr), rule, target_fpr)
+    tail = fit_tail(scores) if rule == "pot" else None
+    if tail is not None and target_fpr < tail.n_excesses / tail.n_calibration:
+        return Threshold(tail.quantile(target_fpr), rule, target_fpr, tail)
+    return Threshold(float(np.quantile(scores, 1.0 - target_fpr)), rule, target_fpr, tail)
 
-
-def _check_scores(scores) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    if scores.size == 0:
-        raise ValueError("Cannot set a threshold from an empty set of scores.")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("Cannot set a threshold from scores that contain NaN or inf.")
-    return scores

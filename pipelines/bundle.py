@@ -41,9 +41,10 @@ class ModelBundle:
 
         return features.T.groupby(source_columns(self.preprocessor, self.schema), sort=False).sum().T
 
-    def score(self, frame: pd.DataFrame, top: int = TOP_FEATURES) -> pd.DataFrame:
-        """``anomaly_score``, ``is_anomaly`` and the ``top`` input columns behind each row's score,
-        from one pass of the network."""
+    def score(self, frame: pd.DataFrame, top: int = TOP_FEATURES, p_cutoff: float | None = None) -> pd.DataFrame:
+        """``anomaly_score``, ``p_value``, ``is_anomaly`` and the ``top`` input columns behind each row's score,
+        from one pass of the network. ``is_anomaly`` is ``anomaly_score > threshold``, or with ``p_cutoff``
+        (a Benjamini-Hochberg cutoff over the whole file) ``p_value <= p_cutoff``."""
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
         scores, features = self.detector.score_with_features(self.transform(frame))
@@ -52,8 +53,7 @@ class ModelBundle:
         names = np.asarray(per_input.columns)[order]
         return pd.DataFrame(
             {
-                "anomaly_score": scores,
-                "is_anomaly": scores > self.detector.threshold_,
+                **score_columns(self.detector, scores, p_cutoff),
                 "top_features": [", ".join(row) for row in names],
             },
             index=frame.index,
@@ -122,6 +122,16 @@ class ModelBundle:
             raise ValueError(f"{str(folder / 'preprocessor.skops')!r} makes {n_out} features but the detector "
                              f"in {str(folder / 'detector')!r} takes {bundle.detector.n_features_in_}.")
         return bundle
+
+
+def score_columns(detector, scores: np.ndarray, p_cutoff: float | None = None) -> dict[str, np.ndarray]:
+    """The score columns every model writes: ``anomaly_score``, its conformal ``p_value`` against the
+    detector's calibration scores, and ``is_anomaly`` (by the threshold, or ``p_value <= p_cutoff``)."""
+    from anomaly_vae.p_values import conformal_p_values
+
+    p_values = conformal_p_values(detector.calibration_scores_, scores)
+    flagged = scores > detector.threshold_ if p_cutoff is None else p_values <= p_cutoff
+    return {"anomaly_score": scores, "p_value": p_values, "is_anomaly": flagged}
 
 
 def load_bundle(folder: str | os.PathLike):

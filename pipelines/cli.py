@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,10 +29,22 @@ EXIT_TRACKING = 3
 EXIT_DIVERGED = 4
 EXIT_INTERRUPTED = 130
 
+_show_warning = warnings.showwarning
+
 
 def _fail(message: str, code: int) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Our calibration warnings as one ``warning:`` line, not Python's file-and-line report."""
+    from anomaly_vae.p_values import CalibrationWarning
+
+    if issubclass(category, CalibrationWarning):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
 
 
 @contextlib.contextmanager
@@ -41,6 +54,7 @@ def user_errors():
 
     from pipelines.tracking import TrackingError
 
+    warnings.showwarning = _one_line_warning
     try:
         yield
     except typer.Exit:
@@ -62,7 +76,6 @@ def _fit_pipeline_options(
     categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column; repeat. Default: inferred from dtype.")] = None,
     categorical_likelihood: Annotated[Optional[bool], typer.Option(help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(help="Labelled table for ROC-AUC, AP and plots.")] = None,
-    threshold_fpr: Annotated[Optional[float], typer.Option(help="Target false-positive rate on held-out normal rows.")] = None,
     output_dir: Annotated[Optional[str], typer.Option(help="Where the local copy of the model is saved.")] = None,
     tracking_uri: TrackingOpt = None,
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment name.")] = None,
@@ -145,8 +158,10 @@ def score(
     engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
     spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark [default: local[*]].")] = None,
     maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
+    fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
+    recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,
 ) -> None:
-    """Score a table with a logged model; write the rows plus anomaly_score, is_anomaly and top_features."""
+    """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features."""
     flags = dict(locals())
     flags.pop("config")
     from pipelines.score import run_score
@@ -176,6 +191,12 @@ def score(
         _fail(f"the scores are written to {result.output}, but MLflow logging failed: {result.tracking_error}", EXIT_TRACKING)
     if result.run_id:
         typer.echo(f"run id: {result.run_id}")
+    if result.recalibrated_model:
+        typer.echo(f"recalibrated model: {result.recalibrated_model}")
+    if result.recalibrated_uri:
+        typer.echo(f"recalibrated model uri: {result.recalibrated_uri}")
+    if result.registered:
+        typer.echo(f"registered: {result.registered}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 PIPELINE_ONLY = {
     "categorical_groups": "the fit pipeline passes its one-hot groups itself",
-    "contamination": "the fit pipeline sets the threshold with --threshold-fpr",
+    "contamination": "the fit pipeline sets the threshold with --threshold and --target-fpr",
 }
 """Detector parameters the fit pipeline sets itself, and why; every other one is a setting and an option."""
 

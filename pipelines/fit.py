@@ -76,18 +76,21 @@ def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, n
 
 def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np.ndarray | None):
     """Final metrics and the review plots, on the labelled evaluation data when given,
-    else on the training rows (preprocessed ``Xt``) and the held-out validation scores."""
+    else on the training rows (preprocessed ``Xt``) and the held-out calibration scores."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from pipelines import plots
 
+    from pipelines import calibration_report
+
     detector = bundle.detector
-    val = detector.validation_scores_
-    metrics = {"threshold": detector.threshold_, "n_epochs": float(detector.n_epochs_)}
-    metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(val, q)) for q in (0.5, 0.9, 0.95, 0.99)})
-    figures = {"training_curves.png": plots.training_curves(detector.history_)}
+    val = detector.calibration_scores_
+    metrics = {"n_epochs": float(detector.n_epochs_), **calibration_report.metrics(detector)}
+    metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(detector.validation_scores_, q))
+                    for q in (0.5, 0.9, 0.95, 0.99)})
+    figures = {"training_curves.png": plots.training_curves(detector.history_), **calibration_report.figures(detector)}
     if eval_frame is None:
-        figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Validation-split scores")
+        figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Calibration-split scores")
         figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt))
         per_input = bundle.input_feature_scores(Xt)
         figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score (training rows)")
@@ -116,7 +119,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     import mlflow
 
     from anomaly_vae import VAEAnomalyDetector
-    from pipelines import plots
+    from pipelines import calibration_report, plots
     from pipelines.bundle import ModelBundle
     from pipelines.checkpoints import Checkpoint
     from pipelines.interrupts import StopOnSignal
@@ -196,7 +199,7 @@ def run_fit(settings: FitSettings) -> FitResult:
             detector.fit(Xt, callbacks=[backup, MLflowEpochLogger(run), stop])
         finally:
             stop.on_train_end()
-        detector.set_threshold(scores=detector.validation_scores_, target_fpr=settings.threshold_fpr)
+        print(calibration_report.describe(detector), file=sys.stderr)
         bundle = ModelBundle(schema, preprocessor, detector)
         local_model = save_new(bundle, local_model)
         checkpoint.remove()

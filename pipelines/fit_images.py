@@ -43,7 +43,7 @@ def run_image_fit(settings):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from anomaly_vae import VAEImageDetector
-    from pipelines import image_plots, plots
+    from pipelines import calibration_report, image_plots, plots
     from pipelines.fit import FitResult, save_new
     from pipelines.image_bundle import ImageBundle
     from pipelines.image_files import read_images
@@ -89,14 +89,14 @@ def run_image_fit(settings):
             detector.fit(train.images, callbacks=[MLflowEpochLogger(run), stop])
         finally:
             stop.on_train_end()
-        detector.set_threshold(scores=detector.validation_scores_, target_fpr=settings.threshold_fpr)
+        print(calibration_report.describe(detector, "images"), file=sys.stderr)
         bundle = ImageBundle(detector)
         local_model = save_new(bundle, local_model)
         print(f"Model saved locally to {local_model}", file=sys.stderr)
 
-        metrics = {"threshold": detector.threshold_, "n_epochs": float(detector.n_epochs_),
-                   "n_train_images": float(len(train.images))}
-        figures = {"training_curves.png": plots.training_curves(detector.history_)}
+        metrics = {"n_epochs": float(detector.n_epochs_), "n_train_images": float(len(train.images)),
+                   **calibration_report.metrics(detector)}
+        figures = {"training_curves.png": plots.training_curves(detector.history_), **calibration_report.figures(detector)}
         shown = evaluation if evaluation is not None else train
         scores, maps = bundle.score_images(shown.images)
         labels = shown.labels if evaluation is not None else None
@@ -107,7 +107,7 @@ def run_image_fit(settings):
         if evaluation is not None:
             metrics["eval_anomaly_rate"] = float(np.mean(scores > detector.threshold_))
         figures["score_histogram.png"] = plots.score_histogram(
-            scores, detector.threshold_, reference=detector.validation_scores_, labels=labels,
+            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels,
             title="Evaluation scores" if evaluation is not None else "Training images' scores")
         first = np.arange(min(N_SHOWN, len(shown.images)))
         figures["reconstructions.png"] = image_plots.reconstruction_grid(

@@ -4,7 +4,7 @@ load it).
 
 The pyfunc's input for images follows MLflow's practice for binary data: a DataFrame with one column,
 ``image``, holding each image's encoded PNG or JPEG bytes (base64 in a JSON request to the model server,
-which MLflow decodes for a ``binary`` column). Output: ``anomaly_score`` and ``is_anomaly`` per image.
+which MLflow decodes for a ``binary`` column). Output: ``anomaly_score``, ``p_value`` and ``is_anomaly`` per image.
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ class ImageBundle:
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             raise ValueError(f"The images in one request must have one size; got {sorted(shapes)}.")
+        from pipelines.bundle import score_columns
+
         scores = self.detector.anomaly_score(np.stack(images))
-        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores > self.detector.threshold_},
-                            index=frame.index)
+        return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
 
     def signature(self):
         from mlflow.models import ModelSignature
@@ -57,6 +58,7 @@ class ImageBundle:
 
         return ModelSignature(inputs=Schema([ColSpec(DataType.binary, IMAGE_COLUMN)]),
                               outputs=Schema([ColSpec(DataType.double, "anomaly_score"),
+                                              ColSpec(DataType.double, "p_value"),
                                               ColSpec(DataType.boolean, "is_anomaly")]))
 
     @staticmethod

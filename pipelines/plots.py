@@ -32,15 +32,17 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
     """Score histogram with the threshold line; split by label, or against a reference distribution."""
     fig, ax = plt.subplots(figsize=(7, 4))
     lo, hi = np.percentile(np.concatenate([scores, reference if reference is not None else []]), [0.5, 99.5])
-    bins = np.linspace(lo, max(hi, threshold * 1.05 if threshold > 0 else hi), 60)
+    shown = np.isfinite(threshold)  # an infinite threshold (nothing flagged) has no line
+    bins = np.linspace(lo, max(hi, threshold * 1.05 if shown and threshold > 0 else hi), 60)
     if labels is not None:
         ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="normal")
         ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="anomaly")
     else:
         ax.hist(scores, bins=bins, alpha=0.6, density=True, label="scored")
     if reference is not None:
-        ax.hist(reference, bins=bins, histtype="step", density=True, color="k", label="training (validation split)")
-    ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.2f}")
+        ax.hist(reference, bins=bins, histtype="step", density=True, color="k", label="calibration split")
+    if shown:
+        ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.2f}")
     ax.set(title=title, xlabel="anomaly score (higher = more anomalous)", ylabel="density")
     ax.legend()
     fig.tight_layout()

@@ -7,7 +7,7 @@ import pandas as pd
 
 
 class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
-    """``predict(DataFrame)`` returns ``anomaly_score``, ``is_anomaly`` and (tables) ``top_features`` per row;
+    """``predict(DataFrame)`` returns ``anomaly_score``, ``p_value``, ``is_anomaly`` and (tables) ``top_features`` per row;
     an image model takes a column ``image`` of PNG/JPEG bytes (:mod:`pipelines.image_bundle`)."""
 
     def load_context(self, context) -> None:

@@ -1,4 +1,10 @@
-"""The score pipeline: load a logged model by MLflow URI, score a file in chunks, write the result atomically."""
+"""The score pipeline: load a logged model by MLflow URI, score a file in chunks, write the result atomically.
+
+Each row gets its ``anomaly_score``, its conformal ``p_value`` against the model's calibration scores and
+``is_anomaly`` (by the model's threshold, or with ``--fdr`` by Benjamini-Hochberg over the whole file). Each
+run compares its scores with the calibration scores (:mod:`anomaly_vae.drift`), and ``--recalibrate NORMAL``
+re-fits the threshold on fresh normal rows first, without retraining, and logs the result as a new model.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +26,17 @@ class ScoreResult:
     unknown_categories: dict
     run_id: str | None = None
     tracking_error: str | None = None
+    drift: object | None = None  # anomaly_vae.drift.DriftReport
+    recalibrated_model: Path | None = None
+    recalibrated_uri: str | None = None
+    registered: str | None = None  # models:/NAME/VERSION of a recalibrated registered model
 
 
 def run_score(settings: ScoreSettings) -> ScoreResult:
     import mlflow
 
     from anomaly_vae.atomic import remove_stale_temporaries
+    from anomaly_vae.drift import drift_report
     from pipelines import plots
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.image_bundle import ImageBundle
@@ -36,6 +47,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
     bundle, source = load_model(settings.model_uri)
+    recalibrated = recalibrate(settings, bundle) if settings.recalibrate else None
     for stale in remove_stale_temporaries(settings.output):
         print(f"Removed {stale}, a temporary file left by an earlier scoring run that was killed.", file=sys.stderr)
     if isinstance(bundle, ImageBundle):
@@ -52,7 +64,20 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
         if settings.maps:
             raise ValueError("--maps is for image models; this model scores tables.")
         rows, flags, unknown, all_scores = _score_table(settings, bundle)
+    detector = bundle.detector
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
+    by_threshold = settings.fdr is None
+    result.drift = drift_report(all_scores, detector.calibration_scores_, flags,
+                                detector.threshold_rule_ if by_threshold else None,
+                                detector.target_fpr_ if by_threshold else None)
+    print(("warning: " if result.drift.drifted else "") + result.drift.message(), file=sys.stderr)
+    if settings.fdr is not None and flags == 0:
+        n_cal = len(detector.calibration_scores_)
+        needed = int(np.ceil(rows / (settings.fdr * (n_cal + 1)) - 1e-9))  # k rows at p = 1/(n+1) pass k fdr / rows
+        if needed > 1:
+            print(f"warning: --fdr {settings.fdr:g} flagged nothing. With {n_cal} calibration rows no p-value is below "
+                  f"1/{n_cal + 1}, and Benjamini-Hochberg over {rows} rows flags only when at least {needed} rows "
+                  "reach it; calibrate on more normal rows (--recalibrate) for finer p-values.", file=sys.stderr)
     if unknown:
         print(f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}", file=sys.stderr)
     if settings.log_run:
@@ -63,59 +88,141 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
         if active is not None:
             run.run_id = active.info.run_id
             run.call(mlflow.set_tag, "anomaly_vae.job", "score")
-            run.call(mlflow.log_params, {**source.params(), "data": settings.data, "output": settings.output})
-            metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate,
-                       "threshold": float(bundle.detector.threshold_)}
+            params = {**source.params(), "data": settings.data, "output": settings.output}
+            params.update({k: str(getattr(settings, k)) for k in ("fdr", "recalibrate") if getattr(settings, k) is not None})
+            run.call(mlflow.log_params, params)
+            metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate, **result.drift.metrics()}
+            if np.isfinite(detector.threshold_):
+                metrics["threshold"] = float(detector.threshold_)
             metrics.update({f"score_q{int(q * 100)}": float(np.quantile(all_scores, q)) for q in (0.5, 0.9, 0.99)})
             metrics.update({f"unknown_categories.{k}": float(v) for k, v in unknown.items()})
+            if recalibrated is not None:
+                metrics["n_calibration_rows"] = float(len(detector.calibration_scores_))
             run.call(mlflow.log_metrics, metrics)
             sample = all_scores if len(all_scores) <= 200_000 else np.random.default_rng(0).choice(all_scores, 200_000)
-            fig = plots.score_histogram(sample, bundle.detector.threshold_, reference=bundle.detector.validation_scores_,
-                                        title="Scored rows vs training distribution")
+            fig = plots.score_histogram(sample, detector.threshold_, reference=detector.calibration_scores_,
+                                        title="Scored rows vs the calibration scores")
             run.call(mlflow.log_figure, fig, "plots/score_histogram.png")
             plots.plt.close("all")
-            run.finish()
+            if recalibrated is not None and run.error is None:
+                _log_recalibrated(run, result, recalibrated, source)
+            run.finish("FINISHED" if run.error is None else "FAILED")
         result.run_id = run.run_id
         result.tracking_error = None if run.error is None else f"{type(run.error).__name__}: {run.error}"
+    if recalibrated is not None:
+        result.recalibrated_model = recalibrated.folder
     return result
+
+
+@dataclass
+class Recalibrated:
+    folder: Path
+    signature: object
+    input_example: object
+
+
+def recalibrate(settings: ScoreSettings, bundle) -> Recalibrated:
+    """Re-fit ``bundle``'s threshold on the normal rows (or images) of ``settings.recalibrate`` with the model's
+    rule and target, and save the result as a new local model beside the output (never replacing one)."""
+    from pipelines import calibration_report
+    from pipelines.fit import save_new
+    from pipelines.image_bundle import ImageBundle
+
+    path = settings.recalibrate
+    detector = bundle.detector
+    try:
+        if isinstance(bundle, ImageBundle):
+            from pipelines.image_files import read_images
+
+            found = read_images(path)
+            images = found.images if found.labels is None else found.images[found.labels == 0]
+            detector.set_threshold(images)
+            signature, example, what = bundle.signature(), bundle.input_example(images[0]), "images"
+        else:
+            from pipelines.tables import read_table
+
+            frame = read_table(path)
+            label = bundle.schema.label
+            if label and label in frame.columns:
+                frame = frame[pd.to_numeric(frame[label], errors="coerce") == 0]
+            if len(frame) == 0:
+                raise ValueError("no normal rows to calibrate on" + (f" (label {label!r} = 0)" if label else ""))
+            detector.set_threshold(bundle.transform(frame))
+            example = bundle.schema.conform(frame.head(5))
+            signature, what = bundle.signature(example), "rows"
+    except ValueError as err:
+        raise ValueError(f"--recalibrate {path!r}: {err}") from None
+    print(calibration_report.describe(detector, what, source=path), file=sys.stderr)
+    out = Path(settings.output)
+    folder = save_new(bundle, out.with_name(f"{out.stem}-recalibrated-model"))
+    print(f"Recalibrated model saved locally to {folder}", file=sys.stderr)
+    return Recalibrated(folder, signature, example)
+
+
+def _log_recalibrated(run, result: ScoreResult, recalibrated: Recalibrated, source) -> None:
+    """Log the recalibrated model in the score run; a registered model gets it as its next version."""
+    from types import SimpleNamespace
+
+    from pipelines.tracking import log_bundle_model
+
+    target = SimpleNamespace(register=source.name, alias=None)
+    result.recalibrated_uri, version = log_bundle_model(
+        run, recalibrated.folder, recalibrated.signature, recalibrated.input_example, target)
+    if version:
+        result.registered = f"models:/{source.name}/{version}"
 
 
 def _score_table(settings: ScoreSettings, bundle):
     """Score a table file in chunks, writing the rows plus the scores atomically; rows, flags, unknown
-    categories and all scores."""
+    categories and all scores. With ``--fdr`` a first pass computes every row's p-value for the
+    Benjamini-Hochberg cutoff, and the second flags each chunk by it."""
     from tqdm import tqdm
 
+    from anomaly_vae.p_values import bh_cutoff
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.tables import input_arrow_schema, iter_table, table_format, write_table_atomic
 
     scores, flags, unknown = [], 0, {}
     typed_numbers = table_format(settings.data) == "csv" and table_format(settings.output) == "parquet"
 
-    def scored_chunks():
-        nonlocal flags
+    def chunks(desc: str):
+        """(chunk, what the model does with it) per chunk, a failure named by file, rows and model."""
         offset = 0
-        with tqdm(desc="scoring", unit=" rows", disable=None, file=sys.stderr) as bar:
+        with tqdm(desc=desc, unit=" rows", disable=None, file=sys.stderr) as bar:
             for chunk in iter_table(settings.data, settings.chunk_rows, text=True):
-                try:
-                    result = bundle.score(chunk)
-                except ValueError as err:
-                    raise ValueError(f"{settings.data!r}, rows {offset}-{offset + len(chunk) - 1}, "
-                                     f"model {settings.model_uri!r}: {err}") from None
-                for col, n in bundle.unknown_categories(chunk).items():
-                    unknown[col] = unknown.get(col, 0) + n
-                scores.append(result["anomaly_score"].to_numpy())
-                flags += int(result["is_anomaly"].sum())
+                yield chunk, lambda fn, o=offset, n=len(chunk): _named(fn, settings, o, n)
                 bar.update(len(chunk))
                 offset += len(chunk)
-                if typed_numbers:  # CSV into Parquet: the model's numeric columns as numbers, not text
-                    chunk = chunk.assign(**{c: pd.to_numeric(chunk[c]) for c in bundle.schema.numeric})
-                clashes = {c: f"{c}_input" for c in result.columns if c in chunk.columns}
-                yield pd.concat([chunk.rename(columns=clashes), result], axis=1)
+
+    def scored_chunks(cutoff: float | None):
+        nonlocal flags
+        for chunk, named in chunks("scoring"):
+            result = named(lambda c=chunk: bundle.score(c, p_cutoff=cutoff))
+            for col, n in bundle.unknown_categories(chunk).items():
+                unknown[col] = unknown.get(col, 0) + n
+            scores.append(result["anomaly_score"].to_numpy())
+            flags += int(result["is_anomaly"].sum())
+            if typed_numbers:  # CSV into Parquet: the model's numeric columns as numbers, not text
+                chunk = chunk.assign(**{c: pd.to_numeric(chunk[c]) for c in bundle.schema.numeric})
+            clashes = {c: f"{c}_input" for c in result.columns if c in chunk.columns}
+            yield pd.concat([chunk.rename(columns=clashes), result], axis=1)
 
     with terminate_as_interrupt():
+        cutoff = None
+        if settings.fdr is not None:
+            p_values = [named(lambda c=chunk: bundle.detector.p_values(bundle.transform(c)))
+                        for chunk, named in chunks("p-values for --fdr")]
+            cutoff = bh_cutoff(np.concatenate(p_values), settings.fdr)
         input_schema = input_arrow_schema(settings.data, bundle.schema.numeric)
-        rows = write_table_atomic(scored_chunks(), settings.output, input_schema=input_schema)
+        rows = write_table_atomic(scored_chunks(cutoff), settings.output, input_schema=input_schema)
     return rows, flags, unknown, np.concatenate(scores)
+
+
+def _named(fn, settings: ScoreSettings, offset: int, n: int):
+    try:
+        return fn()
+    except ValueError as err:
+        raise ValueError(f"{settings.data!r}, rows {offset}-{offset + n - 1}, model {settings.model_uri!r}: {err}") from None
 
 
 if __name__ == "__main__":

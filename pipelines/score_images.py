@@ -1,7 +1,8 @@
 """Scoring images with an image model: ``anomaly-vae score MODEL images/ scores.csv [--maps DIR]``.
 
 The output table has one row per image: ``path`` (relative to the folder, or ``file.npz[i]``),
-``anomaly_score``, ``is_anomaly`` and, for a labelled input (an MVTec ``test/`` folder, an ``.npz`` with ``y``),
+``anomaly_score``, ``p_value``, ``is_anomaly`` (with ``--fdr``, by Benjamini-Hochberg over all the images) and,
+for a labelled input (an MVTec ``test/`` folder, an ``.npz`` with ``y``),
 ``label``. With ``--maps DIR``, each image's anomaly map is written as a grey PNG (``DIR/<path>.png``, the
 path's folders joined with ``__``), all maps on one scale: black is the lowest pixel NLL of the batch, white
 its 99.5th percentile and above, so maps compare across images. Both are written atomically.
@@ -31,6 +32,8 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
     from PIL import Image
 
     from anomaly_vae.atomic import write_folder_atomically
+    from anomaly_vae.p_values import bh_cutoff, conformal_p_values
+    from pipelines.bundle import score_columns
     from pipelines.image_files import read_images
     from pipelines.tables import write_table_atomic
 
@@ -39,8 +42,10 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
         scores, maps = bundle.score_images(found.images)
     except ValueError as err:
         raise ValueError(f"{settings.data!r}, model {settings.model_uri!r}: {err}") from None
-    table = pd.DataFrame({"path": found.paths, "anomaly_score": scores,
-                          "is_anomaly": scores > bundle.detector.threshold_})
+    cutoff = None
+    if settings.fdr is not None:
+        cutoff = bh_cutoff(conformal_p_values(bundle.detector.calibration_scores_, scores), settings.fdr)
+    table = pd.DataFrame({"path": found.paths, **score_columns(bundle.detector, scores, cutoff)})
     if found.labels is not None:
         table["label"] = found.labels
     if settings.maps:

@@ -34,7 +34,6 @@ class FitSettings:
     categorical_columns: list[str] | None = None
     categorical_likelihood: bool = True
     eval_data: str | None = None
-    threshold_fpr: float = 0.01
     output_dir: str = "outputs"
     tracking_uri: str | None = None
     experiment: str = "anomaly-vae"
@@ -51,8 +50,6 @@ class FitSettings:
 
     def check(self) -> None:
         """Refuse settings that cannot work before anything is trained, naming the flag."""
-        if not 0 < self.threshold_fpr < 1:
-            raise ValueError(f"{flag('threshold_fpr')} must be between 0 and 1 (exclusive); got {self.threshold_fpr}.")
         check_folder(self.output_dir, "output_dir")
         if self.checkpoint_dir:
             check_folder(self.checkpoint_dir, "checkpoint_dir")
@@ -85,11 +82,24 @@ class ScoreSettings:
     engine: str = "local"
     spark_master: str = "local[*]"
     maps: str | None = None
+    fdr: float | None = None
+    recalibrate: str | None = None
+
+    def check_engine(self) -> None:
+        """Refuse options the chosen engine does not have."""
+        if self.engine == "spark" and (self.fdr is not None or self.recalibrate):
+            raise ValueError(f"{flag('fdr')} and {flag('recalibrate')} work with --engine local: Benjamini-Hochberg "
+                             "needs every row's p-value before it flags one, and a recalibrated model is logged first.")
 
     def check(self) -> None:
         """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""
         from pipelines.tables import table_format
 
+        if self.fdr is not None and not 0 < self.fdr < 1:
+            raise ValueError(f"{flag('fdr')} must be between 0 and 1 (exclusive); got {self.fdr}.")
+        if self.recalibrate is not None and not Path(self.recalibrate).exists():
+            raise ValueError(f"{flag('recalibrate')} {self.recalibrate!r}: no such file or folder.")
+        self.check_engine()
         if self.chunk_rows < 1:
             raise ValueError(f"{flag('chunk_rows')} must be a positive number of rows; got {self.chunk_rows}.")
         out = Path(self.output)
@@ -105,7 +115,7 @@ class ScoreSettings:
 
 
 def flag(field_name: str) -> str:
-    """The command-line flag of a settings field (``threshold_fpr`` is ``--threshold-fpr``)."""
+    """The command-line flag of a settings field (``target_fpr`` is ``--target-fpr``)."""
     return "--" + field_name.replace("_", "-")
 
 
@@ -149,6 +159,10 @@ def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+RENAMED = {"threshold_fpr": "target_fpr"}
+"""Settings of earlier versions and their names now (``--threshold-fpr`` became the detector's ``target_fpr``)."""
+
+
 def load_settings(cls, config: str | os.PathLike | None, flags: dict[str, Any]):
     """``cls`` built from the YAML file ``config`` (if any), then every flag that was given (not None)."""
     values: dict[str, Any] = {}
@@ -164,6 +178,10 @@ def load_settings(cls, config: str | os.PathLike | None, flags: dict[str, Any]):
             raise ValueError(f"Config file {str(path)!r} must hold a mapping of setting: value.")
         values.update(loaded or {})
     names = {f.name for f in dataclasses.fields(cls)}
+    renamed = sorted(set(values) & set(RENAMED))
+    if renamed:
+        raise ValueError(f"Setting {renamed[0]!r} in {str(config)!r} is now {RENAMED[renamed[0]]!r} "
+                         f"({flag(RENAMED[renamed[0]])}).")
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown} in {str(config)!r}; known: {sorted(names)}.")

@@ -6,7 +6,7 @@ code), because ``spark_udf`` itself loads the model with ``mlflow.pyfunc.load_mo
 A sample of the input is conformed to the model's schema on the driver, so a missing or wrongly typed column
 fails before the job starts, with the single-process message. The executors then score with the pyfunc
 model (``env_manager="local"``: this Python), and the result, the input columns plus ``anomaly_score``,
-``is_anomaly`` and ``top_features``, is written as Parquet parts into a new folder, moved into place at the end.
+``p_value``, ``is_anomaly`` and ``top_features``, is written as Parquet parts into a new folder, moved into place at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipelines.settings import ScoreSettings
 
-RESULT_TYPE = "anomaly_score double, is_anomaly boolean, top_features string"
+RESULT_TYPE = "anomaly_score double, p_value double, is_anomaly boolean, top_features string"
 CHECK_ROWS = 10_000
 """Rows of the input conformed to the model's schema on the driver before the job starts."""
 
@@ -83,6 +83,7 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     from pipelines.model_source import is_uri, load_model
     from pipelines.tracking import fail_fast_http, tracking_uri
 
+    settings.check_engine()
     if settings.chunk_rows < 1:
         raise ValueError(f"--chunk-rows must be a positive number of rows; got {settings.chunk_rows}.")
     out = check_output(settings)

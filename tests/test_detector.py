@@ -11,7 +11,6 @@ import pytest
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler
 
 from anomaly_vae import VAEAnomalyDetector
-from anomaly_vae.threshold import AUTO_QUANTILE
 from tests.helpers import small_detector
 
 
@@ -40,8 +39,10 @@ def test_score_conventions(fitted, normal_frame):
     np.testing.assert_array_equal(predicted == -1, anomaly > fitted.threshold_)
 
 
-def test_auto_threshold_is_the_validation_quantile(fitted):
-    assert fitted.threshold_ == pytest.approx(np.quantile(fitted.validation_scores_, AUTO_QUANTILE))
+def test_auto_threshold_is_the_calibration_quantile(fitted, normal_frame):
+    assert len(fitted.calibration_scores_) == int(0.1 * len(normal_frame))
+    assert fitted.threshold_ == pytest.approx(np.quantile(fitted.calibration_scores_, 1 - fitted.target_fpr))
+    assert (fitted.threshold_rule_, fitted.target_fpr_, fitted.tail_) == ("quantile", 0.01, None)
 
 
 def test_float_contamination_flags_that_share_of_training_rows(normal_data):

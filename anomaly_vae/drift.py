@@ -1,0 +1,73 @@
+"""Drift of new scores away from the calibration scores: is what the model now sees still like what it was
+calibrated on?
+
+Two checks, both two-sided tests against chance: the two-sample Kolmogorov-Smirnov test of the new scores
+against the calibration scores (any change of the score distribution), and a test of the number of rows flagged
+against what the threshold was set for (a change where it matters for the decisions). The flagged count of ``m``
+exchangeable normal rows is not binomial: the threshold itself was estimated from ``n`` calibration scores, so
+the rate it flags is random too. For a threshold at the ``k``-th largest of ``n`` calibration scores that rate
+is Beta(``k``, ``n + 1 - k``) and the count beta-binomial, exact for the conformal rule and close for the
+others (``k = target (n + 1)``). Either check also fires when the new rows hold many true anomalies; the report
+cannot tell the two apart, a person can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DRIFT_ALPHA = 0.01
+"""A drift warning is printed when either test's p-value is below this."""
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    n_rows: int
+    ks_statistic: float
+    ks_p_value: float
+    flagged_share: float
+    expected_share: float | None  # None when the flags do not come from the threshold (Benjamini-Hochberg)
+    flagged_p_value: float | None
+
+    @property
+    def drifted(self) -> bool:
+        return self.ks_p_value < DRIFT_ALPHA or (self.flagged_p_value is not None and self.flagged_p_value < DRIFT_ALPHA)
+
+    def metrics(self) -> dict[str, float]:
+        out = {"drift_ks_statistic": self.ks_statistic, "drift_ks_p_value": self.ks_p_value,
+               "flagged_share": self.flagged_share}
+        if self.expected_share is not None:
+            out.update(expected_flagged_share=self.expected_share, drift_flagged_p_value=self.flagged_p_value)
+        return out
+
+    def message(self) -> str:
+        """One line saying whether the scores differ from the calibration scores beyond chance."""
+        parts = [f"KS {self.ks_statistic:.3f} (p = {self.ks_p_value:.2g})"]
+        if self.expected_share is not None:
+            parts.append(f"{self.flagged_share:.2%} flagged against {self.expected_share:.2%} expected "
+                         f"(p = {self.flagged_p_value:.2g})")
+        verdict = ("differ from the calibration scores beyond chance: the data drifted or hold many anomalies; "
+                   "re-fit the threshold on fresh normal rows with --recalibrate NORMAL" if self.drifted
+                   else "are consistent with the calibration scores")
+        return f"{self.n_rows} scores {verdict} ({'; '.join(parts)})."
+
+
+def drift_report(scores, calibration_scores, n_flagged: int, rule: str | None, target_fpr: float | None) -> DriftReport:
+    """Compare ``scores``, ``n_flagged`` of them flagged by a threshold of ``rule`` at ``target_fpr``, with the
+    ``calibration_scores`` the threshold was set on. ``rule=None``: the flags did not come from the threshold
+    (Benjamini-Hochberg), so only the distributions are compared."""
+    from scipy.stats import betabinom, ks_2samp
+
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    calibration_scores = np.asarray(calibration_scores, dtype=np.float64).ravel()
+    ks = ks_2samp(scores, calibration_scores)
+    m, n = len(scores), len(calibration_scores)
+    expected = p_flagged = None
+    if rule is not None:
+        k = np.floor(target_fpr * (n + 1) + 1e-9) if rule == "conformal" else target_fpr * (n + 1)
+        if k > 0:  # k = 0: a conformal threshold too high to flag anything, nothing to test
+            law = betabinom(m, k, n + 1 - k)
+            expected = float(k / (n + 1))
+            p_flagged = float(min(1.0, 2 * min(law.cdf(n_flagged), law.sf(n_flagged - 1))))
+    return DriftReport(m, float(ks.statistic), float(ks.pvalue), n_flagged / m, expected, p_flagged)
