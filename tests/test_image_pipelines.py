@@ -70,7 +70,7 @@ def test_score_writes_one_row_per_image_and_the_maps(fitted, images, store, work
     result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(out), maps=str(maps),
                                      tracking_uri=store))
     table = pd.read_csv(out)
-    assert list(table.columns) == ["path", "anomaly_score", "is_anomaly", "label"]
+    assert list(table.columns) == ["path", "anomaly_score", "p_value", "is_anomaly", "label"]
     assert result.rows == len(table) == len(list((images / "test").rglob("*.png")))
     assert table.path.iloc[0].startswith("test/digit_1/")
     pngs = sorted(maps.iterdir())

@@ -56,7 +56,9 @@ def test_fit_logs_a_reviewable_run(fitted, store):
     assert run.data.metrics["threshold"] == pytest.approx(fitted.threshold)
     assert 0.5 < run.data.metrics["eval_roc_auc"] <= 1.0
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves", "latent_means", "feature_scores")}
+    assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves", "latent_means",
+                                                "feature_scores", "calibration")}
+    assert run.data.metrics["n_calibration_rows"] == len(ModelBundle.load(fitted.local_model).detector.calibration_scores_)
     assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
 
 
@@ -72,7 +74,10 @@ def test_categorical_columns_get_the_categorical_likelihood(fitted):
 def test_served_model_scores_equal_in_process_scores(fitted, store):
     test = pd.read_csv(TEST)
     served = mlflow.pyfunc.load_model("models:/demo@champion").predict(test)
-    assert list(served.columns) == ["anomaly_score", "is_anomaly", "top_features"]
+    assert list(served.columns) == ["anomaly_score", "p_value", "is_anomaly", "top_features"]
+    np.testing.assert_array_equal(served["p_value"], bundle_p_values := ModelBundle.load(fitted.local_model).detector.p_values(
+        ModelBundle.load(fitted.local_model).transform(test)))
+    assert ((bundle_p_values > 0) & (bundle_p_values <= 1)).all()
     bundle = ModelBundle.load(fitted.local_model)
     in_process = bundle.detector.anomaly_score(bundle.transform(test))
     np.testing.assert_allclose(served["anomaly_score"].to_numpy(), in_process, rtol=1e-6, atol=1e-6)

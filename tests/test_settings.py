@@ -66,6 +66,13 @@ def test_preprocessing_reaches_the_detector_from_yaml(tmp_path):
     assert settings.detector_params()["hidden_units"] == (8,)
 
 
+def test_a_renamed_setting_names_its_new_name(tmp_path):
+    config = tmp_path / "fit.yaml"
+    config.write_text("data: x.csv\nthreshold_fpr: 0.05\n")
+    with pytest.raises(ValueError, match="'threshold_fpr' .* is now 'target_fpr' \\(--target-fpr\\)"):
+        load_settings(FitSettings, config, {})
+
+
 def test_the_readme_parameter_table_lists_every_parameter():
     from pathlib import Path
 

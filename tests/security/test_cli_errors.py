@@ -84,8 +84,9 @@ def test_cli_fit_without_data_or_with_a_bad_config_is_one_line(tmp_path, args, f
 def test_cli_flags_that_cannot_work_fail_before_training_naming_the_flag(tmp_path):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     (tmp_path / "a-file").write_text("x")
-    for extra, fragment in [(("--threshold-fpr", "0"), "--threshold-fpr must be between 0 and 1"),
-                            (("--threshold-fpr", "1.5"), "--threshold-fpr"),
+    for extra, fragment in [(("--target-fpr", "0"), "--target-fpr must be a float in the range (0.0, 1.0)"),
+                            (("--target-fpr", "1.5"), "--target-fpr"),
+                            (("--threshold", "median"), "--threshold must be a str among"),
                             (("--batch-size", "0"), "--batch-size must be"),
                             (("--alias", "champion"), "--alias needs --register")]:
         out = cli("fit", TRAIN, "--output-dir", tmp_path / "out", "--tracking-uri", store, *extra, cwd=tmp_path)
@@ -104,8 +105,11 @@ def test_cli_score_flags_that_cannot_work_fail_before_scoring(tmp_path):
     cases = [((model, TEST, tmp_path / "s.csv", "--chunk-rows", "0"), "--chunk-rows must be a positive"),
              ((model, TEST, tmp_path / "a-file" / "s.csv"), "is a file, not a folder"),
              ((model, TEST, tmp_path), "is a folder"),
-             ((model, test_copy, test_copy), "is the input DATA file")]
-    for args, fragment in cases:
+             ((model, test_copy, test_copy), "is the input DATA file"),
+             ((model, TEST, tmp_path / "s.csv", "--fdr", "1"), "--fdr must be between 0 and 1"),
+             ((model, TEST, tmp_path / "s.csv", "--recalibrate", tmp_path / "none.csv"), "--recalibrate", "no such file"),
+             ((model, TEST, tmp_path / "s.parquet", "--engine", "spark", "--fdr", "0.1"), "work with --engine local")]
+    for args, *fragments in cases:
         out = cli("score", *args, "--no-log-run", cwd=tmp_path)
-        assert_user_error(out, 2, fragment)
+        assert_user_error(out, 2, *fragments)
     assert test_copy.read_bytes() == TEST.read_bytes() and not (tmp_path / "s.csv").exists()
