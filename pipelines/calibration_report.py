@@ -20,8 +20,13 @@ def describe(detector, what: str = "rows", source: str | None = None) -> str:
     n = len(detector.calibration_scores_)
     threshold = (f"{detector.threshold_:.6g}" if np.isfinite(detector.threshold_)
                  else "infinite (no row can reach a p-value that small)")
-    where = (f"normal {what} of {source!r}" if source else
-             f"held-out normal {what} (they neither trained the network nor chose its epoch)")
+    if source:
+        where = f"normal {what} of {source!r}"
+    elif detector.calibration_fraction > 0:
+        where = f"held-out normal {what} (they neither trained the network nor chose its epoch)"
+    else:
+        where = (f"validation {what} (they also chose the early-stopping epoch; --calibration-fraction holds out "
+                 f"{what} that did not)")
     return (f"Calibration: {n} {where}; "
             f"threshold {threshold} by the {detector.threshold_rule_} rule at target false-positive rate "
             f"{detector.target_fpr_:g}")

@@ -24,8 +24,9 @@ PIPELINE_ONLY = {
 }
 """Detector parameters the fit pipeline sets itself, and why; every other one is a setting and an option."""
 
-PIPELINE_DEFAULTS = {"random_state": 0, "verbose": 1}
-"""Where the pipeline's default differs from the detector's: runs are seeded, and say what they do."""
+PIPELINE_DEFAULTS = {"random_state": 0, "verbose": 1, "calibration_fraction": 0.1}
+"""Where the pipeline's default differs from the detector's: runs are seeded, say what they do, and hold out
+calibration rows that neither trained the network nor chose its epoch, for the p-values they write."""
 
 
 @dataclass(frozen=True)

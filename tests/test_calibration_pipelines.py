@@ -111,3 +111,22 @@ def test_recalibrate_with_a_bad_file_names_it_and_writes_nothing(fitted, store, 
         run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(bad), output=str(out), tracking_uri=store,
                                 recalibrate=str(bad)))
     assert not out.exists() and not (workdir / "never-recalibrated-model").exists()
+
+
+def test_the_cli_prints_a_calibration_warning_as_one_line(workdir):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    small = workdir / "small.csv"
+    normal_rows(300, 7).to_csv(small, index=False)
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "fit", str(small), "--threshold", "conformal",
+                          "--target-fpr", "0.001", "--epochs", "1", "--tracking-uri", f"sqlite:///{workdir / 'w.db'}",
+                          "--output-dir", str(workdir / "w-out"), "--verbose", "0"], cwd=workdir, capture_output=True,
+                         text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    warning = [line for line in out.stderr.splitlines() if "too few for a conformal threshold" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: 30 calibration scores"), out.stderr[-2000:]
+    assert "CalibrationWarning" not in out.stderr and "threshold: inf" in out.stdout

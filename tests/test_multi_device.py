@@ -48,6 +48,6 @@ def test_data_parallel_fails_at_once_without_keras_distribution(normal_data):
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution is JAX's")
 def test_data_parallel_on_one_device_trains_as_without_it(normal_data):
     X = np.vstack([normal_data, normal_data[:120]])  # 256 training rows: whole batches, nothing topped up
-    plain = small_detector(patience=None, validation_fraction=0.2).fit(X)
-    parallel = small_detector(patience=None, validation_fraction=0.2, data_parallel=True).fit(X)
+    plain = small_detector(patience=None, validation_fraction=0.2, calibration_fraction=0.0).fit(X)
+    parallel = small_detector(patience=None, validation_fraction=0.2, calibration_fraction=0.0, data_parallel=True).fit(X)
     np.testing.assert_allclose(parallel.history_["loss"], plain.history_["loss"], rtol=1e-5)
