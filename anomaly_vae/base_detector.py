@@ -41,6 +41,9 @@ STEPS_PER_EXECUTION = 2 * AUTO_MIN_STEPS_PER_EPOCH
 """Training steps per compiled call (JAX and TensorFlow), capped at the steps in one epoch: the
 epoch of a repeated small training set (at most twice the minimum) is then one call, compiled once."""
 
+AUTO_CALIBRATION_FRACTION = 0.1
+"""Share of the examples ``calibration_fraction='auto'`` holds out with the conformal and POT rules."""
+
 TRAINING_CONSTRAINTS: dict = {
     "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
     "beta": [Interval(Real, 0, None, closed="left")],
@@ -51,7 +54,7 @@ TRAINING_CONSTRAINTS: dict = {
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
-    "calibration_fraction": [Interval(Real, 0, 1, closed="left")],
+    "calibration_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
     "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
     "threshold": [StrOptions(set(THRESHOLD_RULES))],
     "target_fpr": [Interval(Real, 0, 1, closed="neither")],
@@ -275,10 +278,17 @@ class BaseVAEDetector(OutlierMixin, BaseEstimator):
             )
         return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
 
+    def _calibration_share(self) -> float:
+        """``calibration_fraction`` resolved: ``'auto'`` holds out ``AUTO_CALIBRATION_FRACTION`` for the rules
+        whose guarantee needs rows the fit never used (conformal, POT), none for the quantile rule."""
+        if self.calibration_fraction == "auto":
+            return 0.0 if self.threshold == "quantile" else AUTO_CALIBRATION_FRACTION
+        return float(self.calibration_fraction)
+
     def _held_out_counts(self, n: int) -> tuple[int, int]:
         """Validation (early stopping) and calibration (threshold, p-values) examples held out of ``n``; at
         least one example is left to train on, giving up the calibration split first."""
-        n_val, n_cal = int(self.validation_fraction * n), int(self.calibration_fraction * n)
+        n_val, n_cal = int(self.validation_fraction * n), int(self._calibration_share() * n)
         if n - n_val - n_cal < 1:
             n_cal = 0
         if n - n_val < 1:

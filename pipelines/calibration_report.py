@@ -22,7 +22,7 @@ def describe(detector, what: str = "rows", source: str | None = None) -> str:
                  else "infinite (no row can reach a p-value that small)")
     if source:
         where = f"normal {what} of {source!r}"
-    elif detector.calibration_fraction > 0:
+    elif detector._calibration_share() > 0:
         where = f"held-out normal {what} (they neither trained the network nor chose its epoch)"
     else:
         where = (f"validation {what} (they also chose the early-stopping epoch; --calibration-fraction holds out "

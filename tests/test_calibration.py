@@ -160,6 +160,15 @@ def test_calibration_rows_neither_train_nor_validate(fitted, data):
     np.testing.assert_array_equal(fitted.validation_scores_, fitted.anomaly_score(data[order[:n_val]]))
 
 
+def test_auto_calibration_holds_rows_out_for_the_conformal_and_pot_rules_only(data):
+    assert small_detector(threshold="conformal")._held_out_counts(600) == (60, 60)
+    assert small_detector(threshold="pot")._held_out_counts(600) == (60, 60)
+    assert small_detector()._held_out_counts(600) == (60, 0)
+    quantile = small_detector().fit(data[:300])
+    assert quantile.calibration_scores_ is quantile.validation_scores_
+    assert small_detector(calibration_fraction=0.9)._held_out_counts(20) == (2, 0)  # training rows come first
+
+
 def test_conformal_detector_flags_exactly_p_values_at_most_the_target(fitted, data):
     rng = np.random.default_rng(8)
     X = np.r_[data[:100], rng.normal(0, 3, size=(100, 4))]
