@@ -49,28 +49,12 @@ class VAEImageDetector(BaseVAEDetector):
         Adam's step size (gradients are clipped to a global norm of 10).
     validation_fraction : float, default=0.1
         Share of the images held out to choose the early-stopping epoch.
-    calibration_fraction : float or "auto", default="auto"
-        Share of the images held out to calibrate the threshold and the p-values (the fit pipeline holds out 0.1).
-        They neither train the network nor choose its epoch, so their scores are like those of new normal images
-        and the p-values' guarantee holds. 0 calibrates on the validation images, which chose the early-stopping
-        epoch: on the ADBench sets their realised false-positive rates ran up to 2.7 times the target. ``'auto'``
-        holds out 0.1 with the ``'conformal'`` and ``'pot'`` rules and 0 with ``'quantile'``, whose fits then keep
-        every image for training (holding out 0.1 cost 0.005 ROC-AUC and 0.02 AP on the ADBench sets;
-        ``benchmarks/RESULTS.md``, "Calibration").
     patience : int, "auto" or None, default="auto"
         Early-stopping patience (epochs) on the validation loss; ``'auto'`` is a tenth of the epochs (at least
         10); None trains all epochs.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        ``'auto'`` sets the threshold by the ``threshold`` rule for ``target_fpr`` on the calibration
-        images' scores. A float is the share of the training images to flag, as in scikit-learn's IsolationForest.
-    threshold : {"quantile", "conformal", "pot"}, default="quantile"
-        How the threshold is set from the calibration scores for ``target_fpr``.
-        ``'quantile'``: their ``1 - target_fpr`` quantile; ``'conformal'``: flag exactly the images whose
-        p-value (:meth:`p_values`) is at most ``target_fpr``, which keeps the false-positive rate at most
-        ``target_fpr`` on new normal images; ``'pot'``: a generalised Pareto fit to the highest scores, for rates far
-        below one over the number of calibration images (:mod:`anomaly_vae.threshold`).
-    target_fpr : float in (0, 1), default=0.01
-        Share of normal images the threshold should flag (its false-positive rate).
+    calibration_fraction, contamination, threshold, target_fpr
+        How the threshold and the p-values are calibrated, as for :class:`~anomaly_vae.VAEAnomalyDetector`
+        (defaults ``"auto"``, ``"auto"``, ``"quantile"``, 0.01), with images for rows.
     n_samples : int, default=16
         Latent draws averaged per image when scoring.
     kl_warmup : float in [0, 1), default=0.0
