@@ -144,9 +144,8 @@ def _detector_class(name: str):
 
 def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
     """JSON Schema of ``detector.json`` for one detector class; the parameters are the class's own."""
-    from anomaly_vae.documents import numbers, strict_object, strings
-
     from anomaly_vae.choices import THRESHOLD_RULES
+    from anomaly_vae.documents import numbers, strict_object, strings
     from anomaly_vae.tail import TailFit
 
     params = {name: {} for name in _detector_class(class_name)().get_params()}
@@ -248,6 +247,7 @@ def load_detector(folder: str | os.PathLike):
 
     from anomaly_vae import trusted_skops
     from anomaly_vae.documents import check_finite_numbers, read_document
+    from anomaly_vae.tail import TailFit
 
     folder = Path(folder)
     meta_path = folder / "detector.json"
@@ -273,6 +273,9 @@ def load_detector(folder: str | os.PathLike):
         raise ValueError(f"{str(meta_path)!r}: field {missing[0]} is missing.")
     if state["threshold_"] is not None:
         check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
+    elif state["threshold_rule_"] != "conformal" or state["format"] == 6:  # only a conformal threshold is infinite
+        raise ValueError(f"{str(meta_path)!r}: field threshold_: null (infinite) is only written for the conformal "
+                         f"rule, not {state['threshold_rule_']!r}.")
     check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
     check_finite_numbers(state["calibration_scores_"], meta_path, "calibration_scores_")
     tail = state["tail_"]
@@ -301,8 +304,6 @@ def load_detector(folder: str | os.PathLike):
         raise ValueError(f"{str(vae_path)!r} takes examples of shape {tuple(detector.vae_.event_shape)} but "
                          f"{str(meta_path)!r} says {event_shape}.")
     check_finite_weights(detector.vae_, vae_path)
-    from anomaly_vae.tail import TailFit
-
     detector.threshold_ = float("inf") if state["threshold_"] is None else float(state["threshold_"])
     detector.offset_ = -detector.threshold_
     detector.threshold_rule_ = state["threshold_rule_"]

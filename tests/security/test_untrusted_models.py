@@ -158,6 +158,12 @@ def test_damaged_bundle_json_is_refused_naming_the_file_and_field(copy, damage, 
     (lambda m: m["params"].update(beta="high"), "field params: The 'beta' parameter"),
     (lambda m: m.pop("threshold_"), "'threshold_' is a required property"),
     (lambda m: m.update(n_features_in_="8"), "field n_features_in_"),
+    (lambda m: m.update(threshold_=None), "field threshold_: null (infinite) is only written for the conformal rule"),
+    (lambda m: m.update(calibration_scores_=[]), "field calibration_scores_"),
+    (lambda m: m.update(threshold_rule_="median"), "field threshold_rule_"),
+    (lambda m: m.update(tail_={"start": 1.0, "shape": 0.1, "scale": -1.0, "n_excesses": 50, "n_calibration": 500}),
+     "field tail_: scale must be positive"),
+    (lambda m: m.pop("calibration_scores_"), "field calibration_scores_ is missing"),
 ])
 def test_damaged_detector_json_is_refused_naming_the_file_and_field(copy, damage, field):
     path = copy / "detector" / "detector.json"
