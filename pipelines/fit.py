@@ -79,18 +79,16 @@ def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np
     else on the training rows (preprocessed ``Xt``) and the held-out calibration scores."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from pipelines import plots
-
-    from pipelines import calibration_report
+    from pipelines import calibration_report, plots
 
     detector = bundle.detector
-    val = detector.calibration_scores_
+    cal = detector.calibration_scores_
     metrics = {"n_epochs": float(detector.n_epochs_), **calibration_report.metrics(detector)}
     metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(detector.validation_scores_, q))
                     for q in (0.5, 0.9, 0.95, 0.99)})
     figures = {"training_curves.png": plots.training_curves(detector.history_), **calibration_report.figures(detector)}
     if eval_frame is None:
-        figures["score_histogram.png"] = plots.score_histogram(val, detector.threshold_, title="Calibration-split scores")
+        figures["score_histogram.png"] = plots.score_histogram(cal, detector.threshold_, title="Calibration scores")
         figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt))
         per_input = bundle.input_feature_scores(Xt)
         figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score (training rows)")
@@ -103,7 +101,7 @@ def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np
         metrics.update(eval_roc_auc=float(roc_auc_score(y_eval, scores)),
                        eval_average_precision=float(average_precision_score(y_eval, scores)))
         figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, scores)
-    figures["score_histogram.png"] = plots.score_histogram(scores, detector.threshold_, reference=val, labels=y_eval,
+    figures["score_histogram.png"] = plots.score_histogram(scores, detector.threshold_, reference=cal, labels=y_eval,
                                                            title="Evaluation scores")
     figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
     per_input = bundle.input_feature_scores(Xe)

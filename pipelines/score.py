@@ -66,6 +66,12 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
         rows, flags, unknown, all_scores = _score_table(settings, bundle)
     detector = bundle.detector
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
+    if recalibrated is not None:  # saved once the scores are written, so a failed run leaves no model behind
+        from pipelines.fit import save_new
+
+        out = Path(settings.output)
+        recalibrated.folder = save_new(bundle, out.with_name(f"{out.stem}-recalibrated-model"))
+        print(f"Recalibrated model saved locally to {recalibrated.folder}", file=sys.stderr)
     by_threshold = settings.fdr is None
     result.drift = drift_report(all_scores, detector.calibration_scores_, flags,
                                 detector.threshold_rule_ if by_threshold else None,
@@ -116,16 +122,16 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
 
 @dataclass
 class Recalibrated:
-    folder: Path
+    folder: Path | None  # set when saved
     signature: object
     input_example: object
 
 
 def recalibrate(settings: ScoreSettings, bundle) -> Recalibrated:
     """Re-fit ``bundle``'s threshold on the normal rows (or images) of ``settings.recalibrate`` with the model's
-    rule and target, and save the result as a new local model beside the output (never replacing one)."""
+    rule and target (``run_score`` saves it beside the output once the scores are written, never replacing a
+    model there)."""
     from pipelines import calibration_report
-    from pipelines.fit import save_new
     from pipelines.image_bundle import ImageBundle
 
     path = settings.recalibrate
@@ -153,10 +159,7 @@ def recalibrate(settings: ScoreSettings, bundle) -> Recalibrated:
     except ValueError as err:
         raise ValueError(f"--recalibrate {path!r}: {err}") from None
     print(calibration_report.describe(detector, what, source=path), file=sys.stderr)
-    out = Path(settings.output)
-    folder = save_new(bundle, out.with_name(f"{out.stem}-recalibrated-model"))
-    print(f"Recalibrated model saved locally to {folder}", file=sys.stderr)
-    return Recalibrated(folder, signature, example)
+    return Recalibrated(None, signature, example)
 
 
 def _log_recalibrated(run, result: ScoreResult, recalibrated: Recalibrated, source) -> None:

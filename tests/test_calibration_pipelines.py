@@ -106,11 +106,14 @@ def test_recalibrate_refits_the_threshold_on_fresh_rows_and_logs_a_new_version(f
 def test_recalibrate_with_a_bad_file_names_it_and_writes_nothing(fitted, store, workdir):
     bad = workdir / "bad.csv"
     pd.DataFrame({"a": [1.0], "b": [2.0]}).to_csv(bad, index=False)
+    good = workdir / "good.csv"
+    normal_rows(50, 8).to_csv(good, index=False)
     out = workdir / "never.csv"
-    with pytest.raises(ValueError, match="--recalibrate .*bad.csv"):
-        run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(bad), output=str(out), tracking_uri=store,
-                                recalibrate=str(bad)))
-    assert not out.exists() and not (workdir / "never-recalibrated-model").exists()
+    for recalibrate, data, match in [(bad, good, "--recalibrate .*bad.csv"), (good, bad, "bad.csv.*rows 0-0")]:
+        with pytest.raises(ValueError, match=match):
+            run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(data), output=str(out), tracking_uri=store,
+                                    recalibrate=str(recalibrate)))
+        assert not out.exists() and not (workdir / "never-recalibrated-model").exists()
 
 
 def test_the_cli_prints_a_calibration_warning_as_one_line(workdir):
