@@ -127,3 +127,14 @@ def test_an_unfitted_detector_says_so():
 
     with pytest.raises(NotFittedError):
         small_image_detector().anomaly_score(IMAGES[:2])
+
+
+def test_images_share_the_p_values_and_threshold_rules(fitted):
+    det = pickle.loads(pickle.dumps(fitted))
+    x = IMAGES[:50]
+    p = det.p_values(x)
+    assert ((p > 0) & (p <= 1)).all()
+    np.testing.assert_array_equal(p, np.concatenate([det.p_values(x[:13]), det.p_values(x[13:])]))
+    det.set_threshold(ZEROS[120:], rule="conformal", target_fpr=0.1)
+    assert len(det.calibration_scores_) == len(ZEROS) - 120 and det.threshold_rule_ == "conformal"
+    np.testing.assert_array_equal(det.predict(x) == -1, det.p_values(x) <= 0.1)
