@@ -7,7 +7,9 @@ stopping), scoring in fixed batches, the threshold and pickling. A detector for 
 - ``_check_input(X, reset)``: the user's input checked, as a float array ``(n, *event_shape)``;
 - ``_fit_transform(X_train)``: fit any input transform on the training examples (a scaler for tables);
 - ``_transform(X)``: examples as the network's float32 input;
-- ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.vae.VAE`.
+- ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.vae.VAE`;
+- ``_from_network(x, like)`` and ``_one_example(a)``: generated examples in the user's units, and one example
+  as a batch (:mod:`anomaly_vae.generative`).
 
 Each detector lists its own parameters in ``__init__`` (scikit-learn reads them from the signature);
 those named in :data:`TRAINING_CONSTRAINTS` are the ones the base reads.
@@ -25,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, SCORES, THRESHOLD_RULES
+from anomaly_vae.generative import GenerativeMixin
 from anomaly_vae.threshold import fit_threshold
 from anomaly_vae.validation import check_finite_scores
 
@@ -69,8 +72,10 @@ TRAINING_CONSTRAINTS: dict = {
 detector has them and adds its own."""
 
 
-class BaseVAEDetector(OutlierMixin, BaseEstimator):
-    """Shared fit / score / threshold machinery of the VAE detectors (not used directly)."""
+class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
+    """Shared fit / score / threshold machinery of the VAE detectors (not used directly); the generative
+    methods (``encode``, ``decode``, ``reconstruct``, ``sample``, ``interpolate``) come from
+    :class:`~anomaly_vae.generative.GenerativeMixin`."""
 
     _auto_steps = AUTO_STEPS
     _steps_per_execution = STEPS_PER_EXECUTION

@@ -286,6 +286,35 @@ class VAEAnomalyDetector(BaseVAEDetector):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return scores, pd.DataFrame(features, columns=columns, index=index)
 
+    # ------------------------------------------------------------------ hooks of GenerativeMixin
+    def _from_network(self, x: np.ndarray, like=None):
+        """Rows in the input's units (the fitted scaler inverted; one-hot groups as they come: category
+        probabilities for a mean, one-hot for a draw). A DataFrame with the fitted column names when the detector
+        was fitted on one (indexed like ``like`` when that is a DataFrame), else an array."""
+        out = np.array(x, dtype=np.float64)
+        scaled = self._scaled_columns(out.shape[1])
+        if len(scaled):
+            out[:, scaled] = self.scaler_.inverse_transform(out[:, scaled])
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return out
+        index = like.index if isinstance(like, pd.DataFrame) and len(like) == len(out) else None
+        return pd.DataFrame(out, columns=list(names), index=index)
+
+    def _one_example(self, a):
+        if isinstance(a, pd.Series):
+            return a.to_frame().T
+        if isinstance(a, pd.DataFrame):
+            if len(a) != 1:
+                raise ValueError(f"interpolate takes one row; got a DataFrame of {len(a)} rows.")
+            return a
+        row = np.asarray(a, dtype=np.float64)
+        if row.ndim == 2 and len(row) == 1:
+            return row
+        if row.ndim != 1:
+            raise ValueError(f"interpolate takes one row (a 1-D array, a Series or a one-row DataFrame); got shape {row.shape}.")
+        return row[None]
+
     def latent_means(self, X) -> np.ndarray:
         """Posterior means ``z_mean`` for rows ``X`` (for plots of the latent space), from the first
         ensemble member: the members' latent spaces are not aligned with each other."""

@@ -6,7 +6,6 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 
@@ -193,24 +192,24 @@ class VAEImageDetector(BaseVAEDetector):
         scores, features = self._predict(self._prepare(X), features=True)
         return scores, features.sum(axis=-1)
 
-    def reconstruct(self, X) -> np.ndarray:
-        """The decoder's mean image for each image's posterior mean code, in the input's layout and range
-        (``uint8`` 0-255 for ``uint8`` input, else float in [0, 1]; no channel axis if the input had none)."""
-        from keras import ops
-
-        check_is_fitted(self)
-        raw = np.asarray(X)
-        Xs = self._prepare(X)
-        vae = self.vae_
-        out = []
-        for start in range(0, len(Xs), 256):
-            z_mean, _ = vae.encode(ops.convert_to_tensor(Xs[start : start + 256]))
-            mean = vae.output_distribution.mean({k: ops.cast(v, "float32") for k, v in vae.decode(z_mean).items()})
-            out.append(np.asarray(ops.convert_to_numpy(mean[0]), dtype=np.float64))
-        images = np.clip(np.concatenate(out), 0.0, 1.0)
+    # ------------------------------------------------------------------ hooks of GenerativeMixin
+    def _from_network(self, x: np.ndarray, like=None) -> np.ndarray:
+        """Images in [0, 1] in the layout and range of ``like`` (``uint8`` 0-255 for ``uint8`` input; no channel
+        axis if it had none); without ``like`` (sampled or decoded), float ``(n, height, width, channels)``."""
+        images = np.clip(x, 0.0, 1.0)
+        if like is None:
+            return images
+        raw = np.asarray(like)
         if raw.ndim == 3:
             images = images[..., 0]
         return np.round(images * 255).astype(np.uint8) if raw.dtype == np.uint8 else images
+
+    def _one_example(self, a) -> np.ndarray:
+        image = np.asarray(a)
+        if image.shape in (tuple(self.image_shape_), tuple(self.image_shape_[:2])):
+            return image[None]
+        raise ValueError(f"interpolate takes one image of shape {tuple(self.image_shape_)} (or "
+                         f"{tuple(self.image_shape_[:2])} for grey images); got shape {image.shape}.")
 
     def latent_means(self, X) -> np.ndarray:
         """Posterior means ``z_mean`` of images ``X`` ``(n, latent_dim)``."""

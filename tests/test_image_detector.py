@@ -138,3 +138,17 @@ def test_images_share_the_p_values_and_threshold_rules(fitted):
     det.set_threshold(ZEROS[120:], rule="conformal", target_fpr=0.1)
     assert len(det.calibration_scores_) == len(ZEROS) - 120 and det.threshold_rule_ == "conformal"
     np.testing.assert_array_equal(det.predict(x) == -1, det.p_values(x) <= 0.1)
+
+
+def test_images_are_sampled_reconstructed_and_interpolated_in_their_own_units(fitted):
+    samples = fitted.sample(6, random_state=0)
+    assert samples.shape == (6, 8, 8, 1) and samples.min() >= 0.0 and samples.max() <= 1.0
+    np.testing.assert_array_equal(samples, fitted.sample(6, random_state=0))
+    as_uint8 = np.round(ZEROS[:2] * 255).astype(np.uint8)
+    assert fitted.reconstruct(as_uint8).dtype == np.uint8
+    path = fitted.interpolate(ZEROS[0], IMAGES[DIGITS.target == 1][0], n_steps=6)
+    assert path.shape == (6, 8, 8)
+    np.testing.assert_allclose(path[0], fitted.reconstruct(ZEROS[:1])[0], atol=1e-5)
+    assert fitted.encode(ZEROS[:3]).shape == (3, fitted.vae_.latent_dim)
+    with pytest.raises(ValueError, match="one image of shape"):
+        fitted.interpolate(ZEROS[:2], ZEROS[0])

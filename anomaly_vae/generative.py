@@ -1,0 +1,95 @@
+"""The VAE as a generative model: encode, decode, reconstruct, sample and interpolate, for every detector.
+
+:class:`GenerativeMixin` is mixed into :class:`~anomaly_vae.base_detector.BaseVAEDetector`. It works in the
+network's units (scaled rows, images in [0, 1]) and hands results to the detector's ``_from_network`` hook, which
+returns them in the user's units (the inverse of the fitted scaler for tables; the input's range and layout for
+images). Models with several ensemble members generate from the first: members' latent spaces are not aligned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from anomaly_vae.validation import check_positive_int
+
+GENERATE_BATCH = 1024
+"""Latent codes decoded per call."""
+
+
+class GenerativeMixin:
+    """``encode``, ``reconstruct``, ``sample`` and ``interpolate``; see the module docstring."""
+
+    # ------------------------------------------------------------------ hooks of the detectors
+    def _from_network(self, x: np.ndarray, like=None):
+        """Network-unit examples ``(n, *event_shape)`` in the user's units (``like``: the input they came from)."""
+        raise NotImplementedError
+
+    def _one_example(self, a) -> np.ndarray:
+        """One example as the detector takes it, as a batch of one (for :meth:`interpolate`)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the generative API
+    def encode(self, X) -> np.ndarray:
+        """Posterior means of ``X``, ``(n, latent_dim)``: where the encoder puts each example."""
+        return self._latent_means(self._prepare(X))
+
+    def decode(self, Z):
+        """The decoder's mean for latent codes ``Z`` ``(n, latent_dim)``, in the user's units."""
+        check_is_fitted(self)
+        return self._from_network(self._decode(self._check_codes(Z), sample=False, seed=None))
+
+    def reconstruct(self, X):
+        """The decoder's mean for each example's posterior mean code, in the input's units and layout."""
+        return self._from_network(self._decode(self.encode(X), sample=False, seed=None), like=X)
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """``n_samples`` new examples: codes drawn from the prior N(0, I), then one draw from the decoder's
+        likelihood for each (with its noise; categorical columns draw one category). ``random_state``
+        seeds both, so the same seed gives the same samples."""
+        check_is_fitted(self)
+        n = check_positive_int("n_samples", n_samples)
+        rng = check_random_state(random_state)
+        z = rng.standard_normal((n, self.vae_.latent_dim))
+        return self._from_network(self._decode(z, sample=True, seed=int(rng.randint(np.iinfo(np.int32).max))))
+
+    def interpolate(self, a, b, n_steps: int = 8):
+        """``n_steps`` decoded points on the straight line between the codes of examples ``a`` and ``b``
+        (both ends included): how the model morphs one into the other."""
+        n = check_positive_int("n_steps", n_steps)
+        if n < 2:
+            raise ValueError(f"n_steps must be at least 2 (the two ends), got {n_steps!r}.")
+        za, zb = self.encode(self._one_example(a)), self.encode(self._one_example(b))
+        t = np.linspace(0.0, 1.0, n)[:, None]
+        return self._from_network(self._decode((1.0 - t) * za + t * zb, sample=False, seed=None),
+                                  like=self._one_example(a))
+
+    # ------------------------------------------------------------------ helpers
+    def _check_codes(self, Z) -> np.ndarray:
+        Z = np.asarray(Z, dtype=np.float64)
+        latent = self.vae_.latent_dim
+        if Z.ndim != 2 or Z.shape[1] != latent:
+            raise ValueError(f"Latent codes must be an array of shape (n, {latent}); got shape {Z.shape}.")
+        if not np.isfinite(Z).all():
+            raise ValueError("Latent codes contain NaN or inf.")
+        return Z
+
+    def _decode(self, z: np.ndarray, sample: bool, seed) -> np.ndarray:
+        """Codes ``(n, latent)`` through the first member's decoder: its mean, or one likelihood draw each."""
+        import keras
+        from keras import ops
+
+        vae = self.vae_
+        members = vae.n_members
+        generator = keras.random.SeedGenerator(seed) if sample else None
+        out = []
+        for start in range(0, len(z), GENERATE_BATCH):
+            codes = np.broadcast_to(z[start : start + GENERATE_BATCH].astype("float32"),
+                                    (members, *z[start : start + GENERATE_BATCH].shape))
+            params = {k: ops.cast(v, "float32") for k, v in vae.decode(ops.convert_to_tensor(codes)).items()}
+            values = (vae.output_distribution.sample(params, generator) if sample
+                      else vae.output_distribution.mean(params))
+            values = ops.broadcast_to(values, (members, len(codes[0]), *vae.event_shape))
+            out.append(np.asarray(ops.convert_to_numpy(values[0]), dtype=np.float64))
+        return np.concatenate(out) if out else np.zeros((0, *vae.event_shape))
