@@ -59,6 +59,26 @@ class ModelBundle:
             index=frame.index,
         )
 
+    def sample(self, n_samples: int, random_state=None) -> pd.DataFrame:
+        """``n_samples`` new rows with the schema's columns: numeric columns in their own units (float64, as the
+        model takes them), each categorical column one category drawn by the categorical likelihood (a drawn
+        "missing" category is a missing value); the missing-value indicators the preprocessor adds are dropped."""
+        from pipelines.preprocessing import MISSING_CATEGORY, onehot_groups
+
+        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state), dtype=np.float64)
+        columns = {}
+        if self.schema.numeric:
+            start = self.preprocessor.output_indices_["num"].start
+            for j, col in enumerate(self.schema.numeric):
+                columns[col] = drawn[:, start + j]
+        if self.schema.categorical:
+            encoder = self.preprocessor.named_transformers_["cat"].named_steps["onehot"]
+            groups = onehot_groups(self.preprocessor, self.schema)
+            for col, group, categories in zip(self.schema.categorical, groups, encoder.categories_):
+                values = np.asarray(categories, dtype=object)[np.argmax(drawn[:, group], axis=1)]
+                columns[col] = np.where(values == MISSING_CATEGORY, None, values)
+        return pd.DataFrame(columns)[self.schema.columns]
+
     def signature(self, example: pd.DataFrame):
         """MLflow model signature. Numeric inputs are typed ``Any`` so ints, floats and NaN all pass
         MLflow's strict casting rules; :meth:`Schema.conform` then checks them with clear messages."""

@@ -199,5 +199,21 @@ def score(
         typer.echo(f"registered: {result.registered}")
 
 
+@app.command()
+def sample(
+    model_uri: Annotated[str, typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")],
+    n: Annotated[int, typer.Argument(help="How many rows (or images) to draw.")],
+    output: Annotated[str, typer.Argument(help="A table model: a .csv or .parquet file; an image model: a new folder of PNGs (written atomically).")],
+    seed: Annotated[Optional[int], typer.Option(help="Seeds the draws; the same seed gives the same samples.")] = 0,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Draw new rows (or images) from a model: latent codes from the prior, decoded, one likelihood draw each."""
+    from pipelines.sample import run_sample
+
+    with user_errors():
+        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri)
+    typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -111,3 +111,18 @@ def test_the_spark_engine_refuses_an_image_model_before_starting_spark(fitted, i
     with pytest.raises(ValueError, match="is an image model; --engine spark scores tables only"):
         run_spark_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(workdir / "spark_out.parquet"),
                                       engine="spark", tracking_uri=store))
+
+
+def test_sample_writes_new_images_into_a_new_folder(fitted, workdir):
+    from PIL import Image
+
+    from pipelines.sample import run_sample
+
+    out = workdir / "sampled"
+    result = run_sample(str(fitted.local_model), 5, str(out))
+    files = sorted(out.glob("*.png"))
+    assert result.kind == "images" and len(files) == 5
+    with Image.open(files[0]) as image:
+        assert image.size == (8, 8) and image.mode == "L"
+    with pytest.raises(ValueError, match="already exists"):
+        run_sample(str(fitted.local_model), 5, str(out))

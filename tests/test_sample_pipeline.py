@@ -1,0 +1,59 @@
+"""``anomaly-vae sample``: new rows with the model's input columns, and new images as PNGs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.demo_data import DATA_DIR
+from pipelines.sample import run_sample
+from tests.security.helpers import assert_user_error, cli
+
+TRAIN = DATA_DIR / "transactions_train.csv"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from anomaly_vae import VAEAnomalyDetector
+    from pipelines.bundle import ModelBundle
+    from pipelines.preprocessing import build_preprocessor, onehot_groups
+    from pipelines.schema import Schema
+
+    frame = pd.read_csv(TRAIN)
+    schema = Schema.infer(frame, "label")
+    train = schema.conform(frame[frame["label"] == 0])
+    preprocessor = build_preprocessor(schema).fit(train)
+    detector = VAEAnomalyDetector(epochs=10, hidden_units=(32,), latent_dim=3, n_samples=2, random_state=0,
+                                  categorical_groups=onehot_groups(preprocessor, schema))
+    detector.fit(preprocessor.transform(train))
+    return ModelBundle(schema, preprocessor, detector).save(tmp_path_factory.mktemp("sample") / "model")
+
+
+def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_path):
+    out = tmp_path / "samples.parquet"
+    result = run_sample(str(model), 400, str(out), random_state=3)
+    samples = pd.read_parquet(out)
+    train = pd.read_csv(TRAIN)
+    assert result.n == len(samples) == 400 and result.kind == "rows"
+    numeric = ["amount", "items", "distance_km", "latency_ms", "hour", "discount"]
+    assert list(samples.columns) == numeric + ["region", "channel"]  # no label, no missing-value indicators
+    assert all(samples[c].dtype == np.float64 for c in numeric) and samples[numeric].notna().all().all()
+    for col in ("region", "channel"):
+        assert set(samples[col].dropna()) <= set(train[col].dropna()), col
+        assert samples[col].nunique() >= 2
+    assert abs(samples["amount"].median() - train["amount"].median()) < train["amount"].std()
+    again = tmp_path / "again.parquet"
+    run_sample(str(model), 400, str(again), random_state=3)
+    pd.testing.assert_frame_equal(pd.read_parquet(again), samples)
+
+
+@pytest.mark.once
+def test_the_cli_samples_and_refuses_bad_counts_and_outputs(model, tmp_path):
+    out = cli("sample", model, 20, tmp_path / "s.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "sampled 20 rows" in out.stdout and len(pd.read_csv(tmp_path / "s.csv")) == 20
+    for args, fragment in [((model, 0, tmp_path / "x.csv"), "N (the number of samples) must be a positive integer"),
+                           ((model, 5, tmp_path), "is a folder"),
+                           ((model, 5, tmp_path / "x.npz"), "not .npz"),
+                           ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder")]:
+        assert_user_error(cli("sample", *args, cwd=tmp_path), 2, fragment)
+    assert not (tmp_path / "x.csv").exists()
