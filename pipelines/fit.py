@@ -29,6 +29,10 @@ class FitResult:
     tracking_error: str | None = None
 
 
+N_SAMPLES = 50
+"""Rows drawn from the fitted model into the run's ``samples/samples.json`` table (MLflow's table view)."""
+
+
 class TrainingInterrupted(RuntimeError):
     """Ctrl-C or SIGTERM during fit; the message says where the checkpoint is."""
 
@@ -211,6 +215,7 @@ def run_fit(settings: FitSettings) -> FitResult:
             run.call(mlflow.log_figure, fig, f"plots/{name}")
             plots.plt.close(fig)
 
+        run.call(mlflow.log_table, bundle.sample(N_SAMPLES, random_state=0), artifact_file="samples/samples.json")
         if run.error is None:
             example = schema.conform(train.head(5))  # numbers as float64: what the model takes, NaN included
             model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 N_SHOWN = 8
+N_SAMPLES = 16
+"""Images in the fit run's grid of samples."""
 """Images in the reconstruction grid and in the anomaly-map overlays."""
 
 
@@ -113,6 +115,10 @@ def run_image_fit(settings):
         figures["reconstructions.png"] = image_plots.reconstruction_grid(
             shown.images[first], detector.reconstruct(shown.images[first]), [shown.paths[i] for i in first])
         worst = np.argsort(-scores)[:N_SHOWN]
+        figures["samples.png"] = image_plots.sample_grid(detector.sample(N_SAMPLES, random_state=0))
+        figures["interpolation.png"] = image_plots.interpolation_strip(
+            detector.interpolate(shown.images[first[0]], shown.images[worst[0]], n_steps=8),
+            shown.paths[first[0]], shown.paths[worst[0]])
         figures["anomaly_maps.png"] = image_plots.anomaly_map_overlays(
             shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst])
         run.call(mlflow.log_metrics, metrics)

@@ -1,5 +1,5 @@
-"""The image plots a reviewer looks at in the MLflow UI: inputs beside their reconstructions, and anomaly-map
-overlays of the most anomalous images. Each function returns a matplotlib Figure (tables' plots: ``plots.py``)."""
+"""The image plots a reviewer looks at in the MLflow UI: inputs beside their reconstructions, anomaly-map
+overlays of the most anomalous images, samples from the model and an interpolation between two images. Each function returns a matplotlib Figure (tables' plots: ``plots.py``)."""
 
 from __future__ import annotations
 
@@ -47,5 +47,33 @@ def anomaly_map_overlays(images: np.ndarray, maps: np.ndarray, scores: np.ndarra
         _show(axes[1, i], images[i])
         axes[1, i].imshow(maps[i], cmap="inferno", alpha=0.6, vmin=np.percentile(maps, 1), vmax=top)
     fig.suptitle("Most anomalous images: where the score comes from (bright = unexplained pixels)")
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(images: np.ndarray, columns: int = 8) -> Figure:
+    """New images drawn from the model (codes from the prior, decoded), in a grid."""
+    n = len(images)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.5), squeeze=False)
+    for ax, i in zip(axes.flat, range(rows * columns)):
+        if i < n:
+            _show(ax, images[i])
+        else:
+            ax.set_axis_off()
+    fig.suptitle("Samples: latent codes from the prior, decoded (one likelihood draw each)")
+    fig.tight_layout()
+    return fig
+
+
+def interpolation_strip(path: np.ndarray, start: str, end: str) -> Figure:
+    """Decoded points on the straight line between two images' codes, from ``start`` to ``end``."""
+    n = len(path)
+    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 2.0), squeeze=False)
+    for i in range(n):
+        _show(axes[0, i], path[i])
+    axes[0, 0].set_title(start, fontsize=7)
+    axes[0, -1].set_title(end, fontsize=7)
+    fig.suptitle("Interpolation in the latent space")
     fig.tight_layout()
     return fig

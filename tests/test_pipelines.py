@@ -60,6 +60,8 @@ def test_fit_logs_a_reviewable_run(fitted, store):
                                                 "feature_scores", "calibration")}
     assert run.data.metrics["n_calibration_rows"] == len(ModelBundle.load(fitted.local_model).detector.calibration_scores_)
     assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
+    samples = mlflow.load_table("samples/samples.json", run_ids=[fitted.run_id])
+    assert len(samples) == 50 and list(samples.columns) == ModelBundle.load(fitted.local_model).schema.columns
 
 
 def test_categorical_columns_get_the_categorical_likelihood(fitted):
