@@ -44,15 +44,17 @@ class GenerativeMixin:
         """The decoder's mean for each example's posterior mean code, in the input's units and layout."""
         return self._from_network(self._decode(self.encode(X), sample=False, seed=None), like=X)
 
-    def sample(self, n_samples: int = 1, random_state=None):
+    def sample(self, n_samples: int = 1, random_state=None, noise: bool = True):
         """``n_samples`` new examples: codes drawn from the prior N(0, I), then one draw from the decoder's
-        likelihood for each (with its noise; categorical columns draw one category). ``random_state``
-        seeds both, so the same seed gives the same samples."""
+        likelihood for each (with its noise; categorical columns draw one category), or with ``noise=False`` the
+        decoder's mean (the usual picture of a VAE's image samples: per-pixel noise hides the shapes).
+        ``random_state`` seeds both, so the same seed gives the same samples."""
         check_is_fitted(self)
         n = check_positive_int("n_samples", n_samples)
         rng = check_random_state(random_state)
         z = rng.standard_normal((n, self.vae_.latent_dim))
-        return self._from_network(self._decode(z, sample=True, seed=int(rng.randint(np.iinfo(np.int32).max))))
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        return self._from_network(self._decode(z, sample=bool(noise), seed=seed if noise else None))
 
     def interpolate(self, a, b, n_steps: int = 8):
         """``n_steps`` decoded points on the straight line between the codes of examples ``a`` and ``b``

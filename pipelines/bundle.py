@@ -59,13 +59,14 @@ class ModelBundle:
             index=frame.index,
         )
 
-    def sample(self, n_samples: int, random_state=None) -> pd.DataFrame:
+    def sample(self, n_samples: int, random_state=None, noise: bool = True) -> pd.DataFrame:
         """``n_samples`` new rows with the schema's columns: numeric columns in their own units (float64, as the
         model takes them), each categorical column one category drawn by the categorical likelihood (a drawn
-        "missing" category is a missing value); the missing-value indicators the preprocessor adds are dropped."""
+        "missing" category is a missing value); the missing-value indicators the preprocessor adds are dropped.
+        ``noise=False``: the decoder's means (each categorical column its most likely category)."""
         from pipelines.preprocessing import MISSING_CATEGORY, onehot_groups
 
-        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state), dtype=np.float64)
+        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state, noise=noise), dtype=np.float64)
         columns = {}
         if self.schema.numeric:
             start = self.preprocessor.output_indices_["num"].start

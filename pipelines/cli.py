@@ -205,13 +205,14 @@ def sample(
     n: Annotated[int, typer.Argument(help="How many rows (or images) to draw.")],
     output: Annotated[str, typer.Argument(help="A table model: a .csv or .parquet file; an image model: a new folder of PNGs (written atomically).")],
     seed: Annotated[Optional[int], typer.Option(help="Seeds the draws; the same seed gives the same samples.")] = 0,
+    noise: Annotated[bool, typer.Option(help="One draw of the likelihood per code (--no-noise: the decoder's mean, which shows image samples' shapes best).")] = True,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Draw new rows (or images) from a model: latent codes from the prior, decoded, one likelihood draw each."""
     from pipelines.sample import run_sample
 
     with user_errors():
-        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri)
+        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri, noise=noise)
     typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
 
 

@@ -115,10 +115,10 @@ def run_image_fit(settings):
         figures["reconstructions.png"] = image_plots.reconstruction_grid(
             shown.images[first], detector.reconstruct(shown.images[first]), [shown.paths[i] for i in first])
         worst = np.argsort(-scores)[:N_SHOWN]
-        figures["samples.png"] = image_plots.sample_grid(detector.sample(N_SAMPLES, random_state=0))
+        figures["samples.png"] = image_plots.sample_grid(detector.sample(N_SAMPLES, random_state=0, noise=False))
+        a, b = shown.images[first[0]], shown.images[worst[0]]  # a shown image, and the most anomalous
         figures["interpolation.png"] = image_plots.interpolation_strip(
-            detector.interpolate(shown.images[first[0]], shown.images[worst[0]], n_steps=8),
-            shown.paths[first[0]], shown.paths[worst[0]])
+            detector.interpolate(a, b, n_steps=8), a, b, shown.paths[first[0]], shown.paths[worst[0]])
         figures["anomaly_maps.png"] = image_plots.anomaly_map_overlays(
             shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst])
         run.call(mlflow.log_metrics, metrics)

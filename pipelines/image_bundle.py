@@ -52,9 +52,9 @@ class ImageBundle:
         scores = self.detector.anomaly_score(np.stack(images))
         return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
 
-    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
-        """``n_samples`` new images as ``uint8`` ``(n, height, width, channels)``."""
-        images = self.detector.sample(n_samples, random_state=random_state)
+    def sample(self, n_samples: int, random_state=None, noise: bool = True) -> np.ndarray:
+        """``n_samples`` new images as ``uint8`` ``(n, height, width, channels)`` (``noise=False``: the decoder's means)."""
+        images = self.detector.sample(n_samples, random_state=random_state, noise=noise)
         return np.round(images * 255).astype(np.uint8)
 
     def signature(self):

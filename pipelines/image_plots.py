@@ -52,7 +52,7 @@ def anomaly_map_overlays(images: np.ndarray, maps: np.ndarray, scores: np.ndarra
 
 
 def sample_grid(images: np.ndarray, columns: int = 8) -> Figure:
-    """New images drawn from the model (codes from the prior, decoded), in a grid."""
+    """Images decoded from codes drawn from the prior (the decoder's means), in a grid."""
     n = len(images)
     rows = -(-n // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.5), squeeze=False)
@@ -61,19 +61,23 @@ def sample_grid(images: np.ndarray, columns: int = 8) -> Figure:
             _show(ax, images[i])
         else:
             ax.set_axis_off()
-    fig.suptitle("Samples: latent codes from the prior, decoded (one likelihood draw each)")
+    fig.suptitle("Samples: latent codes from the prior, decoded (the decoder's mean)")
     fig.tight_layout()
     return fig
 
 
-def interpolation_strip(path: np.ndarray, start: str, end: str) -> Figure:
-    """Decoded points on the straight line between two images' codes, from ``start`` to ``end``."""
-    n = len(path)
-    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 2.0), squeeze=False)
+def interpolation_strip(path: np.ndarray, start_image: np.ndarray, end_image: np.ndarray, start: str,
+                        end: str) -> Figure:
+    """The two input images at the ends, and between them the decoded points on the straight line between their
+    codes (a one-class model decodes an anomalous input as something like its normal data)."""
+    images = [start_image, *path, end_image]
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 2.1), squeeze=False)
     for i in range(n):
-        _show(axes[0, i], path[i])
-    axes[0, 0].set_title(start, fontsize=7)
-    axes[0, -1].set_title(end, fontsize=7)
-    fig.suptitle("Interpolation in the latent space")
+        _show(axes[0, i], images[i])
+    axes[0, 0].set_title(f"input\n{start}", fontsize=7)
+    axes[0, -1].set_title(f"input\n{end}", fontsize=7)
+    axes[0, 1].set_title("decoded", fontsize=7)
+    fig.suptitle("Interpolation between two images' latent codes")
     fig.tight_layout()
     return fig

@@ -18,7 +18,7 @@ class SampleResult:
 
 
 def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | None = 0,
-               tracking_uri: str | None = None) -> SampleResult:
+               tracking_uri: str | None = None, noise: bool = True) -> SampleResult:
     import mlflow
     import numpy as np
 
@@ -40,7 +40,7 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     if isinstance(bundle, ImageBundle):
         if out.exists():
             raise ValueError(f"OUTPUT {output!r} already exists; an image model writes its samples into a new folder.")
-        images = bundle.sample(n, random_state=random_state)
+        images = bundle.sample(n, random_state=random_state, noise=noise)
 
         def write(tmp: Path) -> None:
             from PIL import Image
@@ -54,7 +54,7 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
         raise ValueError(f"OUTPUT {output!r} is a folder; give a file name such as {str(out / 'samples.csv')!r}.")
     if table_format(output) == "npz":
         raise ValueError(f"OUTPUT {output!r}: samples are written as .csv or .parquet, not .npz.")
-    frame = bundle.sample(n, random_state=random_state)
+    frame = bundle.sample(n, random_state=random_state, noise=noise)
     if not np.isfinite(frame[bundle.schema.numeric].to_numpy(dtype=np.float64)).all():
         raise ValueError(f"The model at {model_uri!r} drew non-finite values; its weights are damaged.")
     write_table_atomic([frame], out)

@@ -152,3 +152,10 @@ def test_images_are_sampled_reconstructed_and_interpolated_in_their_own_units(fi
     assert fitted.encode(ZEROS[:3]).shape == (3, fitted.vae_.latent_dim)
     with pytest.raises(ValueError, match="one image of shape"):
         fitted.interpolate(ZEROS[:2], ZEROS[0])
+
+
+def test_noise_free_samples_are_the_decoders_means_of_prior_codes(fitted):
+    codes = np.random.RandomState(5).standard_normal((4, fitted.vae_.latent_dim))  # what sample draws first
+    means = fitted.sample(4, random_state=np.random.RandomState(5), noise=False)
+    np.testing.assert_allclose(means, fitted.decode(codes), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(means, fitted.sample(4, random_state=np.random.RandomState(5)))

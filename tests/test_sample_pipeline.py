@@ -44,6 +44,10 @@ def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_pa
     again = tmp_path / "again.parquet"
     run_sample(str(model), 400, str(again), random_state=3)
     pd.testing.assert_frame_equal(pd.read_parquet(again), samples)
+    means = tmp_path / "means.csv"
+    run_sample(str(model), 50, str(means), random_state=3, noise=False)
+    means = pd.read_csv(means)
+    assert list(means.columns) == list(samples.columns) and means["amount"].std() < samples["amount"].std()
 
 
 @pytest.mark.once
