@@ -19,7 +19,7 @@ GENERATE_BATCH = 1024
 
 
 class GenerativeMixin:
-    """``encode``, ``reconstruct``, ``sample`` and ``interpolate``; see the module docstring."""
+    """``encode``, ``decode``, ``reconstruct``, ``sample`` and ``interpolate``; see the module docstring."""
 
     # ------------------------------------------------------------------ hooks of the detectors
     def _from_network(self, x: np.ndarray, like=None):
