@@ -94,4 +94,7 @@ class GenerativeMixin:
                       else vae.output_distribution.mean(params))
             values = ops.broadcast_to(values, (members, len(codes[0]), *vae.event_shape))
             out.append(np.asarray(ops.convert_to_numpy(values[0]), dtype=np.float64))
-        return np.concatenate(out) if out else np.zeros((0, *vae.event_shape))
+        decoded = np.concatenate(out) if out else np.zeros((0, *vae.event_shape))
+        if not np.isfinite(decoded).all():  # never hand out garbage as data
+            raise ValueError("The model decoded non-finite values: its weights are damaged or the network overflowed.")
+        return decoded

@@ -83,3 +83,15 @@ def test_bad_interpolation_and_codes_are_refused(fitted, frame):
         fitted.decode(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="NaN"):
         fitted.decode([[0.0, np.nan]])
+
+
+def test_non_finite_decodes_are_refused_not_returned(fitted, frame):
+    import pickle
+
+    broken = pickle.loads(pickle.dumps(fitted))
+    weight = broken.vae_.decoder.weights[0]
+    weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
+    with pytest.raises(ValueError, match="non-finite"):
+        broken.sample(3, random_state=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        broken.decode(np.zeros((2, 2)))
