@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "load_detector", "load_vae", "save_detector", "save_vae"]
+__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "load_detector", "load_vae", "save_detector", "save_vae"]
 
 _LOCATIONS = {
     "VAE": "anomaly_vae.vae",
     "VAEAnomalyDetector": "anomaly_vae.detector",
     "VAEImageDetector": "anomaly_vae.image_detector",
+    "VAEImputer": "anomaly_vae.imputer",
     "load_vae": "anomaly_vae.persistence",
     "save_vae": "anomaly_vae.persistence",
     "load_detector": "anomaly_vae.persistence",

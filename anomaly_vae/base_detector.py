@@ -63,6 +63,8 @@ TRAINING_CONSTRAINTS: dict = {
     "target_fpr": [Interval(Real, 0, 1, closed="neither")],
     "n_samples": [Interval(Integral, 1, None, closed="left")],
     "kl_warmup": [Interval(Real, 0, 1, closed="left")],
+    "corruption_noise": [Interval(Real, 0, None, closed="left")],
+    "corruption_mask": [Interval(Real, 0, 1, closed="left")],
     "data_parallel": ["boolean"],
     "precision": [StrOptions(set(PRECISIONS))],
     "random_state": ["random_state"],

@@ -27,3 +27,8 @@ THRESHOLD_RULES = ("quantile", "conformal", "pot")
 """How a detector sets its threshold from the calibration scores; see :mod:`anomaly_vae.threshold`."""
 
 PARAMETER_CHOICES["threshold"] = THRESHOLD_RULES
+
+MISSING = ("reject", "marginalise")
+"""What ``VAEAnomalyDetector(missing=...)`` does with NaN in its input: refuse it, naming the row and column, or
+count only the observed entries (:class:`anomaly_vae.likelihoods.ObservedOnly`). Not a pipeline option (the fit
+pipeline imputes), so not in :data:`PARAMETER_CHOICES`."""

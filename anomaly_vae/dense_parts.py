@@ -48,6 +48,13 @@ def with_member_axis(t):
     return ops.expand_dims(t, 0) if len(t.shape) == 2 else t
 
 
+def with_observed_mask(x):
+    """Rows ``(n, d)`` whose NaN entries are missing -> ``(n, 2d)``: the rows with NaN set to 0, then the
+    observed mask (1.0 where observed)."""
+    observed = ops.isfinite(x)
+    return ops.concatenate([ops.where(observed, x, ops.zeros_like(x)), ops.cast(observed, x.dtype)], axis=-1)
+
+
 class _DensePart(keras.layers.Layer):
     """Shared arguments of the dense parts, checked with messages that name the argument."""
 
@@ -98,25 +105,34 @@ class DenseEncoder(_DensePart):
         Independent networks side by side (a leading weight axis).
     seed : int or None
         Base seed of the weight initialisers; layer i draws from ``SeedCounter(seed, seed_start)``.
+    mask_input : bool
+        Rows may hold NaN for missing entries: the encoder sees each row with its missing entries set to 0 beside
+        the row's observed mask (1 observed, 0 missing), as MIWAE's encoder does, so it can tell a missing entry
+        from a zero.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_units: Sequence[int] = (64, 32), **kwargs):
+    def __init__(self, n_features, latent_dim, hidden_units: Sequence[int] = (64, 32), mask_input: bool = False,
+                 **kwargs):
         super().__init__(n_features, latent_dim, hidden_units, **kwargs)
+        self.mask_input = bool(mask_input)
         self.hidden = [self._layer(h, self.activation, f"encoder_{i}") for i, h in enumerate(self.hidden_units)]
         self.z_mean_layer = self._layer(self.latent_dim, None, "z_mean")
         self.z_log_var_layer = self._layer(self.latent_dim, None, "z_log_var")
 
     def build(self, input_shape=None):
-        width = _build_stack(self.hidden, self.n_features)
+        width = _build_stack(self.hidden, self.n_features * (2 if self.mask_input else 1))
         self.z_mean_layer.build((None, width))
         self.z_log_var_layer.build((None, width))
         self.built = True
 
     def call(self, x):
-        h = x
+        h = with_observed_mask(x) if self.mask_input else x
         for layer in self.hidden:
             h = layer.call(h)
         return with_member_axis(self.z_mean_layer.call(h)), with_member_axis(self.z_log_var_layer.call(h))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mask_input": self.mask_input}
 
 
 @keras.saving.register_keras_serializable(package="anomaly_vae")

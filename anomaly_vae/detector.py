@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
-from anomaly_vae.choices import PREPROCESSINGS
-from anomaly_vae.validation import check_finite
+from anomaly_vae.choices import MISSING, PREPROCESSINGS
+from anomaly_vae.validation import check_finite, check_missing
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
@@ -87,12 +87,23 @@ class VAEAnomalyDetector(BaseVAEDetector):
         Column indices of one-hot encoded categorical inputs, one list per input. Each group gets a
         categorical likelihood (a softmax over its columns) instead of ``likelihood``, and is not
         scaled; its values must be 0 or 1. The fit pipeline passes its one-hot groups here.
+    missing : {"reject", "marginalise"}, default="reject"
+        What NaN in ``X`` means. ``'reject'``: an error naming the first NaN's row and column. ``'marginalise'``:
+        a missing entry, for training and scoring alike; the encoder sees which entries are missing and the score
+        counts the observed entries only (-log p of what was observed, as in MIWAE), so a row's score is not on
+        the same scale as a complete row's. A column with no value and a row with none are still refused.
     activation : str, default="relu"
         Hidden-layer activation (any Keras activation name). Others were tried on the ADBench sets and
         none beat ``'relu'`` on average (``benchmarks/RESULTS.md``).
     kl_warmup : float in [0, 1), default=0.0
         Share of the epochs over which the KL weight of the training loss ramps linearly from 0 to
         ``beta`` (early stopping starts after it). 0 trains at ``beta`` from the first step.
+    corruption_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the network's inputs in training (standardised units), while the
+        loss scores the clean inputs: a denoising VAE (:meth:`denoise`). 0 trains on the inputs as they are.
+    corruption_mask : float in [0, 1), default=0.0
+        Share of the input entries hidden from the encoder in training, at random (missing with ``missing="marginalise"``, else 0), while the loss scores
+        the clean inputs.
     data_parallel : bool, default=False
         Train with ``keras.distribution.DataParallel`` over every device the backend sees (JAX only; Keras
         does not implement it on TensorFlow and torch yet). The batch size is rounded up to a multiple of
@@ -164,6 +175,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         "preprocessing": [StrOptions(set(PREPROCESSINGS))],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "categorical_groups": [list, tuple, None],
+        "missing": [StrOptions(set(MISSING))],
         "activation": [str],
     }
 
@@ -188,8 +200,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         n_samples=16,
         n_members=1,
         categorical_groups=None,
+        missing="reject",
         activation="relu",
         kl_warmup=0.0,
+        corruption_noise=0.0,
+        corruption_mask=0.0,
         data_parallel=False,
         precision="float32",
         random_state=None,
@@ -213,8 +228,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         self.n_samples = n_samples
         self.n_members = n_members
         self.categorical_groups = categorical_groups
+        self.missing = missing
         self.activation = activation
         self.kl_warmup = kl_warmup
+        self.corruption_noise = corruption_noise
+        self.corruption_mask = corruption_mask
         self.data_parallel = data_parallel
         self.precision = precision
         self.random_state = random_state
@@ -224,7 +242,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
     def _check_input(self, X, reset: bool) -> np.ndarray:
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
                           ensure_min_samples=2 if reset else 1, reset=reset)
-        check_finite(X, getattr(self, "feature_names_in_", None))
+        names = getattr(self, "feature_names_in_", None)
+        if self.missing == "marginalise":
+            check_missing(X, names, columns=reset)
+        else:
+            check_finite(X, names)
         if reset:
             units = self.hidden_units
             if units is not None and not all(isinstance(u, Integral) and u >= 1 for u in units):
@@ -263,6 +285,9 @@ class VAEAnomalyDetector(BaseVAEDetector):
             n_score_samples=self.n_samples,
             n_members=self.n_members,
             categorical_groups=self.categorical_groups or (),
+            missing=self.missing == "marginalise",
+            corruption_noise=self.corruption_noise,
+            corruption_mask=self.corruption_mask,
             activation=self.activation,
             seed=seed,
             dtype=self.precision,
@@ -332,7 +357,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         groups = [list(g) for g in check_groups(self.categorical_groups or (), X.shape[1])]
         for g in groups:
             values = X[:, g]
-            if not np.isin(values, (0.0, 1.0)).all():
+            if not (np.isin(values, (0.0, 1.0)) | np.isnan(values)).all():
                 raise ValueError(f"categorical_groups: columns {g} must hold only 0 and 1 (one-hot).")
         return groups
 

@@ -19,7 +19,7 @@ GENERATE_BATCH = 1024
 
 
 class GenerativeMixin:
-    """``encode``, ``decode``, ``reconstruct``, ``sample`` and ``interpolate``; see the module docstring."""
+    """``encode``, ``decode``, ``reconstruct``, ``denoise``, ``sample`` and ``interpolate``; see the module docstring."""
 
     # ------------------------------------------------------------------ hooks of the detectors
     def _from_network(self, x: np.ndarray, like=None):
@@ -43,6 +43,13 @@ class GenerativeMixin:
     def reconstruct(self, X):
         """The decoder's mean for each example's posterior mean code, in the input's units and layout."""
         return self._from_network(self._decode(self.encode(X), sample=False, seed=None), like=X)
+
+    def denoise(self, X):
+        """The clean examples the model takes ``X`` for: the decoder's mean at each example's posterior mean code,
+        in the input's units. A model trained with ``corruption_noise`` or ``corruption_mask`` learnt exactly this
+        map from corrupted inputs to clean ones (a denoising VAE); with ``missing="marginalise"`` a NaN entry comes
+        back filled in."""
+        return self.reconstruct(X)
 
     def sample(self, n_samples: int = 1, random_state=None, noise: bool = True):
         """``n_samples`` new examples: codes drawn from the prior N(0, I), then one draw from the decoder's

@@ -58,6 +58,12 @@ class VAEImageDetector(BaseVAEDetector):
         Latent draws averaged per image when scoring.
     kl_warmup : float in [0, 1), default=0.0
         Share of the epochs over which the KL weight ramps linearly from 0 to ``beta``.
+    corruption_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the network's inputs in training (pixels in [0, 1]), while the
+        loss scores the clean inputs: a denoising VAE (:meth:`denoise`). 0 trains on the inputs as they are.
+    corruption_mask : float in [0, 1), default=0.0
+        Share of the input entries hidden from the encoder in training, at random (set to 0), while the loss scores
+        the clean inputs.
     data_parallel : bool, default=False
         Train with ``keras.distribution.DataParallel`` over every device (JAX only).
     precision : {"float32", "mixed_bfloat16"}, default="float32"
@@ -125,6 +131,8 @@ class VAEImageDetector(BaseVAEDetector):
         target_fpr=0.01,
         n_samples=16,
         kl_warmup=0.0,
+        corruption_noise=0.0,
+        corruption_mask=0.0,
         data_parallel=False,
         precision="float32",
         random_state=None,
@@ -147,6 +155,8 @@ class VAEImageDetector(BaseVAEDetector):
         self.target_fpr = target_fpr
         self.n_samples = n_samples
         self.kl_warmup = kl_warmup
+        self.corruption_noise = corruption_noise
+        self.corruption_mask = corruption_mask
         self.data_parallel = data_parallel
         self.precision = precision
         self.random_state = random_state
@@ -177,7 +187,8 @@ class VAEImageDetector(BaseVAEDetector):
         decoder = ConvDecoder(tuple(event_shape), heads=LIKELIHOODS[self.likelihood].row_heads, name="decoder",
                               seed_start=encoder.seeds_used, **common)
         return VAE(encoder=encoder, decoder=decoder, latent_dim=latent, likelihood=self.likelihood, beta=self.beta,
-                   n_score_samples=self.n_samples, seed=seed, dtype=self.precision)
+                   n_score_samples=self.n_samples, corruption_noise=self.corruption_noise,
+                   corruption_mask=self.corruption_mask, seed=seed, dtype=self.precision)
 
     # -------------------------------------------------------------- images out
     def anomaly_map(self, X) -> np.ndarray:

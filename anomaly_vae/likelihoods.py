@@ -21,7 +21,8 @@ The registry, :data:`LIKELIHOODS` by name (``VAE(likelihood=...)``, ``VAEAnomaly
 - ``bernoulli``: for data in [0, 1] (pixels); the decoder outputs logits (the image default).
 
 Whatever the likelihood, one-hot column groups of a table (``categorical_groups``) get a categorical
-likelihood instead (see :class:`WithCategoricalGroups`).
+likelihood instead (see :class:`WithCategoricalGroups`), and a model that marginalises missing entries counts
+only the observed ones (see :class:`ObservedOnly`).
 """
 
 from __future__ import annotations
@@ -145,13 +146,15 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {cls.name: cls for cls in (Gaussian, 
 assert tuple(LIKELIHOODS) == choices.LIKELIHOODS, "choices.LIKELIHOODS must list the registry's names"
 
 
-def get(name: str, categorical_groups=(), n_features: int | None = None) -> Likelihood:
+def get(name: str, categorical_groups=(), n_features: int | None = None, missing: bool = False) -> Likelihood:
     """The likelihood named ``name``; with ``categorical_groups``, wrapped so those one-hot columns get a
-    categorical likelihood."""
+    categorical likelihood; with ``missing``, wrapped so NaN entries are marginalised (:class:`ObservedOnly`)."""
     if name not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {choices.LIKELIHOODS}, got {name!r}.")
-    base = LIKELIHOODS[name]()
-    return WithCategoricalGroups(base, categorical_groups, n_features) if categorical_groups else base
+    out = LIKELIHOODS[name]()
+    if categorical_groups:
+        out = WithCategoricalGroups(out, categorical_groups, n_features)
+    return ObservedOnly(out) if missing else out
 
 
 def check_groups(groups, n_features: int) -> tuple[tuple[int, ...], ...]:
@@ -227,3 +230,30 @@ class WithCategoricalGroups(Likelihood):
 
     def __repr__(self) -> str:
         return f"WithCategoricalGroups({self.base!r}, {self.groups})"
+
+
+class ObservedOnly(Likelihood):
+    """``base`` on the observed entries only: a NaN entry is missing and contributes nothing to the NLL.
+
+    Summing the per-element NLL then gives -log p(x_observed | z): the missing entries are marginalised out
+    exactly, because the likelihood factorises over elements given z (MIWAE, Mattei & Frellsen 2019). The NaN
+    never reaches the base NLL (it is replaced by 0 first), so the gradients stay finite.
+    """
+
+    def __init__(self, base: Likelihood):
+        self.base = base
+        self.name = base.name
+        self.row_heads, self.shared_heads, self.unit_interval = base.row_heads, base.shared_heads, base.unit_interval
+
+    def nll(self, x, params):
+        observed = ops.isfinite(x)
+        return ops.where(observed, self.base.nll(ops.where(observed, x, ops.zeros_like(x)), params), 0.0)
+
+    def mean(self, params):
+        return self.base.mean(params)
+
+    def sample(self, params, seed=None):
+        return self.base.sample(params, seed)
+
+    def __repr__(self) -> str:
+        return f"ObservedOnly({self.base!r})"

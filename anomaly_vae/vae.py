@@ -68,6 +68,16 @@ class VAE(step_mixin(), keras.Model):
     categorical_groups : sequence of sequences of int
         Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
         categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
+    missing : bool
+        Rows may hold NaN for missing entries (tables only): the encoder sees the observed mask and the likelihood
+        counts the observed entries only, so missing entries are marginalised out of training and scores (as in
+        MIWAE; :class:`~anomaly_vae.likelihoods.ObservedOnly`).
+    corruption_noise : float
+        Standard deviation of Gaussian noise added to the encoder's inputs in training (network units: standardised
+        columns, pixels in [0, 1]); the loss still scores the clean inputs, so the model learns to denoise.
+    corruption_mask : float
+        Share of the entries hidden from the encoder in training, each at random (missing for a model with
+        ``missing``, else set to 0); the loss still scores the clean inputs.
     seed : int or None
         Seed for the weight initialisers, the training noise and ``score_noise``.
     encoder, decoder : keras layers, optional
@@ -94,6 +104,9 @@ class VAE(step_mixin(), keras.Model):
         n_score_samples: int = 16,
         n_members: int = 1,
         categorical_groups: Sequence[Sequence[int]] = (),
+        missing: bool = False,
+        corruption_noise: float = 0.0,
+        corruption_mask: float = 0.0,
         seed: int | None = None,
         encoder=None,
         decoder=None,
@@ -106,6 +119,11 @@ class VAE(step_mixin(), keras.Model):
             raise ValueError(f"likelihood must be one of {tuple(likelihoods.LIKELIHOODS)}, got {likelihood!r}.")
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}.")
+        if not corruption_noise >= 0:
+            raise ValueError(f"corruption_noise must be >= 0, got {corruption_noise!r}.")
+        if not 0 <= corruption_mask < 1:
+            raise ValueError(f"corruption_mask must be in [0, 1), got {corruption_mask!r}.")
+        self.corruption_noise, self.corruption_mask = float(corruption_noise), float(corruption_mask)
         self.likelihood = likelihood
         self.beta = float(beta)
         self.seed = seed
@@ -118,11 +136,13 @@ class VAE(step_mixin(), keras.Model):
             check_positive_int("n_members", n_members)
             common = dict(latent_dim=self.latent_dim, activation=activation, n_members=n_members, seed=seed,
                           dtype=self.dtype_policy)
-            encoder = DenseEncoder(n_features, hidden_units=hidden_units, name="encoder", **common)
+            encoder = DenseEncoder(n_features, hidden_units=hidden_units, mask_input=missing, name="encoder", **common)
             decoder = DenseDecoder(n_features, hidden_units=hidden_units[::-1], heads=heads, name="decoder",
                                    seed_start=encoder.seeds_used, **common)
             self._tabular = dict(n_features=n_features, hidden_units=list(hidden_units), activation=activation,
                                  n_members=int(n_members))
+        elif missing:
+            raise ValueError("missing=True needs the tabular parts (n_features): only tables marginalise missing entries.")
         else:
             encoder, decoder = _part(encoder, ENCODERS, "encoder"), _part(decoder, DECODERS, "decoder")
             if tuple(decoder.heads) != tuple(heads):
@@ -144,7 +164,8 @@ class VAE(step_mixin(), keras.Model):
         self.categorical_groups = likelihoods.check_groups(categorical_groups, self.n_features or 0) if categorical_groups else ()
         if self.categorical_groups and self.n_features is None:
             raise ValueError("categorical_groups apply to tables (examples of one axis) only.")
-        self.output_distribution = likelihoods.get(likelihood, self.categorical_groups, self.n_features)
+        self.missing = bool(missing)
+        self.output_distribution = likelihoods.get(likelihood, self.categorical_groups, self.n_features, self.missing)
         seeds = SeedCounter(seed, getattr(encoder, "seeds_used", 0) + getattr(decoder, "seeds_used", 0))
         self.seed_generator = keras.random.SeedGenerator(seeds())
         self._noise_seed = seeds()
@@ -195,11 +216,21 @@ class VAE(step_mixin(), keras.Model):
     def call(self, x, training=False, noise=None):
         """Decoder and posterior parameters of inputs ``x``, from one draw z = mu + sigma * ``noise``
         (standard-normal noise of shape ``(n_members, n, latent)``, drawn from ``seed_generator`` if None)."""
-        z_mean, z_log_var = self.encode(x)
+        z_mean, z_log_var = self.encode(self.corrupt(x) if training else x)
         if noise is None:
             noise = keras.random.normal(ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator)
         z = z_mean + ops.exp(0.5 * z_log_var) * ops.cast(noise, self.compute_dtype)
         return {**self.decode(z), "z_mean": z_mean, "z_log_var": z_log_var}
+
+    def corrupt(self, x):
+        """Training inputs as the encoder sees them: with ``corruption_noise`` added and ``corruption_mask`` of the
+        entries hidden (the denoising autoencoder's corruption); ``x`` itself when both are 0."""
+        if self.corruption_noise:
+            x = x + self.corruption_noise * keras.random.normal(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
+        if self.corruption_mask:
+            hide = keras.random.uniform(ops.shape(x), dtype="float32", seed=self.seed_generator) < self.corruption_mask
+            x = ops.where(hide, float("nan") if self.missing else 0.0, x)
+        return x
 
     def _elbo_loss(self, x, outputs, training=True):
         """The beta-weighted negative ELBO; in training the KL weight is also scaled by ``kl_scale``
@@ -219,6 +250,9 @@ class VAE(step_mixin(), keras.Model):
             beta=self.beta,
             n_score_samples=self.n_score_samples,
             categorical_groups=[list(g) for g in self.categorical_groups],
+            missing=self.missing,
+            corruption_noise=self.corruption_noise,
+            corruption_mask=self.corruption_mask,
             seed=self.seed,
         )
         if self._tabular is not None:

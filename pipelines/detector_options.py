@@ -21,6 +21,7 @@ from typing import Any
 PIPELINE_ONLY = {
     "categorical_groups": "the fit pipeline passes its one-hot groups itself",
     "contamination": "the fit pipeline sets the threshold with --threshold and --target-fpr",
+    "missing": "the fit pipeline imputes missing values and flags them with indicator columns (pipelines/preprocessing.py)",
 }
 """Detector parameters the fit pipeline sets itself, and why; every other one is a setting and an option."""
 
