@@ -216,5 +216,50 @@ def sample(
     typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
 
 
+@app.command()
+def impute(
+    data: Annotated[str, typer.Argument(help="Table with missing values (.csv, .parquet or .npz).")],
+    output: Annotated[str, typer.Argument(help="The completed table, .csv or .parquet (written atomically).")],
+    holdout: Annotated[float, typer.Option(help="Share of the observed numbers hidden from the imputer to measure its error (logged as imputation_rmse).")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seeds the held-out entries, the training and the importance draws.")] = 0,
+    ignore_column: Annotated[Optional[list[str]], typer.Option(help="Column kept as it is and out of the imputation (an identifier, a label); repeat for several.")] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) [default: auto].")] = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: anomaly-vae].")] = None,
+    run_name: Annotated[Optional[str], typer.Option()] = None,
+    log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
+) -> None:
+    """Fill a table's missing numbers with a VAE fitted on the table itself (VAEImputer); other columns are kept."""
+    from pipelines.impute import run_impute
+
+    params = {} if epochs is None else {"epochs": epochs if epochs == "auto" else _positive_int("--epochs", epochs)}
+    with user_errors():
+        result = run_impute(data, output, holdout=holdout, seed=seed, params=params, ignore=ignore_column,
+                            tracking_uri=tracking_uri, experiment=experiment, run_name=run_name, log_run=log_run)
+    error = "" if result.rmse is None else f"; held-out RMSE {result.rmse:.3f} (column standard deviations)"
+    typer.echo(f"imputed {result.imputed} missing values in {len(result.columns)} numeric column(s) of {result.rows} "
+               f"rows -> {result.output}{error}")
+    if result.rounded:
+        typer.echo(f"whole-number columns, imputed as whole numbers: {', '.join(result.rounded)}")
+    if result.left_missing:
+        typer.echo("left missing (not numeric; VAEImputer fills numbers only): "
+                   + ", ".join(f"{c} ({n})" for c, n in result.left_missing.items()))
+    if result.tracking_error:
+        _fail(f"the completed table is written to {result.output}, but MLflow logging failed: {result.tracking_error}",
+              EXIT_TRACKING)
+    if result.run_id:
+        typer.echo(f"run id: {result.run_id}")
+
+
+def _positive_int(flag: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        _fail(f"{flag} must be a positive integer or auto, got {text!r}.", EXIT_BAD_INPUT)
+    return value
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -23,6 +23,10 @@ def with_detector_settings(cls):
     return dataclass(cls)
 
 
+DEFAULT_EXPERIMENT = "anomaly-vae"
+"""The MLflow experiment every pipeline logs to unless told otherwise."""
+
+
 @with_detector_settings
 class FitSettings:
     """The fit pipeline's settings; every ``VAEAnomalyDetector`` parameter is added as one more field."""
@@ -36,7 +40,7 @@ class FitSettings:
     eval_data: str | None = None
     output_dir: str = "outputs"
     tracking_uri: str | None = None
-    experiment: str = "anomaly-vae"
+    experiment: str = DEFAULT_EXPERIMENT
     run_name: str | None = None
     register: str | None = None
     alias: str | None = None
@@ -76,7 +80,7 @@ class ScoreSettings:
     output: str
     chunk_rows: int = 100_000
     tracking_uri: str | None = None
-    experiment: str = "anomaly-vae"
+    experiment: str = DEFAULT_EXPERIMENT
     run_name: str | None = None
     log_run: bool = True
     engine: str = "local"

@@ -1,0 +1,177 @@
+"""``anomaly-vae impute DATA OUTPUT``: fill a table's missing numbers with a ``VAEImputer`` fitted on the table itself.
+
+The numeric columns with missing values are imputed (the other numeric columns inform the imputation); every other
+column is written back as it was read, and a column whose observed values are all whole numbers gets whole numbers
+(rounded, written as integers) rather than silently becoming a column of fractions. ``--ignore-column`` keeps a
+column (an identifier, a label) out of the imputation. Before fitting, a share of the
+observed numeric entries (``--holdout``, 10%) is hidden too: the imputer never sees them, and their error is the
+run's honest measure of how well it imputes (RMSE in units of each column's standard deviation, overall and per
+column, and a plot of true against imputed values). The output is then completed from every observed entry and
+written atomically; the MLflow run logs the settings, the error, the plot and the per-column table.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HOLDOUT = 0.1
+"""Share of the observed numeric entries hidden from the imputer to measure its error."""
+
+
+@dataclass
+class ImputeResult:
+    output: Path
+    rows: int
+    imputed: int
+    columns: list[str]
+    rmse: float | None
+    rounded: list[str]
+    left_missing: dict[str, int]
+    """Non-numeric columns and how many missing values they keep (VAEImputer fills numbers only)."""
+    run_id: str | None = None
+    tracking_error: str | None = None
+
+
+def holdout_mask(observed: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """About ``share`` of the observed entries, at random, never a row's or a column's last observed entry."""
+    rng = np.random.default_rng(seed)
+    hidden = observed & (rng.random(observed.shape) < share)
+    for axis in (1, 0):  # give each row, then each column, back one entry if all its observed ones were taken
+        left = (observed & ~hidden).sum(axis=axis)
+        for i in np.flatnonzero(left == 0):
+            line = hidden[i] if axis == 1 else hidden[:, i]
+            taken = np.flatnonzero(line)
+            if len(taken):
+                if axis == 1:
+                    hidden[i, taken[0]] = False
+                else:
+                    hidden[taken[0], i] = False
+    return hidden
+
+
+def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, params: dict | None = None,
+               ignore: list[str] | None = None,
+               tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
+               log_run: bool = True) -> ImputeResult:
+    import mlflow
+
+    from anomaly_vae import VAEImputer
+    from pipelines.schema import Schema
+    from pipelines.settings import DEFAULT_EXPERIMENT, check_folder
+    from pipelines.tables import read_table, table_format, write_table_atomic
+    from pipelines.tracking import SafeRun, fail_fast_http, open_store
+    from pipelines.tracking import tracking_uri as resolve_uri
+
+    if not 0 <= holdout < 1:
+        raise ValueError(f"--holdout must be in [0, 1), got {holdout!r}.")
+    out = Path(output)
+    if table_format(output) == "npz":
+        raise ValueError(f"OUTPUT {output!r}: the completed table is written as .csv or .parquet, not .npz.")
+    check_folder(out.parent, None, what=f"OUTPUT {output!r}")
+    frame = read_table(data)
+    schema = Schema.infer(frame, drop=list(ignore or []))
+    if not schema.numeric:
+        raise ValueError(f"{data!r} has no numeric column to impute (columns: {list(frame.columns)}).")
+    values = Schema(numeric=schema.numeric, categorical=[]).conform(frame)  # inf or text in a number column: refused
+    X = values.to_numpy(dtype=np.float64)
+    missing = np.isnan(X)
+    hidden = holdout_mask(~missing, holdout, seed) if holdout else np.zeros_like(missing)
+    imputer = VAEImputer(random_state=seed, verbose=1 if sys.stderr.isatty() else 0, **(params or {}))
+    try:
+        imputer.fit(pd.DataFrame(np.where(hidden, np.nan, X), columns=schema.numeric))
+        report = None
+        if hidden.any():
+            guessed = imputer.transform(pd.DataFrame(np.where(hidden | missing, np.nan, X), columns=schema.numeric))
+            report = error_report(X, guessed, hidden, schema.numeric)
+        completed = imputer.transform(values)
+    except ValueError as err:  # an empty column or row: say which file (rows count from 0, the header not counted)
+        raise ValueError(f"{data!r}: {str(err).replace('Input X ', '')}") from None
+    result_frame, rounded = frame.copy(), []
+    for j, col in enumerate(schema.numeric):
+        if not missing[:, j].any():
+            continue  # nothing to fill: the column stays exactly as read
+        observed = X[~missing[:, j], j]
+        if np.array_equal(observed, np.round(observed)):
+            result_frame[col] = np.round(completed[:, j]).astype(np.int64)
+            rounded.append(col)
+        else:
+            result_frame[col] = completed[:, j]
+    write_table_atomic([result_frame], out)
+    result = ImputeResult(out, len(frame), int(missing.sum()), schema.numeric,
+                          None if report is None else report.overall, rounded,
+                          {c: int(frame[c].isna().sum()) for c in schema.categorical if frame[c].isna().any()})
+    if not log_run:
+        return result
+    fail_fast_http()
+    mlflow.set_tracking_uri(resolve_uri(tracking_uri))
+    run = SafeRun()
+    run.call(open_store, mlflow.get_tracking_uri())
+    run.call(mlflow.set_experiment, experiment or DEFAULT_EXPERIMENT)
+    active = run.call(mlflow.start_run, run_name=run_name)
+    if active is not None:
+        run.run_id = active.info.run_id
+        run.call(mlflow.set_tag, "anomaly_vae.job", "impute")
+        run.call(mlflow.log_params, {"data": data, "output": output, "holdout": holdout, "seed": seed,
+                                     "numeric_columns": ",".join(schema.numeric)[:500],
+                                     "ignored_columns": ",".join(ignore or [])[:500],
+                                     **{f"imputer.{k}": v for k, v in imputer.get_params().items()}})
+        metrics = {"rows": float(len(frame)), "missing_entries": float(missing.sum()),
+                   "holdout_entries": float(hidden.sum())}
+        if report is not None:
+            metrics["imputation_rmse"] = report.overall
+            run.call(mlflow.log_table, report.per_column, "imputation/per_column.json")
+            run.call(mlflow.log_figure, report.figure(), "imputation/holdout.png")
+        run.call(mlflow.log_metrics, metrics)
+        run.finish()
+    result.run_id, result.tracking_error = run.run_id, None if run.error is None else str(run.error)
+    return result
+
+
+@dataclass
+class ErrorReport:
+    """The imputation error on the held-out entries, in units of each column's standard deviation."""
+
+    overall: float
+    per_column: pd.DataFrame
+    truth: np.ndarray
+    guess: np.ndarray
+    column_of: np.ndarray
+    names: list[str]
+
+    def figure(self):
+        """True against imputed held-out values (standardised), one colour per column (the 10 with most entries)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        counts = np.bincount(self.column_of, minlength=len(self.names))
+        for j in np.argsort(-counts)[:10]:
+            pick = self.column_of == j
+            if pick.any():
+                ax.scatter(self.truth[pick], self.guess[pick], s=6, alpha=0.5, label=self.names[j])
+        lo, hi = np.percentile(np.concatenate([self.truth, self.guess]), [0.5, 99.5])
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
+        ax.set(xlabel="held-out value (standardised)", ylabel="imputed (standardised)",
+               title=f"Imputation of held-out entries: RMSE {self.overall:.3f}")
+        ax.legend(fontsize=7, markerscale=2)
+        fig.tight_layout()
+        return fig
+
+
+def error_report(X: np.ndarray, guess: np.ndarray, hidden: np.ndarray, names: list[str]) -> ErrorReport:
+    scale = np.nanstd(np.where(hidden, np.nan, X), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows, cols = np.nonzero(hidden)
+    truth, guessed = X[rows, cols] / scale[cols], guess[rows, cols] / scale[cols]
+    per = pd.DataFrame({"column": names,
+                        "held_out": np.bincount(cols, minlength=len(names)),
+                        "rmse": [float(np.sqrt(np.mean((truth[cols == j] - guessed[cols == j]) ** 2)))
+                                 if (cols == j).any() else float("nan") for j in range(len(names))]})
+    return ErrorReport(float(np.sqrt(np.mean((truth - guessed) ** 2))), per, truth, guessed, cols, list(names))
