@@ -89,9 +89,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         scaled; its values must be 0 or 1. The fit pipeline passes its one-hot groups here.
     missing : {"reject", "marginalise"}, default="reject"
         What NaN in ``X`` means. ``'reject'``: an error naming the first NaN's row and column. ``'marginalise'``:
-        a missing entry, for training and scoring alike; the encoder sees which entries are missing and the score
-        counts the observed entries only (-log p of what was observed, as in MIWAE), so a row's score is not on
-        the same scale as a complete row's. A column with no value and a row with none are still refused.
+        a missing entry, for training and scoring alike; the encoder sees which entries are missing and the
+        likelihood counts the observed entries only (as in MIWAE), their NLL scaled to the full row in the score
+        (``n_features / n_observed``) so incomplete rows score on the scale of complete ones. If the training rows
+        are complete, set ``corruption_mask`` (0.1 in ``benchmarks/missing_scores.py``) so the encoder meets missing
+        entries in training too. A column with no value and a row with none are still refused.
     activation : str, default="relu"
         Hidden-layer activation (any Keras activation name). Others were tried on the ADBench sets and
         none beat ``'relu'`` on average (``benchmarks/RESULTS.md``).
