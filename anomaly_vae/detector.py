@@ -104,8 +104,8 @@ class VAEAnomalyDetector(BaseVAEDetector):
         Standard deviation of Gaussian noise added to the network's inputs in training (standardised units), while the
         loss scores the clean inputs: a denoising VAE (:meth:`denoise`). 0 trains on the inputs as they are.
     corruption_mask : float in [0, 1), default=0.0
-        Share of the input entries hidden from the encoder in training, at random (missing with ``missing="marginalise"``, else 0), while the loss scores
-        the clean inputs.
+        Share of the input entries hidden from the encoder in training, at random (missing with
+        ``missing="marginalise"``, else 0), while the loss scores the clean inputs.
     data_parallel : bool, default=False
         Train with ``keras.distribution.DataParallel`` over every device the backend sees (JAX only; Keras
         does not implement it on TensorFlow and torch yet). The batch size is rounded up to a multiple of

@@ -46,7 +46,8 @@ def _weighted_draws(vae, x, eps):
 
 
 def _batches(x: np.ndarray, k: int):
-    """Row batches of ``x`` of one fixed size (the last zero-padded: one shape, compiled once), with their lengths."""
+    """Row batches of ``x`` with their lengths, all of one size (the last zero-padded), so the rows of a call are
+    computed alike however many of them are real."""
     size = max(1, DRAWS_PER_CALL // k)
     size = min(size, max(1, len(x)))
     for start in range(0, len(x), size):
