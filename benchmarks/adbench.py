@@ -33,6 +33,14 @@ TRAIN_SHARE = 0.6
 MAX_TRAIN = 50_000
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A benchmark's per-run rows as CSV at ``path``, atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
 def split(X: np.ndarray, y: np.ndarray, seed: int):
     """The novelty split: train on 60% of shuffled normals, test on the rest plus all anomalies."""
     normal = np.flatnonzero(y == 0)
@@ -187,10 +195,7 @@ def main(argv=None) -> None:
         rows += run_vae_backend(backend, datasets, params, seeds, args.score_rules)
     results = pd.DataFrame(rows)
     per_dataset, means = summarise(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    results.to_csv(tmp, index=False)
-    os.replace(tmp, args.out)
+    write_csv(results, args.out)
 
     pd.set_option("display.width", 200)
     print("\nROC-AUC per dataset (mean over seeds)")

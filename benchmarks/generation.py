@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.adbench import DEFAULT_DATA, SEEDS  # noqa: E402
+from benchmarks.adbench import DEFAULT_DATA, SEEDS, write_csv  # noqa: E402
 
 SKIPPED = ("11_donors",)
 FOLDS = 5
@@ -108,7 +107,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--params", default="{}", help="JSON of VAEAnomalyDetector parameters")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     names = args.datasets.split(",") if args.datasets else None
     datasets = sorted(p for p in args.data.glob("*.npz") if (p.stem in names if names else p.stem not in SKIPPED))
@@ -134,10 +133,7 @@ def main(argv=None) -> None:
     wins = int((numeric["vae"] < numeric["gaussian_mixture"]).sum())
     print(f"\nnumeric sets: VAE below the Gaussian mixture on {wins} of {len(numeric)}; means "
           f"{numeric['vae'].mean():.3f} (VAE) and {numeric['gaussian_mixture'].mean():.3f} (mixture)")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    results.to_csv(tmp, index=False)
-    os.replace(tmp, args.output)
+    write_csv(results, args.out)
 
 
 if __name__ == "__main__":

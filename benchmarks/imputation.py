@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.adbench import DEFAULT_DATA  # noqa: E402
+from benchmarks.adbench import DEFAULT_DATA, write_csv  # noqa: E402
 
 SEEDS = (0, 1, 2)
 MISSING_RATE = 0.5
@@ -115,7 +114,7 @@ def main(argv=None) -> None:
     parser.add_argument("--params", default="{}", help="VAEImputer parameters as JSON")
     parser.add_argument("--skip-missforest", action="store_true", help="missForest takes most of the time")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     params = json.loads(args.params)
     import keras
@@ -132,10 +131,7 @@ def main(argv=None) -> None:
         per_set = summary.drop(index="mean")
         beats = all((per_set["VAEImputer"] < per_set[b]).all() for b in ("mean", "kNN"))
         print(f"VAEImputer beats mean and kNN on every set: {beats}; mean RMSE {summary.loc['mean', 'VAEImputer']:.3f}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    results.to_csv(tmp, index=False)
-    os.replace(tmp, args.output)
+    write_csv(results, args.out)
 
 
 if __name__ == "__main__":

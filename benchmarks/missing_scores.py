@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -33,7 +32,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.adbench import DEFAULT_DATA, SEEDS, split  # noqa: E402
+from benchmarks.adbench import DEFAULT_DATA, SEEDS, split, write_csv  # noqa: E402
 
 HIDDEN = 0.2
 TRAINING_MASK = 0.1
@@ -98,7 +97,7 @@ def main(argv=None) -> None:
     parser.add_argument("--datasets", default="", help=f"comma-separated names (default: all but {', '.join(SKIPPED)})")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--params", default="{}", help="JSON of VAEAnomalyDetector parameters for every VAE")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     names = args.datasets.split(",") if args.datasets else None
     datasets = sorted(p for p in args.data.glob("*.npz") if (p.stem in names if names else p.stem not in SKIPPED))
@@ -111,10 +110,7 @@ def main(argv=None) -> None:
         table.loc["mean"] = table.mean()
         print(f"\n{measure}, mean over seeds\n")
         print(table.round(3).to_string())
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    results.to_csv(tmp, index=False)
-    os.replace(tmp, args.output)
+    write_csv(results, args.out)
 
 
 if __name__ == "__main__":
