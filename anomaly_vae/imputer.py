@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from anomaly_vae.base_detector import TRAINING_CONSTRAINTS
+from anomaly_vae.choices import PREPROCESSINGS
 from anomaly_vae.validation import check_missing, check_positive_int
 
 DETECTOR_PARAMETERS = ("latent_dim", "hidden_units", "beta", "likelihood", "preprocessing", "epochs", "batch_size",
@@ -54,7 +55,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     n_draws : int, default=1000
         Importance draws per row for the conditional mean and the draws.
     activation : str, default="tanh"
-        Hidden-layer activation. ``'tanh'`` (MIWAE's) imputed better than ``'relu'`` on every benchmark set tried.
+        Hidden-layer activation. ``'tanh'`` (MIWAE's) imputed better than ``'relu'`` on average over the benchmark
+        sets (``benchmarks/HISTORY.md``, "Imputation").
     random_state : int, RandomState instance or None, default=None
         Seeds the training and the fixed importance draws: the same seed imputes the same values.
     verbose : int, default=0
@@ -93,10 +95,9 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         **{k: TRAINING_CONSTRAINTS[k] for k in DETECTOR_PARAMETERS if k in TRAINING_CONSTRAINTS},
         "likelihood": [StrOptions({"gaussian", "heteroscedastic", "mse"})],
         "hidden_units": [tuple, list, None],
-        "preprocessing": [StrOptions({"standard", "robust", "quantile"})],
+        "preprocessing": [StrOptions(set(PREPROCESSINGS))],
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "activation": [str],
-        "beta": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -162,6 +163,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if len(rows):
             estimate = self._to_user(conditional_means(self.detector_.vae_, self._network(X[rows]), self.draws_))
             out[rows] = np.where(missing[rows], estimate, out[rows])
+            _check_finite_imputations(out[rows], rows)
         return out
 
     def sample_imputations(self, X, n_imputations: int = 5, random_state=None) -> list:
@@ -181,6 +183,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         for draw in draws:
             completed = np.array(checked, dtype=np.float64)
             completed[rows] = np.where(missing[rows], self._to_user(draw), completed[rows])
+            _check_finite_imputations(completed[rows], rows)
             out.append(pd.DataFrame(completed, columns=X.columns, index=X.index) if isinstance(X, pd.DataFrame)
                        else completed)
         return out
@@ -202,3 +205,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _check_finite_imputations(completed: np.ndarray, rows: np.ndarray) -> None:
+    """Never hand out NaN or inf as an imputed value: name the first row that got one."""
+    bad = ~np.isfinite(completed)
+    if bad.any():
+        raise ValueError(f"The model imputed a non-finite value in row {rows[np.argwhere(bad)[0][0]]} "
+                         f"({int(bad.sum())} values in all): its weights are damaged or the network overflowed.")

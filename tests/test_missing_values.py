@@ -91,6 +91,18 @@ def test_bad_input_gets_a_clear_error(imputer, complete):
         imputer.sample_imputations(complete, n_imputations=0)
 
 
+def test_damaged_weights_never_pass_as_imputations(complete, hidden):
+    incomplete = np.where(hidden, np.nan, complete)
+    damaged = VAEImputer(epochs=1, hidden_units=(8,), n_draws=10, random_state=0).fit(incomplete)
+    kernel = damaged.detector_.vae_.decoder.head_layers[0].kernel
+    kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+    with pytest.raises(ValueError, match="imputed a non-finite value in row 0"):
+        damaged.transform(incomplete)
+    with pytest.raises(ValueError, match="imputed a non-finite value"):
+        damaged.sample_imputations(incomplete, 2)
+    np.testing.assert_array_equal(damaged.transform(complete), complete)  # nothing to impute: nothing to check
+
+
 def test_detector_marginalises_missing_entries_when_asked(complete, hidden, tmp_path):
     incomplete = np.where(hidden, np.nan, complete)
     with pytest.raises(ValueError, match="contains NaN at row 0"):
