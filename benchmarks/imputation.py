@@ -51,10 +51,10 @@ def load(name: str, data_dir: Path) -> np.ndarray:
     return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
-def hide(X: np.ndarray, seed: int) -> np.ndarray:
-    """A mask of hidden entries: each hidden with probability ``MISSING_RATE``, at least one left per row."""
+def hide(X: np.ndarray, seed: int, rate: float = MISSING_RATE) -> np.ndarray:
+    """A mask of hidden entries: each hidden with probability ``rate``, at least one left per row."""
     rng = np.random.default_rng(seed)
-    mask = rng.random(X.shape) < MISSING_RATE
+    mask = rng.random(X.shape) < rate
     full = mask.all(axis=1)
     mask[np.flatnonzero(full), rng.integers(0, X.shape[1], full.sum())] = False
     return mask

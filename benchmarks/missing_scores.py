@@ -33,20 +33,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.adbench import DEFAULT_DATA, SEEDS, split, write_csv  # noqa: E402
+from benchmarks.imputation import hide  # noqa: E402
 
 HIDDEN = 0.2
 TRAINING_MASK = 0.1
 SKIPPED = ("11_donors",)
 METHODS = ("complete", "mean, then score", "iterative, then score", "marginalised", "marginalised, unscaled")
 RESULTS = Path(__file__).resolve().parent / "results" / "missing_scores.csv"
-
-
-def hide(X: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    mask = rng.random(X.shape) < HIDDEN
-    full = mask.all(axis=1)
-    mask[np.flatnonzero(full), rng.integers(0, X.shape[1], full.sum())] = False
-    return mask
 
 
 def scores(X_train: np.ndarray, X_test: np.ndarray, seed: int, params: dict) -> dict:
@@ -56,7 +49,7 @@ def scores(X_train: np.ndarray, X_test: np.ndarray, seed: int, params: dict) -> 
 
     from anomaly_vae import VAEAnomalyDetector
 
-    hidden = hide(X_test, seed)
+    hidden = hide(X_test, seed, HIDDEN)
     X_missing = np.where(hidden, np.nan, X_test)
     det = VAEAnomalyDetector(random_state=seed, **params).fit(X_train)
     out = {"complete": det.anomaly_score(X_test),
