@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "load_detector", "load_vae", "save_detector", "save_vae"]
+__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "VAESeriesDetector", "load_detector", "load_vae", "save_detector", "save_vae"]
 
 _LOCATIONS = {
     "VAE": "anomaly_vae.vae",
     "VAEAnomalyDetector": "anomaly_vae.detector",
     "VAEImageDetector": "anomaly_vae.image_detector",
     "VAEImputer": "anomaly_vae.imputer",
+    "VAESeriesDetector": "anomaly_vae.series_detector",
     "load_vae": "anomaly_vae.persistence",
     "save_vae": "anomaly_vae.persistence",
     "load_detector": "anomaly_vae.persistence",

@@ -8,6 +8,8 @@ stopping), scoring in fixed batches, the threshold and pickling. A detector for 
 - ``_fit_transform(X_train)``: fit any input transform on the training examples (a scaler for tables);
 - ``_transform(X)``: examples as the network's float32 input;
 - ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.vae.VAE`;
+- ``_split(X, rng)`` and ``_fit_scores(X, idx)``: the training / validation / calibration split and the held-out
+  scores the threshold is fitted on (random rows and one score per example unless a detector says otherwise);
 - ``_from_network(x, like)`` and ``_one_example(a)``: generated examples in the user's units, and one example
   as a batch (:mod:`anomaly_vae.generative`).
 
@@ -96,6 +98,19 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
     def _build_vae(self, event_shape: tuple[int, ...], n_train: int, seed: int):
         raise NotImplementedError
 
+    def _split(self, X: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Indices of the training, validation and calibration examples: a random split by default (the windows of
+        a series split in time instead)."""
+        n = len(X)
+        order = rng.permutation(n)
+        n_val, n_cal = self._held_out_counts(n)
+        return order[n_val + n_cal:], order[:n_val], order[n_val:n_val + n_cal]
+
+    def _fit_scores(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The anomaly scores of the checked examples ``X[idx]`` as the threshold sees them (one per example by
+        default; one per time point of the windows' span for a series)."""
+        return self._predict(self._transform(X[idx]))
+
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, callbacks=None):
         """Train on normal examples ``X`` and set the threshold.
@@ -124,9 +139,8 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         n = len(X)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        order = rng.permutation(n)
-        n_val, n_cal = self._held_out_counts(n)
-        val_idx, cal_idx, train_idx = order[:n_val], order[n_val:n_val + n_cal], order[n_val + n_cal:]
+        train_idx, val_idx, cal_idx = self._split(X, rng)
+        n_val, n_cal = len(val_idx), len(cal_idx)
         self._fit_transform(X[train_idx])
         X_train = self._transform(X[train_idx])
         X_val = self._transform(X[val_idx]) if n_val else None
@@ -187,12 +201,12 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self._scorers = {}
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
-        self.validation_scores_ = self._predict(X_val if X_val is not None else X_train[:n_train])
-        self.calibration_scores_ = self._predict(self._transform(X[cal_idx])) if n_cal else self.validation_scores_
+        self.validation_scores_ = self._fit_scores(X, val_idx if n_val else train_idx)
+        self.calibration_scores_ = self._fit_scores(X, cal_idx) if n_cal else self.validation_scores_
         if self.contamination == "auto":
             self._apply_threshold(fit_threshold(self.calibration_scores_, self.threshold, self.target_fpr))
         else:  # scikit-learn's convention (IsolationForest): that share of the training examples is flagged
-            train_scores = self._predict(self._transform(X))
+            train_scores = self._fit_scores(X, np.arange(n))
             self._apply_threshold(fit_threshold(train_scores, "quantile", self.contamination))
         return self
 

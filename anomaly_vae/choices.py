@@ -32,3 +32,14 @@ MISSING = ("reject", "marginalise")
 """What ``VAEAnomalyDetector(missing=...)`` does with NaN in its input: refuse it, naming the row and column, or
 count only the observed entries (:class:`anomaly_vae.likelihoods.ObservedOnly`). Not a pipeline option (the fit
 pipeline imputes), so not in :data:`PARAMETER_CHOICES`."""
+
+SERIES_ARCHITECTURES = ("conv", "dense")
+"""Parts of ``VAESeriesDetector(architecture=...)``: 1-D convolutions over a window, or dense layers on the flattened
+window (:mod:`anomaly_vae.series_detector`)."""
+
+SERIES_POINT_RULES = ("mean", "max", "position")
+"""How ``VAESeriesDetector(point_rule=...)`` scores a time point from the windows covering it: the mean or the max of
+their scores, or the mean of the point's own shares of their scores (:mod:`anomaly_vae.series_detector`)."""
+
+SERIES_PARAMETER_CHOICES = {"point_rule": SERIES_POINT_RULES, "architecture": SERIES_ARCHITECTURES}
+"""``VAESeriesDetector``'s own parameters whose value is one of a fixed set of names."""

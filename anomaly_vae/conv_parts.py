@@ -1,5 +1,9 @@
-"""The image parts: a convolutional encoder (images -> posterior parameters) and decoder (codes ->
-per-pixel likelihood parameters), sized from the image shape.
+"""The convolutional parts: an encoder (images or series windows -> posterior parameters) and a decoder (codes ->
+per-pixel or per-time-step likelihood parameters), sized from the example's shape.
+
+An example of shape ``(height, width, channels)`` is an image and gets ``Conv2D`` layers; one of shape
+``(length, channels)`` is a window of a time series and gets the same design in one dimension (``Conv1D``,
+``UpSampling1D``): for a window of 64 with filters (32, 64), 64x1 -> 32x32 -> 16x64 -> dense -> z -> ... -> 64x1.
 
 Encoder: ``len(filters)`` stride-2 ``Conv2D`` layers ("same" padding, so any height and width works: each
 halves the size, rounding up), a dense layer, then ``z_mean``/``z_log_var``. Decoder: the mirror image, a
@@ -30,18 +34,19 @@ MIN_GRID = 4
 """The encoder downsamples until the smaller image side would drop below this many cells (at most 4 stages)."""
 
 
-def default_filters(height: int, width: int) -> tuple[int, ...]:
-    """Filters per stage for an image of this size: 32, doubling per stage up to 256, with as many
-    stride-2 stages as keep the smaller side at least ``MIN_GRID`` (one at least, four at most):
+def default_filters(*sides: int) -> tuple[int, ...]:
+    """Filters per stage for an image (or a window) with these sides: 32, doubling per stage up to 256, with as many
+    stride-2 stages as keep the smallest side at least ``MIN_GRID`` (one at least, four at most):
     28 x 28 gets (32, 64) down to 7 x 7; 8 x 8 gets (32,) down to 4 x 4; 256 x 256 gets four stages."""
-    stages = int(max(1, min(4, math.floor(math.log2(max(min(height, width), 1) / MIN_GRID)))))
+    stages = int(max(1, min(4, math.floor(math.log2(max(min(sides), 1) / MIN_GRID)))))
     return tuple(min(32 * 2**i, 256) for i in range(stages))
 
 
-def _check_image_shape(image_shape) -> tuple[int, int, int]:
+def _check_image_shape(image_shape) -> tuple[int, ...]:
     shape = tuple(image_shape)
-    if len(shape) != 3:
-        raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}.")
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image_shape must be (height, width, channels), or (length, channels) for windows of a "
+                         f"series; got {image_shape!r}.")
     return tuple(check_positive_int("image_shape", s) for s in shape)
 
 
@@ -53,7 +58,7 @@ class _ConvPart(keras.layers.Layer):
         super().__init__(**kwargs)
         self.image_shape = _check_image_shape(image_shape)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        filters = default_filters(*self.image_shape[:2]) if filters is None else filters
+        filters = default_filters(*self.image_shape[:-1]) if filters is None else filters
         self.filters = tuple(check_positive_int("filters", f) for f in filters)
         if not self.filters:
             raise ValueError("filters must name at least one convolution stage.")
@@ -66,23 +71,29 @@ class _ConvPart(keras.layers.Layer):
         self.n_members = 1  # convolutions have no member axis; outputs still carry a length-1 one
 
     @property
-    def event_shape(self) -> tuple[int, int, int]:
+    def event_shape(self) -> tuple[int, ...]:
         return self.image_shape
+
+    @property
+    def rank(self) -> int:
+        """Spatial axes of an example: 2 for images, 1 for series windows."""
+        return len(self.image_shape) - 1
 
     @property
     def seeds_used(self) -> int:
         return self._seeds.i - self.seed_start
 
     @property
-    def grid(self) -> tuple[int, int]:
-        """Height and width after the encoder's stride-2 stages (each rounds up)."""
-        h, w = self.image_shape[:2]
+    def grid(self) -> tuple[int, ...]:
+        """Spatial sides (height and width, or length) after the encoder's stride-2 stages (each rounds up)."""
+        sides = self.image_shape[:-1]
         for _ in self.filters:
-            h, w = -(-h // 2), -(-w // 2)
-        return h, w
+            sides = tuple(-(-s // 2) for s in sides)
+        return sides
 
     def _conv(self, filters, activation, name, strides=1):
-        return keras.layers.Conv2D(
+        conv = keras.layers.Conv2D if self.rank == 2 else keras.layers.Conv1D
+        return conv(
             filters, self.kernel_size, strides=strides, padding="same", activation=activation, name=name,
             kernel_initializer=initializers.ConvGlorotUniform(self._seeds()), bias_initializer=initializers.Zeros(),
             dtype=self.dtype_policy,
@@ -104,14 +115,15 @@ class _ConvPart(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="anomaly_vae")
 class ConvEncoder(_ConvPart):
-    """Images ``(n, height, width, channels)`` -> ``(z_mean, z_log_var)``, each ``(1, n, latent_dim)``.
+    """Images ``(n, height, width, channels)`` (or windows ``(n, length, channels)``) -> ``(z_mean, z_log_var)``,
+    each ``(1, n, latent_dim)``.
 
     Parameters
     ----------
-    image_shape : (height, width, channels)
+    image_shape : (height, width, channels) or (length, channels)
     latent_dim : int
     filters : sequence of int or None
-        Filters of each stride-2 ``Conv2D`` stage; None: :func:`default_filters` for the image size.
+        Filters of each stride-2 convolution stage; None: :func:`default_filters` for the image size.
     dense_units : int
         Width of the dense layer between the convolutions and the latent heads.
     kernel_size : int
@@ -148,40 +160,41 @@ class ConvEncoder(_ConvPart):
 @keras.saving.register_keras_serializable(package="anomaly_vae")
 class ConvDecoder(_ConvPart):
     """Codes ``(1, n, latent_dim)`` -> a dict of the likelihood's per-pixel ``heads``, each
-    ``(1, n, height, width, channels)``. ``filters`` are the encoder's (the decoder runs them in reverse)."""
+    ``(1, n, height, width, channels)`` (``(1, n, length, channels)`` for windows). ``filters`` are the encoder's (the
+    decoder runs them in reverse)."""
 
     def __init__(self, image_shape, latent_dim, heads=("x_mean",), **kwargs):
         super().__init__(image_shape, latent_dim, **kwargs)
         self.heads = tuple(str(h) for h in heads)
-        h, w = self.grid
         self.hidden = self._dense(self.dense_units, self.activation, "decoder_dense")
-        self.to_grid = self._dense(h * w * self.filters[-1], self.activation, "to_grid")
-        self.upsample = keras.layers.UpSampling2D(2, dtype=self.dtype_policy, name="upsample")
+        self.to_grid = self._dense(math.prod(self.grid) * self.filters[-1], self.activation, "to_grid")
+        upsampling = keras.layers.UpSampling2D if self.rank == 2 else keras.layers.UpSampling1D
+        self.upsample = upsampling(2, dtype=self.dtype_policy, name="upsample")
         # The mirror of the encoder: stage i upsamples and convolves to the encoder's filters one stage
         # shallower; the last upsampling is followed by the heads, which convolve to the image's channels.
         self.convs = [self._conv(f, self.activation, f"deconv_{i}") for i, f in enumerate(reversed(self.filters[:-1]))]
         self.head_layers = [self._conv(self.image_shape[-1], None, head) for head in self.heads]
 
     def build(self, input_shape=None):
-        h, w = self.grid
+        sides = self.grid
         self.hidden.build((None, self.latent_dim))
         self.to_grid.build((None, self.dense_units))
         channels = self.filters[-1]
         for conv in self.convs:
-            h, w = 2 * h, 2 * w
-            conv.build((None, h, w, channels))
+            sides = tuple(2 * s for s in sides)
+            conv.build((None, *sides, channels))
             channels = conv.filters
         for layer in self.head_layers:  # after the last upsampling, cropped to the image
-            layer.build((None, *self.image_shape[:2], channels))
+            layer.build((None, *self.image_shape[:-1], channels))
         self.built = True
 
     def call(self, z):
-        height, width = self.image_shape[:2]
         h = self.to_grid(self.hidden(z[0]))
         h = ops.reshape(h, (-1, *self.grid, self.filters[-1]))
         for conv in self.convs:
             h = conv(self.upsample(h))
-        h = self.upsample(h)[:, :height, :width, :]  # the grid rounded up: crop back to the image
+        h = self.upsample(h)  # the grid rounded up: crop back to the image (or window)
+        h = h[:, : self.image_shape[0], : self.image_shape[1], :] if self.rank == 2 else h[:, : self.image_shape[0], :]
         return {head: ops.expand_dims(layer(h), 0) for head, layer in zip(self.heads, self.head_layers)}
 
     def get_config(self) -> dict:

@@ -132,7 +132,8 @@ calibrate it (what set its threshold then), with the rule ``"quantile"`` at its 
 CALIBRATION_FIELDS = ("calibration_scores_", "threshold_rule_", "target_fpr_", "tail_")
 """``detector.json`` fields of format 7 that format 6 lacks."""
 
-DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector"}
+DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector",
+                    "VAESeriesDetector": "anomaly_vae.series_detector"}
 """The detector classes a ``detector.json`` may name (its ``class`` field), and where they live."""
 
 
@@ -164,27 +165,29 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
         "target_fpr_": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "tail_": {"anyOf": [{"type": "null"}, tail]},
     }
+    columns = {
+        "n_features_in_": {"type": "integer", "minimum": 1},
+        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
+        "scaler_types": strings(),
+    }
     if class_name == "VAEImageDetector":
         shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3}
         document = strict_object({**common, "image_shape_": shape})
+    elif class_name == "VAESeriesDetector":  # the step between timestamps: a number, an ISO 8601 duration, or null
+        document = strict_object({**common, **columns, "time_step_": {"type": ["number", "string", "null"]}})
     else:
-        document = strict_object({
-            **common,
-            "n_features_in_": {"type": "integer", "minimum": 1},
-            "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
-            "scaler_types": strings(),
-        })
+        document = strict_object({**common, **columns})
     # format 6 lacks the calibration fields; load_detector requires them of format 7
     document["required"] = [f for f in document["required"] if f not in CALIBRATION_FIELDS]
     return document
 
 
 def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
-    """Save a fitted detector (``VAEAnomalyDetector`` or ``VAEImageDetector``) to ``folder`` without
+    """Save a fitted detector (``VAEAnomalyDetector``, ``VAEImageDetector`` or ``VAESeriesDetector``) to ``folder`` without
     pickle, atomically.
 
     The folder holds ``vae.keras`` (Keras format), ``detector.json`` (class, parameters, threshold,
-    validation scores, training history) and, for a table, ``scaler.skops`` (the fitted scikit-learn
+    validation scores, training history) and, for a table or a series, ``scaler.skops`` (the fitted scikit-learn
     transform, in skops' safe format, its types checked against an allow-list and recorded in
     ``detector.json``). ``replace=False`` never replaces an existing folder.
     """
@@ -218,12 +221,14 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
         "target_fpr_": float(detector.target_fpr_),
         "tail_": None if detector.tail_ is None else detector.tail_.to_dict(),
     }
-    tabular = class_name == "VAEAnomalyDetector"
+    tabular = class_name != "VAEImageDetector"  # tables and series: columns and a fitted scaler
     if tabular:
         state["n_features_in_"] = int(detector.n_features_in_)
         state["feature_names_in_"] = [str(c) for c in getattr(detector, "feature_names_in_", [])] or None
     else:
         state["image_shape_"] = [int(s) for s in detector.image_shape_]
+    if class_name == "VAESeriesDetector":
+        state["time_step_"] = _time_step_to_json(detector.time_step_)
 
     def write(tmp: Path) -> None:
         save_vae(detector.vae_, tmp / "vae.keras")
@@ -285,7 +290,7 @@ def load_detector(folder: str | os.PathLike):
             raise ValueError(f"{str(meta_path)!r}: field tail_: scale must be positive and 0 < n_excesses <= "
                              f"n_calibration; got {tail}.")
     vae_path = folder / "vae.keras"
-    if class_name == "VAEAnomalyDetector":
+    if class_name != "VAEImageDetector":
         names = state["feature_names_in_"]
         if names is not None and len(names) != state["n_features_in_"]:
             raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
@@ -295,6 +300,11 @@ def load_detector(folder: str | os.PathLike):
         detector.n_features_in_ = event_shape[0]
         if names:
             detector.feature_names_in_ = np.asarray(names, dtype=object)
+        if class_name == "VAESeriesDetector":
+            detector.time_step_ = _time_step_from_json(state["time_step_"], meta_path)
+            event_shape = (detector.window, event_shape[0])
+            if detector.architecture == "dense":
+                event_shape = (event_shape[0] * event_shape[1],)
     else:
         event_shape = tuple(int(s) for s in state["image_shape_"])
         detector.image_shape_ = event_shape
@@ -326,6 +336,28 @@ def check_finite_weights(vae, path) -> None:
         values = np.asarray(ops.convert_to_numpy(weight))
         if values.dtype.kind == "f" and not np.isfinite(values.astype(np.float64)).all():
             raise ValueError(f"{str(path)!r}: weight {weight.path!r} holds NaN or inf; this model cannot score.")
+
+
+def _time_step_to_json(step):
+    """A series' time step for ``detector.json``: a number as is, a ``pandas.Timedelta`` as an ISO 8601 duration."""
+    import pandas as pd
+
+    if step is None:
+        return None
+    if isinstance(step, pd.Timedelta):
+        return step.isoformat()
+    return float(step)
+
+
+def _time_step_from_json(value, path):
+    import pandas as pd
+
+    if not isinstance(value, str):
+        return value
+    try:
+        return pd.Timedelta(value)
+    except ValueError:
+        raise ValueError(f"{str(path)!r}: field time_step_: {value!r} is not an ISO 8601 duration.") from None
 
 
 def _is_plain(value) -> bool:

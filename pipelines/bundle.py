@@ -156,13 +156,17 @@ def score_columns(detector, scores: np.ndarray, p_cutoff: float | None = None) -
 
 
 def load_bundle(folder: str | os.PathLike):
-    """A saved model folder as its bundle: ``ModelBundle`` (a table: ``bundle.json``) or
-    :class:`~pipelines.image_bundle.ImageBundle` (images: ``image_bundle.json``)."""
-    from pipelines.image_bundle import DOCUMENT, ImageBundle
+    """A saved model folder as its bundle: ``ModelBundle`` (a table: ``bundle.json``),
+    :class:`~pipelines.image_bundle.ImageBundle` (images: ``image_bundle.json``) or
+    :class:`~pipelines.series_bundle.SeriesBundle` (a time series: ``series_bundle.json``)."""
+    from pipelines import image_bundle, series_bundle
 
     folder = Path(folder)
-    if (folder / DOCUMENT).is_file() and not (folder / "bundle.json").exists():
-        return ImageBundle.load(folder)
+    if not (folder / "bundle.json").exists():
+        if (folder / image_bundle.DOCUMENT).is_file():
+            return image_bundle.ImageBundle.load(folder)
+        if (folder / series_bundle.DOCUMENT).is_file():
+            return series_bundle.SeriesBundle.load(folder)
     return ModelBundle.load(folder)
 
 

@@ -68,7 +68,7 @@ def user_errors():
 
 
 def _fit_pipeline_options(
-    data: Annotated[Optional[str], typer.Argument(help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X); the modality is detected and printed.")] = None,
+    data: Annotated[Optional[str], typer.Argument(help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X), or a time series (a table, with --time-column and/or --window); the modality is detected and printed.")] = None,
     config: ConfigOpt = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column with 0 = normal, 1 = anomaly.")] = None,
     normal_only: Annotated[Optional[bool], typer.Option(help="Train only on rows labelled normal (when a label is given).")] = None,
@@ -129,14 +129,19 @@ def fit(**options) -> None:
 
 def _detector_options() -> list[inspect.Parameter]:
     """One ``--name`` option per detector parameter, its help from the detector's docstring."""
-    from pipelines.detector_options import PIPELINE_ONLY, detector_parameters, image_only_parameters
+    from pipelines.detector_options import (
+        PIPELINE_ONLY, detector_parameters, image_only_parameters, series_only_parameters,
+    )
 
     return [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                               annotation=Annotated[Optional[str], typer.Option(help=p.help)])
             for p in detector_parameters() if p.name not in PIPELINE_ONLY] + [
         inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                           annotation=Annotated[Optional[str], typer.Option(help=f"Images: {p.help}")])
-        for p in image_only_parameters()]
+        for p in image_only_parameters()] + [
+        inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Optional[str], typer.Option(help=f"Series: {p.help}")])
+        for p in series_only_parameters()]
 
 
 fit.__signature__ = inspect.Signature(
@@ -161,7 +166,8 @@ def score(
     fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
     recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,
 ) -> None:
-    """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features."""
+    """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features (a
+    series model: one row per time point)."""
     flags = dict(locals())
     flags.pop("config")
     from pipelines.score import run_score

@@ -41,11 +41,12 @@ class DetectorParameter:
     def help(self) -> str:
         """The option's help: the docstring's first sentence, the choices (from
         :data:`anomaly_vae.choices.PARAMETER_CHOICES` where the value is a name) and the default."""
-        from anomaly_vae.choices import PARAMETER_CHOICES
+        from anomaly_vae.choices import PARAMETER_CHOICES, SERIES_PARAMETER_CHOICES
 
         kind = self.kind
-        if self.name in PARAMETER_CHOICES:
-            kind = f"one of {', '.join(PARAMETER_CHOICES[self.name])}; default {self.default}"
+        choices = {**PARAMETER_CHOICES, **SERIES_PARAMETER_CHOICES}
+        if self.name in choices:
+            kind = f"one of {', '.join(choices[self.name])}; default {self.default}"
         if self.name in PIPELINE_DEFAULTS:
             kind += f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}"
         return f"{self.summary} ({kind})".replace("``", "").replace(":data:", "")
@@ -62,6 +63,14 @@ def image_only_parameters() -> tuple[DetectorParameter, ...]:
     """``VAEImageDetector`` parameters the tabular detector does not have (its options say "Images:")."""
     tabular = {p.name for p in detector_parameters()}
     return tuple(p for p in _class_parameters("image_detector.py", "VAEImageDetector") if p.name not in tabular)
+
+
+@functools.lru_cache(maxsize=1)
+def series_only_parameters() -> tuple[DetectorParameter, ...]:
+    """``VAESeriesDetector`` parameters neither other detector has (its options say "Series:"); setting
+    ``time_column`` or ``window`` makes the fit pipeline read its data as a time series."""
+    others = {p.name for p in (*detector_parameters(), *image_only_parameters())}
+    return tuple(p for p in _class_parameters("series_detector.py", "VAESeriesDetector") if p.name not in others)
 
 
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:
@@ -104,7 +113,8 @@ def _first_sentence(lines: list[str]) -> str:
 
 def setting_names() -> list[str]:
     """Detector parameters (of either detector) that are fit settings and ``anomaly-vae fit`` options."""
-    return [p.name for p in (*detector_parameters(), *image_only_parameters()) if p.name not in PIPELINE_ONLY]
+    return [p.name for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
+            if p.name not in PIPELINE_ONLY]
 
 
 def parse_option(name: str, text: str) -> Any:
@@ -120,7 +130,8 @@ def parse_option(name: str, text: str) -> Any:
         try:
             value = number(text)
             sequence = next((p.kind.startswith(("tuple", "list"))
-                             for p in (*detector_parameters(), *image_only_parameters()) if p.name == name), False)
+                             for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
+                             if p.name == name), False)
             return [value] if sequence and number is int else value
         except ValueError:
             pass

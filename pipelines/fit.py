@@ -1,5 +1,6 @@
 """The fit pipeline: read a table, fit preprocessing + VAE detector, set the threshold, log to MLflow
-(an image folder or image array goes to :mod:`pipelines.fit_images` instead).
+(an image folder or image array goes to :mod:`pipelines.fit_images` instead, and a time series, told by
+``--time-column`` or ``--window``, to :mod:`pipelines.fit_series`).
 
 The model bundle is always saved locally first (``<output_dir>/<run>/model``),
 so a tracking failure never loses the trained model.
@@ -139,6 +140,10 @@ def run_fit(settings: FitSettings) -> FitResult:
         from pipelines.fit_images import run_image_fit
 
         return run_image_fit(settings)
+    if settings.time_column is not None or settings.window is not None:
+        from pipelines.fit_series import run_series_fit
+
+        return run_series_fit(settings)
     settings.check()  # flags that cannot work fail here, before any data is read
     frame = read_table(settings.data)
     print(f"Input: a table from {settings.data!r}: {len(frame)} rows, {frame.shape[1]} columns", file=sys.stderr)

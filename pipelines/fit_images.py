@@ -29,6 +29,11 @@ def image_detector_params(settings) -> dict:
 
     params = settings.detector_params()
     allowed = set(VAEImageDetector().get_params())
+    from pipelines.detector_options import series_only_parameters
+
+    series_only = sorted(k for k in params if k in {p.name for p in series_only_parameters()})
+    if series_only:
+        raise ValueError(f"{', '.join(flag(k) for k in series_only)} apply to time series, not to images.")
     table_only = sorted(k for k in params if k not in allowed)
     if table_only:
         raise ValueError(f"{', '.join(flag(k) for k in table_only)} apply to tables, not to images.")

@@ -1,4 +1,4 @@
-"""From a model URI or folder to a ``ModelBundle`` (or ``ImageBundle``), without running any code the model carries.
+"""From a model URI or folder to a ``ModelBundle`` (or ``ImageBundle``, ``SeriesBundle``), without running any code the model carries.
 
 ``mlflow.pyfunc.load_model`` would import the model's loader and unpickle or execute its Python
 before we could check what it is. Instead we download the model's files (``runs:/``, ``models:/``,
@@ -84,16 +84,19 @@ def bundle_path(artifacts) -> str | None:
 
 
 def bundle_from_model_folder(folder: Path, where: str):
-    """A ``ModelBundle`` or ``ImageBundle`` from a bundle folder or from an MLflow model folder holding one."""
+    """A ``ModelBundle``, ``ImageBundle`` or ``SeriesBundle`` from a bundle folder or from an MLflow model folder
+    holding one."""
+    from pipelines import series_bundle
     from pipelines.bundle import load_bundle
     from pipelines.image_bundle import DOCUMENT
 
-    if (folder / "bundle.json").is_file() or (folder / DOCUMENT).is_file():
+    if any((folder / name).is_file() for name in ("bundle.json", DOCUMENT, series_bundle.DOCUMENT)):
         return load_bundle(folder)
     if (folder / "MLmodel").is_file():
         meta = check_mlmodel(folder / "MLmodel", where)
         return load_bundle(folder / bundle_path(meta["flavors"]["python_function"]["artifacts"]))
-    raise ValueError(f"{where} is neither an anomaly-vae model folder (bundle.json or {DOCUMENT}) nor an MLflow "
+    raise ValueError(f"{where} is neither an anomaly-vae model folder (bundle.json, {DOCUMENT} or "
+                     f"{series_bundle.DOCUMENT}) nor an MLflow "
                      "model (MLmodel).")
 
 

@@ -55,4 +55,8 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
         raise ValueError(f"OUTPUT {output!r}: samples are written as .csv or .parquet, not .npz.")
     frame = bundle.sample(n, random_state=random_state, noise=noise)  # checked finite as it is decoded
     write_table_atomic([frame], out)
+    from pipelines.series_bundle import SeriesBundle
+
+    if isinstance(bundle, SeriesBundle):
+        return SampleResult(out, n, "windows")
     return SampleResult(out, len(frame), "rows")

@@ -41,6 +41,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.image_bundle import ImageBundle
     from pipelines.model_source import load_model
+    from pipelines.series_bundle import SeriesBundle
     from pipelines.tracking import SafeRun, fail_fast_http, open_store, tracking_uri
 
     settings.check()  # flags that cannot work fail before any model is loaded
@@ -59,6 +60,12 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
                              "PNG/JPEG images or an .npz of images.")
         with terminate_as_interrupt():
             table, all_scores = score_images(settings, bundle)
+        rows, flags, unknown = len(table), int(table["is_anomaly"].sum()), {}
+    elif isinstance(bundle, SeriesBundle):
+        if settings.maps:
+            raise ValueError("--maps is for image models; this model scores a time series.")
+        with terminate_as_interrupt():
+            table, all_scores = score_series(settings, bundle)
         rows, flags, unknown = len(table), int(table["is_anomaly"].sum()), {}
     else:
         if settings.maps:
@@ -133,6 +140,7 @@ def recalibrate(settings: ScoreSettings, bundle) -> Recalibrated:
     model there)."""
     from pipelines import calibration_report
     from pipelines.image_bundle import ImageBundle
+    from pipelines.series_bundle import SeriesBundle
 
     path = settings.recalibrate
     detector = bundle.detector
@@ -144,6 +152,13 @@ def recalibrate(settings: ScoreSettings, bundle) -> Recalibrated:
             images = found.images if found.labels is None else found.images[found.labels == 0]
             detector.set_threshold(images)
             signature, example, what = bundle.signature(), bundle.input_example(images[0]), "images"
+        elif isinstance(bundle, SeriesBundle):  # a normal stretch: every point of it calibrates
+            from pipelines.tables import read_table
+
+            frame = bundle.series(read_table(path))
+            detector.set_threshold(frame)
+            example = frame.head(detector.window)
+            signature, what = bundle.signature(example), "time points"
         else:
             from pipelines.tables import read_table
 
@@ -173,6 +188,28 @@ def _log_recalibrated(run, result: ScoreResult, recalibrated: Recalibrated, sour
         run, recalibrated.folder, recalibrated.signature, recalibrated.input_example, target)
     if version:
         result.registered = f"models:/{source.name}/{version}"
+
+
+def score_series(settings: ScoreSettings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
+    """Score the series in ``settings.data`` (the whole file: windows cross any chunk boundary) with a
+    ``SeriesBundle``; write its rows plus the score columns, one per time point, atomically."""
+    from anomaly_vae.p_values import bh_cutoff, conformal_p_values
+    from pipelines.bundle import score_columns
+    from pipelines.tables import read_table, write_table_atomic
+
+    frame = read_table(settings.data)
+    try:
+        scores = bundle.detector.anomaly_score(bundle.series(frame))
+    except ValueError as err:
+        raise ValueError(f"{settings.data!r}, model {settings.model_uri!r}: {err}") from None
+    cutoff = None
+    if settings.fdr is not None:
+        cutoff = bh_cutoff(conformal_p_values(bundle.detector.calibration_scores_, scores), settings.fdr)
+    result = pd.DataFrame(score_columns(bundle.detector, scores, cutoff), index=frame.index)
+    clashes = {c: f"{c}_input" for c in result.columns if c in frame.columns}
+    table = pd.concat([frame.rename(columns=clashes), result], axis=1)
+    write_table_atomic([table], settings.output)
+    return table, scores
 
 
 def _score_table(settings: ScoreSettings, bundle):

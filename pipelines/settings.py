@@ -136,30 +136,46 @@ def check_folder(path: str | os.PathLike, field_name: str | None, what: str | No
 
 def check_detector_params(params: dict[str, Any]) -> None:
     """The detectors' own parameter validation, its message phrased with the flag names: image-only options
-    by ``VAEImageDetector``, the others by ``VAEAnomalyDetector`` (which of them applies to the data is
-    checked when the data's modality is known)."""
+    by ``VAEImageDetector``, series-only ones by ``VAESeriesDetector``, the others by ``VAEAnomalyDetector`` (which
+    of them applies to the data is checked when the data's modality is known)."""
     import re
 
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from anomaly_vae import VAEAnomalyDetector, VAEImageDetector
-    from pipelines.detector_options import image_only_parameters
+    from anomaly_vae import VAEAnomalyDetector, VAEImageDetector, VAESeriesDetector
+    from pipelines.detector_options import image_only_parameters, series_only_parameters
 
     image_only = {p.name for p in image_only_parameters()}
+    series_only = {p.name for p in series_only_parameters()}
     try:
-        VAEAnomalyDetector(**{k: v for k, v in params.items() if k not in image_only})._validate_params()
+        VAEAnomalyDetector(**{k: v for k, v in params.items() if k not in image_only | series_only})._validate_params()
         VAEImageDetector(**{k: v for k, v in params.items() if k in image_only})._validate_params()
+        VAESeriesDetector(**{k: v for k, v in params.items() if k in series_only})._validate_params()
     except InvalidParameterError as err:
         raise ValueError(re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))) from None
 
 
 def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` for ``VAEAnomalyDetector``, refusing an image-only option by its flag."""
-    from pipelines.detector_options import image_only_parameters
+    """``params`` for ``VAEAnomalyDetector``, refusing an image-only or series-only option by its flag."""
+    from pipelines.detector_options import image_only_parameters, series_only_parameters
 
     image_only = sorted(k for k in params if k in {p.name for p in image_only_parameters()})
     if image_only:
         raise ValueError(f"{', '.join(flag(k) for k in image_only)} apply to images, not to tables.")
+    series_only = sorted(k for k in params if k in {p.name for p in series_only_parameters()})
+    if series_only:
+        raise ValueError(f"{', '.join(flag(k) for k in series_only)} apply to time series (give --time-column or "
+                         "--window to fit one), not to tables.")
+    return params
+
+
+def series_detector_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` for ``VAESeriesDetector``, refusing an option it does not have by its flag."""
+    from anomaly_vae import VAESeriesDetector
+
+    other = sorted(k for k in params if k not in VAESeriesDetector().get_params())
+    if other:
+        raise ValueError(f"{', '.join(flag(k) for k in other)} do not apply to time series.")
     return params
 
 

@@ -94,8 +94,9 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
                          "or a folder with an MLmodel file), not a bare model bundle.")
     bundle, source = load_model(settings.model_uri)  # refuses anything that is not ours, before Spark loads it
     if not hasattr(bundle, "schema"):
-        raise ValueError(f"{settings.model_uri!r} is an image model; --engine spark scores tables only so far. "
-                         "Score images with the default --engine local.")
+        kind = "a time-series" if hasattr(bundle, "series") else "an image"
+        raise ValueError(f"{settings.model_uri!r} is {kind} model; --engine spark scores tables only so far (rows "
+                         "scored independently). Score it with the default --engine local.")
     model_uri = f"models:/{source.name}/{source.version}" if source.version else settings.model_uri
     spark = spark_session(settings.spark_master)
     frame = read_input(spark, settings.data)

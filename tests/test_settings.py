@@ -29,9 +29,10 @@ def fit_options() -> dict[str, str]:
 def test_every_detector_parameter_is_an_option_and_a_yaml_setting(tmp_path):
     options = fit_options()
     reachable = set(setting_names())
-    from anomaly_vae import VAEImageDetector
+    from anomaly_vae import VAEImageDetector, VAESeriesDetector
 
-    defaults = {**VAEImageDetector().get_params(), **VAEAnomalyDetector().get_params()}
+    series = VAESeriesDetector().get_params()
+    defaults = {**series, **VAEImageDetector().get_params(), **VAEAnomalyDetector().get_params()}
     assert reachable | set(PIPELINE_ONLY) == set(defaults)
     for name in reachable:
         assert flag(name) in options, name
@@ -47,6 +48,12 @@ def test_choice_help_comes_from_the_constants_the_detector_checks():
     options = fit_options()
     for name, choices in PARAMETER_CHOICES.items():
         assert constraints[name][0].options == set(choices)
+        assert f"one of {', '.join(choices)}" in options[flag(name)], name
+    from anomaly_vae import VAESeriesDetector
+    from anomaly_vae.choices import SERIES_PARAMETER_CHOICES
+
+    for name, choices in SERIES_PARAMETER_CHOICES.items():
+        assert VAESeriesDetector._parameter_constraints[name][0].options == set(choices)
         assert f"one of {', '.join(choices)}" in options[flag(name)], name
 
 
