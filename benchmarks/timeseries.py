@@ -19,6 +19,7 @@ window), point-wise PR-AUC (average precision) and ROC-AUC, and point-adjusted F
 
     python benchmarks/timeseries.py                  # everything (KERAS_BACKEND=torch is fastest on CPU)
     python benchmarks/timeseries.py --n-generated 6 --methods "VAE (dense)" PCA
+    python benchmarks/timeseries.py --resume         # after an interruption: only what results/timeseries.csv lacks
 """
 
 from __future__ import annotations
@@ -138,16 +139,21 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--skip-labelled", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --out and run only the (series, method) pairs it lacks")
     args = parser.parse_args(argv)
     import keras
 
     series = ([] if args.skip_labelled else labelled_series()) + generated_set(args.n_generated, args.seed)
     print(f"backend {keras.backend.backend()}, window {args.window}, {len(series)} series", flush=True)
-    rows = []
+    rows = pd.read_csv(args.out).to_dict("records") if args.resume and args.out.exists() else []
+    done = {(r["series"], r["method"]) for r in rows}
     for s in series:
         mean, std = s.train.mean(axis=0), s.train.std(axis=0) + 1e-12
         train, test = (s.train - mean) / std, (s.test - mean) / std
         for method in args.methods:
+            if (s.name, method) in done:
+                continue
             start = time.perf_counter()
             scores = METHODS[method](train, test, args.window, args.seed)
             seconds = time.perf_counter() - start

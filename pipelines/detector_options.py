@@ -112,7 +112,7 @@ def _first_sentence(lines: list[str]) -> str:
 
 
 def setting_names() -> list[str]:
-    """Detector parameters (of either detector) that are fit settings and ``anomaly-vae fit`` options."""
+    """Detector parameters (of any detector) that are fit settings and ``anomaly-vae fit`` options."""
     return [p.name for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
             if p.name not in PIPELINE_ONLY]
 

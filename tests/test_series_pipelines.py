@@ -16,6 +16,8 @@ from pipelines.score import run_score
 from pipelines.series_bundle import SeriesBundle
 from pipelines.settings import FitSettings, ScoreSettings
 
+# The pipelines add no maths of their own: the detector is tested on every backend (test_series_detector.py)
+pytestmark = pytest.mark.once
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(window=16, epochs=4, hidden_units=[16], latent_dim=4, n_samples=4, verbose=0)
 
@@ -78,7 +80,6 @@ def test_score_writes_one_row_per_time_point_and_the_pyfunc_agrees(fitted, workd
     np.testing.assert_allclose(served["anomaly_score"], table.anomaly_score, rtol=1e-5)
 
 
-@pytest.mark.once
 def test_a_broken_series_fails_the_cli_with_one_line_and_nothing_written(fitted, workdir):
     frame = pd.read_csv(workdir / "test.csv")
     frame.iloc[[10, 11]] = frame.iloc[[11, 10]].to_numpy()  # two rows swapped
@@ -92,7 +93,6 @@ def test_a_broken_series_fails_the_cli_with_one_line_and_nothing_written(fitted,
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
-@pytest.mark.once
 def test_series_options_are_refused_for_tables_and_checked_before_fitting(workdir, store):
     pd.DataFrame({"a": np.arange(50.0), "b": np.arange(50.0) ** 0.5}).to_csv(workdir / "table.csv", index=False)
     with pytest.raises(ValueError, match="--stride apply to time series"):
