@@ -94,7 +94,8 @@ def _check_times(column: pd.Series, name: str, what: str):
         raise ValueError(f"{what} is not in time order: row {row} ({times[row]}) comes before row {row - 1} "
                          f"({times[row - 1]}). Sort it first (df.sort_values({name!r})); nothing is reordered here.")
     step = pd.Series(steps).median()
-    irregular = steps != step
+    # float timestamps (0.1, 0.2, 0.30000000000000004...) step alike up to rounding; integers and dates exactly
+    irregular = ~np.isclose(steps, step, rtol=1e-9, atol=0) if steps.dtype.kind == "f" else steps != step
     if irregular.any():
         row = int(np.argmax(irregular)) + 1
         raise ValueError(f"{what} is not regular: {times[row - 1]} to {times[row]} (rows {row - 1}-{row}) is a step of "

@@ -84,6 +84,15 @@ def test_bad_series_get_errors_naming_the_row_or_column(change, message):
         _small(time_column="t").fit(change(frame))
 
 
+def test_float_timestamps_step_alike_up_to_rounding():
+    from anomaly_vae.series_input import check_series
+
+    times = np.arange(50) * 0.1  # 0.30000000000000004 and the like
+    assert check_series(pd.DataFrame({"t": times, "v": 1.0}), "t").step == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="not regular"):
+        check_series(pd.DataFrame({"t": np.r_[times[:20], times[21:]], "v": 1.0}), "t")
+
+
 def test_window_and_stride_edge_cases():
     with pytest.raises(ValueError, match="fewer than one window of 16 is left to train on"):
         _small().fit(_sine(15))
