@@ -143,6 +143,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         n_val, n_cal = len(val_idx), len(cal_idx)
         self._fit_transform(X[train_idx])
         X_train = self._transform(X[train_idx])
+        X_codes = X_train  # the training examples whose codes fit the latent mixture (before any top-up)
         X_val = self._transform(X[val_idx]) if n_val else None
         event_shape = X_train.shape[1:]
 
@@ -203,6 +204,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self.n_epochs_ = len(self.history_.get("loss", []))
         self.validation_scores_ = self._fit_scores(X, val_idx if n_val else train_idx)
         self.calibration_scores_ = self._fit_scores(X, cal_idx) if n_cal else self.validation_scores_
+        self.latent_mixture_ = self._fit_latent_mixture(X_codes, seed)
         if self.contamination == "auto":
             self._apply_threshold(fit_threshold(self.calibration_scores_, self.threshold, self.target_fpr))
         else:  # scikit-learn's convention (IsolationForest): that share of the training examples is flagged
@@ -282,8 +284,13 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         are not aligned with each other)."""
         from keras import ops
 
-        z_mean, _ = self.vae_.encode(ops.convert_to_tensor(Xs.astype("float32")))
-        return np.asarray(ops.convert_to_numpy(z_mean[0]), dtype=np.float64)
+        from anomaly_vae.generative import GENERATE_BATCH
+
+        out = [np.zeros((0, self.vae_.latent_dim))]
+        for start in range(0, len(Xs), GENERATE_BATCH):
+            z_mean, _ = self.vae_.encode(ops.convert_to_tensor(Xs[start : start + GENERATE_BATCH].astype("float32")))
+            out.append(np.asarray(ops.convert_to_numpy(z_mean[0]), dtype=np.float64))
+        return np.concatenate(out)
 
     # ------------------------------------------------------------ training helpers
     def _distribution(self):

@@ -43,3 +43,7 @@ their scores, or the mean of the point's own shares of their scores (:mod:`anoma
 
 SERIES_PARAMETER_CHOICES = {"point_rule": SERIES_POINT_RULES, "architecture": SERIES_ARCHITECTURES}
 """``VAESeriesDetector``'s own parameters whose value is one of a fixed set of names."""
+
+SAMPLE_CODES = ("aggregate", "prior")
+"""Where ``sample(codes=...)`` draws latent codes: a Gaussian mixture fitted to the training examples' codes
+(:mod:`anomaly_vae.latent_mixture`), or the prior N(0, I)."""

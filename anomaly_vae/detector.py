@@ -143,6 +143,10 @@ class VAEAnomalyDetector(BaseVAEDetector):
         cannot flag anything at ``target_fpr`` with so few calibration rows).
     threshold_rule_, target_fpr_ : str, float
         The rule and target the threshold was set with (``fit`` or :meth:`set_threshold`).
+    latent_mixture_ : anomaly_vae.latent_mixture.LatentMixture
+        A Gaussian mixture fitted to the training rows' codes: where :meth:`sample` draws codes.
+    column_support_ : anomaly_vae.column_support.ColumnSupport
+        Each scaled column's decimals and range in the training rows: where :meth:`sample` keeps its values.
     tail_ : anomaly_vae.tail.TailFit or None
         The generalised Pareto fit of the ``'pot'`` rule (start, shape, scale, excesses); None otherwise or
         when it fell back to the quantile.
@@ -257,10 +261,13 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return X
 
     def _fit_transform(self, X_train: np.ndarray) -> None:
+        from anomaly_vae.column_support import ColumnSupport
+
         self.scaler_ = self._make_scaler(len(X_train))
         scaled = self._scaled_columns(X_train.shape[1])
         if len(scaled):
             self.scaler_.fit(X_train[:, scaled])
+        self.column_support_ = ColumnSupport.fit(X_train[:, scaled])
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Scale the columns outside ``categorical_groups``; one-hot columns pass through as 0/1."""
@@ -327,6 +334,18 @@ class VAEAnomalyDetector(BaseVAEDetector):
             return out
         index = like.index if isinstance(like, pd.DataFrame) and len(like) == len(out) else None
         return pd.DataFrame(out, columns=list(names), index=index)
+
+    def _generated(self, x: np.ndarray):
+        """Sampled rows in the input's units, each scaled column rounded to its training values' decimals and
+        clipped to their range (:mod:`anomaly_vae.column_support`): a count stays a whole number."""
+        out = self._from_network(x)
+        values = np.asarray(out, dtype=np.float64).copy()
+        scaled = self._scaled_columns(values.shape[1])
+        support = getattr(self, "column_support_", None)
+        if support is None or not len(scaled):
+            return out
+        values[:, scaled] = support.apply(values[:, scaled])
+        return pd.DataFrame(values, columns=out.columns) if isinstance(out, pd.DataFrame) else values
 
     def _one_example(self, a):
         if isinstance(a, pd.Series):

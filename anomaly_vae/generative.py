@@ -8,10 +8,13 @@ images). Models with several ensemble members generate from the first: members' 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from anomaly_vae.choices import SAMPLE_CODES
 from anomaly_vae.validation import check_positive_int
 
 GENERATE_BATCH = 1024
@@ -25,6 +28,11 @@ class GenerativeMixin:
     def _from_network(self, x: np.ndarray, like=None):
         """Network-unit examples ``(n, *event_shape)`` in the user's units (``like``: the input they came from)."""
         raise NotImplementedError
+
+    def _generated(self, x: np.ndarray):
+        """Sampled network-unit examples in the user's units (:meth:`_from_network` unless a detector also
+        keeps them where its training values lie)."""
+        return self._from_network(x)
 
     def _one_example(self, a) -> np.ndarray:
         """One example as the detector takes it, as a batch of one (for :meth:`interpolate`)."""
@@ -51,17 +59,28 @@ class GenerativeMixin:
         back filled in."""
         return self.reconstruct(X)
 
-    def sample(self, n_samples: int = 1, random_state=None, noise: bool = True):
-        """``n_samples`` new examples: codes drawn from the prior N(0, I), then one draw from the decoder's
-        likelihood for each (with its noise; categorical columns draw one category), or with ``noise=False`` the
-        decoder's mean (the usual picture of a VAE's image samples: per-pixel noise hides the shapes).
-        ``random_state`` seeds both, so the same seed gives the same samples."""
+    def sample(self, n_samples: int = 1, random_state=None, noise: bool = True, codes: str = "aggregate"):
+        """``n_samples`` new examples: latent codes drawn from where the training examples' codes lie
+        (``codes="aggregate"``: a Gaussian mixture fitted to them after training, :mod:`anomaly_vae.latent_mixture`)
+        or from the prior N(0, I) (``codes="prior"``), then one draw from the decoder's likelihood for each (with
+        its noise; categorical columns draw one category), or with ``noise=False`` the decoder's mean (the usual
+        picture of a VAE's image samples: per-pixel noise hides the shapes). A table's columns are then rounded to
+        their training values' decimals and clipped to their range (:mod:`anomaly_vae.column_support`).
+        ``random_state`` seeds it all, so the same seed gives the same samples."""
         check_is_fitted(self)
         n = check_positive_int("n_samples", n_samples)
+        if codes not in SAMPLE_CODES:
+            raise ValueError(f"codes must be one of {list(SAMPLE_CODES)}, got {codes!r}.")
         rng = check_random_state(random_state)
-        z = rng.standard_normal((n, self.vae_.latent_dim))
+        mixture = getattr(self, "latent_mixture_", None)
+        if codes == "aggregate" and mixture is None:
+            warnings.warn("This detector was saved before anomaly-vae kept a latent mixture (detector format 8), so "
+                          "its samples' codes come from the prior; fit it again to sample where its codes lie.",
+                          UserWarning, stacklevel=2)
+            codes = "prior"
+        z = mixture.sample(n, rng) if codes == "aggregate" else rng.standard_normal((n, self.vae_.latent_dim))
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        return self._from_network(self._decode(z, sample=bool(noise), seed=seed if noise else None))
+        return self._generated(self._decode(z, sample=bool(noise), seed=seed if noise else None))
 
     def interpolate(self, a, b, n_steps: int = 8):
         """``n_steps`` decoded points on the straight line between the codes of examples ``a`` and ``b``
@@ -75,6 +94,15 @@ class GenerativeMixin:
                                   like=self._one_example(a))
 
     # ------------------------------------------------------------------ helpers
+    def _fit_latent_mixture(self, X_network: np.ndarray, seed: int):
+        """The :class:`~anomaly_vae.latent_mixture.LatentMixture` of the training examples' posterior means
+        (network units; a random ``LATENT_FIT_EXAMPLES`` of them at most)."""
+        from anomaly_vae.latent_mixture import LATENT_FIT_EXAMPLES, LatentMixture
+
+        if len(X_network) > LATENT_FIT_EXAMPLES:
+            X_network = X_network[np.random.default_rng(seed).choice(len(X_network), LATENT_FIT_EXAMPLES, replace=False)]
+        return LatentMixture.fit(self._latent_means(X_network), seed)
+
     def _check_codes(self, Z) -> np.ndarray:
         Z = np.asarray(Z, dtype=np.float64)
         latent = self.vae_.latent_dim

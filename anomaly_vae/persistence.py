@@ -116,21 +116,26 @@ def vae_from_bytes(data: bytes):
         return load_vae(path)
 
 
-DETECTOR_FORMAT = 7
+DETECTOR_FORMAT = 8
 """Version of the on-disk detector layout written by :func:`save_detector` (2: the VAE's encoder and
 decoder are lists of layers, no longer ``keras.Sequential``; 3: every weight has a leading ensemble-member
 axis, so older weights do not fit; 4: the VAE has a ``kl_scale`` weight, and one-hot columns may be
 left unscaled by ``categorical_groups``; 5: ``detector.json`` records the types in ``scaler.skops``; 6: the VAE is
 composed of parts, so its layers' weights sit under ``encoder/`` and ``decoder/``; 7: the calibration scores,
-threshold rule and tail fit are recorded, and an infinite threshold is written as null)."""
+threshold rule and tail fit are recorded, and an infinite threshold is written as null; 8: the latent mixture
+:meth:`sample` draws codes from, and a table's column support, are recorded)."""
 
-READABLE_FORMATS = (6, DETECTOR_FORMAT)
+READABLE_FORMATS = (6, 7, DETECTOR_FORMAT)
 """Formats :func:`load_detector` reads. A format-6 detector has no calibration scores: its validation scores
 calibrate it (what set its threshold then), with the rule ``"quantile"`` at its recorded ``target_fpr``."""
 
 
 CALIBRATION_FIELDS = ("calibration_scores_", "threshold_rule_", "target_fpr_", "tail_")
 """``detector.json`` fields of format 7 that format 6 lacks."""
+
+GENERATION_FIELDS = ("latent_mixture_", "column_support_")
+"""``detector.json`` fields of format 8 that formats 6 and 7 lack (a detector loaded from those samples from the
+prior only, unrounded)."""
 
 DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector",
                     "VAESeriesDetector": "anomaly_vae.series_detector"}
@@ -164,22 +169,34 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
         "threshold_rule_": {"enum": list(THRESHOLD_RULES)},
         "target_fpr_": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "tail_": {"anyOf": [{"type": "null"}, tail]},
+        "latent_mixture_": strict_object({"weights": numbers(minItems=1), "means": {"type": "array", "items": numbers()},
+                                          "covariances": {"type": "array", "items": {"type": "array", "items": numbers()}}}),
     }
     columns = {
         "n_features_in_": {"type": "integer", "minimum": 1},
         "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
         "scaler_types": strings(),
     }
+    support = column_support_schema()
     if class_name == "VAEImageDetector":
         shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3}
         document = strict_object({**common, "image_shape_": shape})
     elif class_name == "VAESeriesDetector":  # the step between timestamps: a number, an ISO 8601 duration, or null
         document = strict_object({**common, **columns, "time_step_": {"type": ["number", "string", "null"]}})
     else:
-        document = strict_object({**common, **columns})
-    # format 6 lacks the calibration fields; load_detector requires them of format 7
-    document["required"] = [f for f in document["required"] if f not in CALIBRATION_FIELDS]
+        document = strict_object({**common, **columns, "column_support_": support})
+    # formats 6 and 7 lack some fields; load_detector requires them of the formats that have them
+    document["required"] = [f for f in document["required"] if f not in CALIBRATION_FIELDS + GENERATION_FIELDS]
     return document
+
+
+def column_support_schema() -> dict:
+    """JSON Schema of a :class:`~anomaly_vae.column_support.ColumnSupport` (``ColumnSupport.to_dict``)."""
+    from anomaly_vae.documents import strict_object
+
+    ends = {"type": "array", "items": {"type": ["number", "null"]}}
+    return strict_object({"decimals": {"type": "array", "items": {"type": ["integer", "null"], "minimum": 0}},
+                          "low": ends, "high": ends})
 
 
 def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
@@ -220,6 +237,7 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
         "threshold_rule_": detector.threshold_rule_,
         "target_fpr_": float(detector.target_fpr_),
         "tail_": None if detector.tail_ is None else detector.tail_.to_dict(),
+        "latent_mixture_": detector.latent_mixture_.to_dict(),
     }
     tabular = class_name != "VAEImageDetector"  # tables and series: columns and a fitted scaler
     if tabular:
@@ -229,6 +247,8 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
         state["image_shape_"] = [int(s) for s in detector.image_shape_]
     if class_name == "VAESeriesDetector":
         state["time_step_"] = _time_step_to_json(detector.time_step_)
+    elif class_name == "VAEAnomalyDetector":
+        state["column_support_"] = detector.column_support_.to_dict()
 
     def write(tmp: Path) -> None:
         save_vae(detector.vae_, tmp / "vae.keras")
@@ -251,7 +271,9 @@ def load_detector(folder: str | os.PathLike):
     from sklearn.utils._param_validation import InvalidParameterError
 
     from anomaly_vae import trusted_skops
+    from anomaly_vae.column_support import ColumnSupport
     from anomaly_vae.documents import check_finite_numbers, read_document
+    from anomaly_vae.latent_mixture import LatentMixture
     from anomaly_vae.tail import TailFit
 
     folder = Path(folder)
@@ -273,7 +295,8 @@ def load_detector(folder: str | os.PathLike):
     if state["format"] == 6:  # calibrated on the validation scores, by the quantile rule
         state = {"calibration_scores_": state["validation_scores_"], "threshold_rule_": "quantile",
                  "target_fpr_": detector.target_fpr, "tail_": None, **state}
-    missing = [f for f in CALIBRATION_FIELDS if f not in state]
+    required = CALIBRATION_FIELDS + (GENERATION_FIELDS if state["format"] >= 8 else ())
+    missing = [f for f in required if f not in state and not (f == "column_support_" and class_name != "VAEAnomalyDetector")]
     if missing:
         raise ValueError(f"{str(meta_path)!r}: field {missing[0]} is missing.")
     if state["threshold_"] is not None:
@@ -323,6 +346,14 @@ def load_detector(folder: str | os.PathLike):
     detector.history_ = state["history_"]
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
     detector.calibration_scores_ = np.asarray(state["calibration_scores_"], dtype=np.float64)
+    mixture, where = state.get("latent_mixture_"), f"{str(meta_path)!r}: field"
+    detector.latent_mixture_ = (None if mixture is None else
+                                LatentMixture.from_dict(mixture, detector.vae_.latent_dim, f"{where} latent_mixture_"))
+    if class_name == "VAEAnomalyDetector":
+        support = state.get("column_support_")
+        n_scaled = len(detector._scaled_columns(detector.n_features_in_))
+        detector.column_support_ = (None if support is None else
+                                    ColumnSupport.from_dict(support, n_scaled, f"{where} column_support_"))
     detector._scorers = {}
     return detector
 

@@ -14,10 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from anomaly_vae.column_support import ColumnSupport
 from pipelines.schema import Schema
 
-BUNDLE_FORMAT = 2
-"""Version of the bundle layout (2: ``bundle.json`` records the types in ``preprocessor.skops``)."""
+BUNDLE_FORMAT = 3
+"""Version of the bundle layout (2: ``bundle.json`` records the types in ``preprocessor.skops``; 3: and the numeric
+columns' support, which :meth:`ModelBundle.sample` keeps samples in)."""
+
+READABLE_BUNDLE_FORMATS = (2, BUNDLE_FORMAT)
 TOP_FEATURES = 3
 
 
@@ -26,6 +30,13 @@ class ModelBundle:
     schema: Schema
     preprocessor: object  # fitted sklearn ColumnTransformer
     detector: object  # fitted anomaly_vae.VAEAnomalyDetector
+    support: ColumnSupport | None = None  # the numeric columns' decimals and range in training (None: not kept)
+
+    @classmethod
+    def for_training(cls, schema: Schema, preprocessor, detector, train: pd.DataFrame) -> ModelBundle:
+        """The bundle of a detector fitted on the conformed training frame ``train``, keeping its numeric
+        columns' support (:mod:`anomaly_vae.column_support`) for :meth:`sample`."""
+        return cls(schema, preprocessor, detector, ColumnSupport.fit(train[schema.numeric].to_numpy(dtype=np.float64)))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Conform ``frame`` to the schema and run the fitted preprocessing."""
@@ -61,7 +72,8 @@ class ModelBundle:
 
     def sample(self, n_samples: int, random_state=None, noise: bool = True) -> pd.DataFrame:
         """``n_samples`` new rows with the schema's columns: numeric columns in their own units (float64, as the
-        model takes them), each categorical column one category drawn by the categorical likelihood (a drawn
+        model takes them; rounded to the decimals of their training values and clipped to their range, so a count
+        stays whole), each categorical column one category drawn by the categorical likelihood (a drawn
         "missing" category is a missing value); the missing-value indicators the preprocessor adds are dropped.
         ``noise=False``: the decoder's means (each categorical column its most likely category)."""
         from pipelines.preprocessing import MISSING_CATEGORY, onehot_groups
@@ -70,8 +82,11 @@ class ModelBundle:
         columns = {}
         if self.schema.numeric:
             start = self.preprocessor.output_indices_["num"].start
+            numeric = drawn[:, start : start + len(self.schema.numeric)]
+            if self.support is not None:
+                numeric = self.support.apply(numeric)
             for j, col in enumerate(self.schema.numeric):
-                columns[col] = drawn[:, start + j]
+                columns[col] = numeric[:, j]
         if self.schema.categorical:
             encoder = self.preprocessor.named_transformers_["cat"].named_steps["onehot"]
             groups = onehot_groups(self.preprocessor, self.schema)
@@ -105,6 +120,8 @@ class ModelBundle:
         from anomaly_vae.persistence import save_detector
 
         meta = {"format": BUNDLE_FORMAT, "anomaly_vae_version": __version__, "schema": self.schema.to_dict()}
+        if self.support is not None:
+            meta["numeric_support"] = self.support.to_dict()
 
         def write(tmp: Path) -> None:
             meta["preprocessor_types"] = trusted_skops.dump(self.preprocessor, tmp / "preprocessor.skops")
@@ -134,6 +151,9 @@ class ModelBundle:
             preprocessor=trusted_skops.load(folder / "preprocessor.skops", meta["preprocessor_types"]),
             detector=load_detector(folder / "detector"),
         )
+        if "numeric_support" in meta:
+            bundle.support = ColumnSupport.from_dict(meta["numeric_support"], len(schema.numeric),
+                                                     f"{str(meta_path)!r}: field numeric_support")
         expected = getattr(bundle.preprocessor, "feature_names_in_", None)
         if expected is None or [str(c) for c in expected] != schema.columns:
             raise ValueError(f"{str(folder / 'preprocessor.skops')!r} was not fitted on the columns "
@@ -173,11 +193,15 @@ def load_bundle(folder: str | os.PathLike):
 def bundle_document_schema() -> dict:
     """JSON Schema of ``bundle.json``."""
     from anomaly_vae.documents import strict_object, strings
+    from anomaly_vae.persistence import column_support_schema
 
-    return strict_object({
-        "format": {"const": BUNDLE_FORMAT},
+    document = strict_object({
+        "format": {"enum": list(READABLE_BUNDLE_FORMATS)},
         "anomaly_vae_version": {"type": "string"},
         "schema": strict_object({"numeric": strings(), "categorical": strings(),
                                  "label": {"type": ["string", "null"]}, "dropped": strings()}),
         "preprocessor_types": strings(),
+        "numeric_support": column_support_schema(),
     })
+    document["required"].remove("numeric_support")  # format 2 lacks it
+    return document

@@ -207,7 +207,7 @@ def run_fit(settings: FitSettings) -> FitResult:
         finally:
             stop.on_train_end()
         print(calibration_report.describe(detector), file=sys.stderr)
-        bundle = ModelBundle(schema, preprocessor, detector)
+        bundle = ModelBundle.for_training(schema, preprocessor, detector, conformed)
         local_model = save_new(bundle, local_model)
         checkpoint.remove()
         print(f"Model saved locally to {local_model}", file=sys.stderr)

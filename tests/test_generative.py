@@ -68,6 +68,45 @@ def test_categorical_groups_sample_one_category_each(frame):
     np.testing.assert_allclose(means.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_samples_keep_counts_whole_and_inside_the_training_range(frame, tmp_path):
+    import json
+    import warnings
+
+    from anomaly_vae import load_detector, save_detector
+
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(3.0, size=len(frame)).astype(np.float32)
+    halves = np.round(rng.uniform(1.0, 4.0, size=len(frame)) * 2) / 2
+    X = pd.DataFrame({"a": frame["a"], "count": counts, "half": halves})
+    det = small_detector(epochs=10).fit(X)
+    assert det.column_support_.decimals == (None, 0, 1)
+    for codes in ("aggregate", "prior"):
+        drawn = det.sample(2000, random_state=0, codes=codes)
+        assert (drawn["count"] == drawn["count"].round()).all() and drawn["count"].between(0, counts.max()).all()
+        tenths = drawn["half"].to_numpy() * 10  # steps of 0.5 have one decimal: rounded to tenths, not halves
+        np.testing.assert_allclose(tenths, tenths.round(), atol=1e-9)
+        assert drawn["half"].between(1.0, 4.0).all()
+        assert drawn["a"].nunique() > 1900 and drawn["a"].between(frame["a"].min(), frame["a"].max()).all()
+    assert not det.sample(50, random_state=0).equals(det.sample(50, random_state=0, codes="prior"))
+    with pytest.raises(ValueError, match="codes must be one of"):
+        det.sample(5, codes="posterior")
+    folder = save_detector(det, tmp_path / "det")
+    pd.testing.assert_frame_equal(load_detector(folder).sample(100, random_state=3), det.sample(100, random_state=3))
+    doc = json.loads((folder / "detector.json").read_text())
+    for key in ("latent_mixture_", "column_support_"):
+        del doc[key]
+    (folder / "detector.json").write_text(json.dumps({**doc, "format": 7}))
+    old = load_detector(folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = old.sample(100, random_state=3)
+    assert any("latent mixture" in str(w.message) for w in caught)
+    assert old.latent_mixture_ is None and old.column_support_ is None and drawn.shape == (100, 3)
+    (folder / "detector.json").write_text(json.dumps({**doc, "format": 8}))
+    with pytest.raises(ValueError, match="latent_mixture_ is missing"):
+        load_detector(folder)
+
+
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
 def test_bad_sample_counts_are_refused_by_name(fitted, bad):
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):

@@ -154,8 +154,11 @@ def test_images_are_sampled_reconstructed_and_interpolated_in_their_own_units(fi
         fitted.interpolate(ZEROS[:2], ZEROS[0])
 
 
-def test_noise_free_samples_are_the_decoders_means_of_prior_codes(fitted):
+def test_noise_free_samples_are_the_decoders_means_of_their_codes(fitted):
     codes = np.random.RandomState(5).standard_normal((4, fitted.vae_.latent_dim))  # what sample draws first
+    means = fitted.sample(4, random_state=np.random.RandomState(5), noise=False, codes="prior")
+    np.testing.assert_allclose(means, fitted.decode(codes), rtol=1e-5, atol=1e-6)
+    codes = fitted.latent_mixture_.sample(4, np.random.RandomState(5))  # the default: where training codes lie
     means = fitted.sample(4, random_state=np.random.RandomState(5), noise=False)
     np.testing.assert_allclose(means, fitted.decode(codes), rtol=1e-5, atol=1e-6)
     assert not np.allclose(means, fitted.sample(4, random_state=np.random.RandomState(5)))

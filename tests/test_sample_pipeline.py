@@ -25,7 +25,7 @@ def model(tmp_path_factory):
     detector = VAEAnomalyDetector(epochs=10, hidden_units=(32,), latent_dim=3, n_samples=2, random_state=0,
                                   categorical_groups=onehot_groups(preprocessor, schema))
     detector.fit(preprocessor.transform(train))
-    return ModelBundle(schema, preprocessor, detector).save(tmp_path_factory.mktemp("sample") / "model")
+    return ModelBundle.for_training(schema, preprocessor, detector, train).save(tmp_path_factory.mktemp("sample") / "model")
 
 
 def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_path):
@@ -41,6 +41,10 @@ def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_pa
         assert set(samples[col].dropna()) <= set(train[col].dropna()), col
         assert samples[col].nunique() >= 2
     assert abs(samples["amount"].median() - train["amount"].median()) < train["amount"].std()
+    normal = train[train["label"] == 0]
+    for col, decimals in (("items", 0), ("amount", 2), ("latency_ms", 1)):  # as written in the training file
+        np.testing.assert_allclose(samples[col], samples[col].round(decimals), rtol=0, atol=1e-9, err_msg=col)
+        assert samples[col].between(normal[col].min(), normal[col].max()).all(), col
     again = tmp_path / "again.parquet"
     run_sample(str(model), 400, str(again), random_state=3)
     pd.testing.assert_frame_equal(pd.read_parquet(again), samples)
@@ -61,3 +65,20 @@ def test_the_cli_samples_and_refuses_bad_counts_and_outputs(model, tmp_path):
                            ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder")]:
         assert_user_error(cli("sample", *args, cwd=tmp_path), 2, fragment)
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_bundle_saved_before_the_support_was_kept_still_samples(model, tmp_path):
+    import json
+    import shutil
+
+    from pipelines.bundle import ModelBundle
+
+    old = shutil.copytree(model, tmp_path / "old")
+    meta = json.loads((old / "bundle.json").read_text())
+    del meta["numeric_support"]
+    (old / "bundle.json").write_text(json.dumps({**meta, "format": 2}))
+    bundle = ModelBundle.load(old)
+    assert bundle.support is None and len(bundle.sample(10, random_state=0)) == 10
+    (old / "bundle.json").write_text(json.dumps({**meta, "numeric_support": {"decimals": [0], "low": [0], "high": [1]}}))
+    with pytest.raises(ValueError, match="field numeric_support describes 1"):
+        ModelBundle.load(old)

@@ -28,7 +28,7 @@ def save_small_bundle(folder: Path) -> Path:
     preprocessor = build_preprocessor(schema).fit(train)
     detector = VAEAnomalyDetector(epochs=2, hidden_units=(16,), latent_dim=2, n_samples=2, random_state=0)
     detector.fit(preprocessor.transform(train))
-    return ModelBundle(schema, preprocessor, detector).save(folder)
+    return ModelBundle.for_training(schema, preprocessor, detector, train).save(folder)
 
 
 def cli(*args, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:

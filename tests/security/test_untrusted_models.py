@@ -143,6 +143,7 @@ def test_cli_refuses_a_pickled_foreign_mlflow_model_with_exit_2(foreign_model, t
     (lambda m: m.pop("schema"), "'schema' is a required property"),
     (lambda m: m.update(extra=1), "'extra' was unexpected"),
     (lambda m: m["schema"].update(numeric="amount"), "field schema.numeric"),
+    (lambda m: m["numeric_support"].update(low=["0"] * len(m["numeric_support"]["low"])), "field numeric_support.low"),
 ])
 def test_damaged_bundle_json_is_refused_naming_the_file_and_field(copy, damage, field):
     meta = json.loads((copy / "bundle.json").read_text())
@@ -164,6 +165,12 @@ def test_damaged_bundle_json_is_refused_naming_the_file_and_field(copy, damage, 
     (lambda m: m.update(tail_={"start": 1.0, "shape": 0.1, "scale": -1.0, "n_excesses": 50, "n_calibration": 500}),
      "field tail_: scale must be positive"),
     (lambda m: m.pop("calibration_scores_"), "field calibration_scores_ is missing"),
+    (lambda m: m["latent_mixture_"].update(weights=[-1.0] + m["latent_mixture_"]["weights"][1:]),
+     "field latent_mixture_: the weights must be non-negative"),
+    (lambda m: m["latent_mixture_"].update(covariances="eye"), "field latent_mixture_.covariances"),
+    (lambda m: m["column_support_"].update(decimals=[400] * len(m["column_support_"]["decimals"])),
+     "field column_support_: decimals must be"),
+    (lambda m: m.pop("latent_mixture_"), "field latent_mixture_ is missing"),
 ])
 def test_damaged_detector_json_is_refused_naming_the_file_and_field(copy, damage, field):
     path = copy / "detector" / "detector.json"
