@@ -45,5 +45,5 @@ SERIES_PARAMETER_CHOICES = {"point_rule": SERIES_POINT_RULES, "architecture": SE
 """``VAESeriesDetector``'s own parameters whose value is one of a fixed set of names."""
 
 SAMPLE_CODES = ("aggregate", "prior")
-"""Where ``sample(codes=...)`` draws latent codes: a Gaussian mixture fitted to the training examples' codes
-(:mod:`anomaly_vae.latent_mixture`), or the prior N(0, I)."""
+"""Where ``sample(codes=...)`` draws latent codes (the first is the default): a Gaussian mixture fitted to the
+training examples' codes (:mod:`anomaly_vae.latent_mixture`), or the prior N(0, I)."""

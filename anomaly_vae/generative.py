@@ -59,7 +59,7 @@ class GenerativeMixin:
         back filled in."""
         return self.reconstruct(X)
 
-    def sample(self, n_samples: int = 1, random_state=None, noise: bool = True, codes: str = "aggregate"):
+    def sample(self, n_samples: int = 1, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]):
         """``n_samples`` new examples: latent codes drawn from where the training examples' codes lie
         (``codes="aggregate"``: a Gaussian mixture fitted to them after training, :mod:`anomaly_vae.latent_mixture`)
         or from the prior N(0, I) (``codes="prior"``), then one draw from the decoder's likelihood for each (with

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from anomaly_vae.choices import SAMPLE_CODES
 from anomaly_vae.column_support import ColumnSupport
 from pipelines.schema import Schema
 
@@ -70,7 +71,7 @@ class ModelBundle:
             index=frame.index,
         )
 
-    def sample(self, n_samples: int, random_state=None, noise: bool = True) -> pd.DataFrame:
+    def sample(self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> pd.DataFrame:
         """``n_samples`` new rows with the schema's columns: numeric columns in their own units (float64, as the
         model takes them; rounded to the decimals of their training values and clipped to their range, so a count
         stays whole), each categorical column one category drawn by the categorical likelihood (a drawn
@@ -78,7 +79,7 @@ class ModelBundle:
         ``noise=False``: the decoder's means (each categorical column its most likely category)."""
         from pipelines.preprocessing import MISSING_CATEGORY, onehot_groups
 
-        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state, noise=noise), dtype=np.float64)
+        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes), dtype=np.float64)
         columns = {}
         if self.schema.numeric:
             start = self.preprocessor.output_indices_["num"].start

@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from anomaly_vae.choices import SAMPLE_CODES
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
@@ -212,13 +214,16 @@ def sample(
     output: Annotated[str, typer.Argument(help="A table model: a .csv or .parquet file; an image model: a new folder of PNGs (written atomically).")],
     seed: Annotated[Optional[int], typer.Option(help="Seeds the draws; the same seed gives the same samples.")] = 0,
     noise: Annotated[bool, typer.Option(help="One draw of the likelihood per code (--no-noise: the decoder's mean, which shows image samples' shapes best).")] = True,
+    codes: Annotated[str, typer.Option(help=f"Where latent codes come from: {' or '.join(SAMPLE_CODES)} ('aggregate': a Gaussian mixture fitted to the training examples' codes; 'prior': N(0, I)).")] = SAMPLE_CODES[0],
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Draw new rows (or images) from a model: latent codes from the prior, decoded, one likelihood draw each."""
+    """Draw new rows (or images) from a model: latent codes where the training codes lie, decoded, one likelihood
+    draw each."""
     from pipelines.sample import run_sample
 
     with user_errors():
-        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri, noise=noise)
+        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri, noise=noise,
+                            codes=codes)
     typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from anomaly_vae.choices import SAMPLE_CODES
+
 IMAGE_BUNDLE_FORMAT = 1
 IMAGE_COLUMN = "image"
 DOCUMENT = "image_bundle.json"
@@ -52,9 +54,9 @@ class ImageBundle:
         scores = self.detector.anomaly_score(np.stack(images))
         return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
 
-    def sample(self, n_samples: int, random_state=None, noise: bool = True) -> np.ndarray:
+    def sample(self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> np.ndarray:
         """``n_samples`` new images as ``uint8`` ``(n, height, width, channels)`` (``noise=False``: the decoder's means)."""
-        images = self.detector.sample(n_samples, random_state=random_state, noise=noise)
+        images = self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes)
         return np.round(images * 255).astype(np.uint8)
 
     def signature(self):

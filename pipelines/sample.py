@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from anomaly_vae.choices import SAMPLE_CODES
+
 
 @dataclass
 class SampleResult:
@@ -18,7 +20,7 @@ class SampleResult:
 
 
 def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | None = 0,
-               tracking_uri: str | None = None, noise: bool = True) -> SampleResult:
+               tracking_uri: str | None = None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> SampleResult:
     import mlflow
 
     from anomaly_vae.atomic import write_folder_atomically
@@ -31,6 +33,8 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     from pipelines.tracking import tracking_uri as resolve_uri
 
     n = check_positive_int("N (the number of samples)", n_samples)
+    if codes not in SAMPLE_CODES:
+        raise ValueError(f"--codes must be one of {', '.join(SAMPLE_CODES)}; got {codes!r}.")
     out = Path(output)
     check_folder(out.parent, None, what=f"OUTPUT {output!r}")
     fail_fast_http()
@@ -39,7 +43,7 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     if isinstance(bundle, ImageBundle):
         if out.exists():
             raise ValueError(f"OUTPUT {output!r} already exists; an image model writes its samples into a new folder.")
-        images = bundle.sample(n, random_state=random_state, noise=noise)
+        images = bundle.sample(n, random_state=random_state, noise=noise, codes=codes)
 
         def write(tmp: Path) -> None:
             from PIL import Image
@@ -53,7 +57,7 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
         raise ValueError(f"OUTPUT {output!r} is a folder; give a file name such as {str(out / 'samples.csv')!r}.")
     if table_format(output) == "npz":
         raise ValueError(f"OUTPUT {output!r}: samples are written as .csv or .parquet, not .npz.")
-    frame = bundle.sample(n, random_state=random_state, noise=noise)  # checked finite as it is decoded
+    frame = bundle.sample(n, random_state=random_state, noise=noise, codes=codes)  # checked finite as it is decoded
     write_table_atomic([frame], out)
     from pipelines.series_bundle import SeriesBundle
 

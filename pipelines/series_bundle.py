@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from anomaly_vae.choices import SAMPLE_CODES
+
 SERIES_BUNDLE_FORMAT = 1
 DOCUMENT = "series_bundle.json"
 
@@ -48,12 +50,12 @@ class SeriesBundle:
         scores = self.detector.anomaly_score(self.series(frame))
         return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
 
-    def sample(self, n_samples: int, random_state=None, noise: bool = True) -> pd.DataFrame:
+    def sample(self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> pd.DataFrame:
         """``n_samples`` new windows as one long table: ``window`` (which sample), ``step`` (0 to window - 1) and the
         value columns, in the series' units."""
         import numpy as np
 
-        windows = self.detector.sample(n_samples, random_state=random_state, noise=noise)
+        windows = self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes)
         n, length, _ = windows.shape
         frame = pd.DataFrame(windows.reshape(n * length, -1), columns=self.columns[1 if self.detector.time_column else 0:])
         frame.insert(0, "step", np.tile(np.arange(length), n))

@@ -59,10 +59,14 @@ def test_the_cli_samples_and_refuses_bad_counts_and_outputs(model, tmp_path):
     out = cli("sample", model, 20, tmp_path / "s.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "sampled 20 rows" in out.stdout and len(pd.read_csv(tmp_path / "s.csv")) == 20
+    out = cli("sample", model, 20, tmp_path / "p.csv", "--codes", "prior", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not pd.read_csv(tmp_path / "p.csv").equals(pd.read_csv(tmp_path / "s.csv"))
     for args, fragment in [((model, 0, tmp_path / "x.csv"), "N (the number of samples) must be a positive integer"),
                            ((model, 5, tmp_path), "is a folder"),
                            ((model, 5, tmp_path / "x.npz"), "not .npz"),
-                           ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder")]:
+                           ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder"),
+                           ((model, 5, tmp_path / "x.csv", "--codes", "posterior"), "--codes must be one of aggregate, prior")]:
         assert_user_error(cli("sample", *args, cwd=tmp_path), 2, fragment)
     assert not (tmp_path / "x.csv").exists()
 
