@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "VAESeriesDetector", "load_detector", "load_vae", "save_detector", "save_vae"]
+__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "VAESeriesDetector", "load_detector",
+           "load_imputer", "load_vae", "save_detector", "save_imputer", "save_vae"]
 
 _LOCATIONS = {
     "VAE": "anomaly_vae.vae",
@@ -21,6 +22,8 @@ _LOCATIONS = {
     "save_vae": "anomaly_vae.persistence",
     "load_detector": "anomaly_vae.persistence",
     "save_detector": "anomaly_vae.persistence",
+    "load_imputer": "anomaly_vae.imputer_persistence",
+    "save_imputer": "anomaly_vae.imputer_persistence",
 }
 
 

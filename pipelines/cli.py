@@ -239,14 +239,18 @@ def impute(
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: anomaly-vae].")] = None,
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
+    model: Annotated[Optional[str], typer.Option(help="Impute with a saved imputer instead of fitting one: a --save-model folder, or runs:/RUN_ID/imputer.")] = None,
+    save_model: Annotated[Optional[str], typer.Option(help="Write the fitted imputer to this new folder (for --model later).")] = None,
 ) -> None:
-    """Fill a table's missing numbers with a VAE fitted on the table itself (VAEImputer); other columns are kept."""
+    """Fill a table's missing numbers with a VAE fitted on the table itself (VAEImputer), or a saved one (--model);
+    other columns are kept."""
     from pipelines.impute import run_impute
 
     params = {} if epochs is None else {"epochs": epochs if epochs == "auto" else _positive_int("--epochs", epochs)}
     with user_errors():
         result = run_impute(data, output, holdout=holdout, seed=seed, params=params, ignore=ignore_column,
-                            tracking_uri=tracking_uri, experiment=experiment, run_name=run_name, log_run=log_run)
+                            tracking_uri=tracking_uri, experiment=experiment, run_name=run_name, log_run=log_run,
+                            model=model, save_model=save_model)
     error = "" if result.rmse is None else f"; held-out RMSE {result.rmse:.3f} (column standard deviations)"
     typer.echo(f"imputed {result.imputed} missing values in {len(result.columns)} numeric column(s) of {result.rows} "
                f"rows -> {result.output}{error}")

@@ -3,7 +3,9 @@
 The numeric columns with missing values are imputed (the other numeric columns inform the imputation); every other
 column is written back as it was read, and a column whose observed values are all whole numbers gets whole numbers
 (rounded, written as integers) rather than silently becoming a column of fractions. ``--ignore-column`` keeps a
-column (an identifier, a label) out of the imputation. Before fitting, a share of the
+column (an identifier, a label) out of the imputation. ``--save-model FOLDER`` keeps the fitted imputer, and the
+MLflow run logs it as ``imputer/``; ``--model FOLDER`` (or ``runs:/<run id>/imputer``) imputes with a saved imputer
+instead of fitting one. Before fitting, a share of the
 observed numeric entries (``--holdout``, 10%) is hidden too: the imputer never sees them, and their error is the
 run's honest measure of how well it imputes (RMSE in units of each column's standard deviation, overall and per
 column, and a plot of true against imputed values). The output is then completed from every observed entry and
@@ -21,6 +23,9 @@ import pandas as pd
 
 HOLDOUT = 0.1
 """Share of the observed numeric entries hidden from the imputer to measure its error."""
+
+IMPUTER_ARTIFACT = "imputer"
+"""The run's artifact folder holding the fitted imputer (``--model runs:/<run id>/imputer`` imputes with it)."""
 
 
 @dataclass
@@ -54,10 +59,35 @@ def holdout_mask(observed: np.ndarray, share: float, seed: int) -> np.ndarray:
     return hidden
 
 
+def load_imputer_from(model: str):
+    """A saved ``VAEImputer`` from a local folder or an artifact URI (``runs:/ID/imputer``, as the impute run logs
+    it): the files are downloaded and read as data by :func:`~anomaly_vae.imputer_persistence.load_imputer`."""
+    import tempfile
+
+    import mlflow
+
+    from anomaly_vae.imputer_persistence import load_imputer
+    from pipelines.model_source import is_uri
+
+    if not is_uri(model):
+        if not Path(model).is_dir():
+            raise ValueError(f"--model {model!r}: no such folder (give a folder written by --save-model, or "
+                             f"runs:/RUN_ID/imputer).")
+        return load_imputer(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=tmp)
+        except Exception as err:  # MLflow's errors for a missing run or path differ by store
+            raise ValueError(f"--model {model!r} could not be downloaded: {str(err).splitlines()[0]}") from None
+        return load_imputer(local)
+
+
 def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, params: dict | None = None,
                ignore: list[str] | None = None,
                tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
-               log_run: bool = True) -> ImputeResult:
+               log_run: bool = True, model: str | None = None, save_model: str | None = None) -> ImputeResult:
+    """Impute ``data`` into ``output`` with a ``VAEImputer`` fitted on it, or with the saved one ``model`` (a folder
+    or ``runs:/ID/imputer``); ``save_model`` writes the fitted imputer to a new folder."""
     import mlflow
 
     from anomaly_vae import VAEImputer
@@ -73,6 +103,17 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     if table_format(output) == "npz":
         raise ValueError(f"OUTPUT {output!r}: the completed table is written as .csv or .parquet, not .npz.")
     check_folder(out.parent, None, what=f"OUTPUT {output!r}")
+    if model is not None and params:
+        raise ValueError(f"--model imputes with a saved imputer; {', '.join('--' + k for k in params)} would only "
+                         f"configure a new fit.")
+    if model is not None and save_model is not None:
+        raise ValueError("--model imputes with a saved imputer and --save-model saves a newly fitted one; give one.")
+    if save_model is not None and Path(save_model).exists():
+        raise ValueError(f"--save-model {save_model!r} already exists; give a new folder (nothing is replaced).")
+    if model is not None:
+        fail_fast_http()
+        mlflow.set_tracking_uri(resolve_uri(tracking_uri))
+        loaded = load_imputer_from(model)
     frame = read_table(data)
     schema = Schema.infer(frame, drop=list(ignore or []))
     if not schema.numeric:
@@ -81,9 +122,17 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     X = values.to_numpy(dtype=np.float64)
     missing = np.isnan(X)
     hidden = holdout_mask(~missing, holdout, seed) if holdout else np.zeros_like(missing)
-    imputer = VAEImputer(random_state=seed, verbose=1 if sys.stderr.isatty() else 0, **(params or {}))
+    if model is not None:
+        imputer = loaded
+        expected = [str(c) for c in getattr(imputer, "feature_names_in_", [])]
+        if expected != schema.numeric:
+            raise ValueError(f"--model {model!r} imputes the columns {expected}; {data!r} has the numeric columns "
+                             f"{schema.numeric} (--ignore-column leaves columns out).")
+    else:
+        imputer = VAEImputer(random_state=seed, verbose=1 if sys.stderr.isatty() else 0, **(params or {}))
     try:
-        imputer.fit(pd.DataFrame(np.where(hidden, np.nan, X), columns=schema.numeric))
+        if model is None:
+            imputer.fit(pd.DataFrame(np.where(hidden, np.nan, X), columns=schema.numeric))
         report = None
         if hidden.any():
             guessed = imputer.transform(pd.DataFrame(np.where(hidden | missing, np.nan, X), columns=schema.numeric))
@@ -102,6 +151,10 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         else:
             result_frame[col] = completed[:, j]
     write_table_atomic([result_frame], out)
+    if save_model is not None:
+        from anomaly_vae.imputer_persistence import save_imputer
+
+        save_imputer(imputer, save_model, replace=False)
     result = ImputeResult(out, len(frame), int(missing.sum()), schema.numeric,
                           None if report is None else report.overall, rounded,
                           {c: int(frame[c].isna().sum()) for c in schema.categorical if frame[c].isna().any()})
@@ -117,6 +170,7 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         run.run_id = active.info.run_id
         run.call(mlflow.set_tag, "anomaly_vae.job", "impute")
         run.call(mlflow.log_params, {"data": data, "output": output, "holdout": holdout, "seed": seed,
+                                     **({"model": model} if model is not None else {}),
                                      "numeric_columns": ",".join(schema.numeric)[:500],
                                      "ignored_columns": ",".join(ignore or [])[:500],
                                      **{f"imputer.{k}": v for k, v in imputer.get_params().items()}})
@@ -127,9 +181,23 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
             run.call(mlflow.log_table, report.per_column, "imputation/per_column.json")
             run.call(mlflow.log_figure, report.figure(), "imputation/holdout.png")
         run.call(mlflow.log_metrics, metrics)
+        if model is None:  # the fitted imputer, for `--model runs:/<run id>/imputer`
+            run.call(log_imputer, imputer)
         run.finish()
     result.run_id, result.tracking_error = run.run_id, None if run.error is None else str(run.error)
     return result
+
+
+def log_imputer(imputer) -> None:
+    """The fitted imputer as the active run's ``imputer/`` artifact folder."""
+    import tempfile
+
+    import mlflow
+
+    from anomaly_vae.imputer_persistence import save_imputer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifacts(str(save_imputer(imputer, Path(tmp) / "imputer")), IMPUTER_ARTIFACT)
 
 
 @dataclass

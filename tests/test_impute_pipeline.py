@@ -33,6 +33,28 @@ def test_impute_fills_numbers_keeps_everything_else_and_logs_its_error(tmp_path)
     assert run.data.metrics["holdout_entries"] > 0.05 * observed.sum()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "imputation")}
     assert artifacts == {"imputation/holdout.png", "imputation/per_column.json"}
+    again = tmp_path / "again.csv"  # the run's imputer, downloaded and read as data: the same completed table
+    loaded = run_impute(str(TRAIN), str(again), ignore=["label"], tracking_uri=store, model=f"runs:/{result.run_id}/imputer")
+    pd.testing.assert_frame_equal(pd.read_csv(again), after, rtol=1e-6)
+    assert mlflow.get_run(loaded.run_id).data.params["model"] == f"runs:/{result.run_id}/imputer"
+
+
+def test_a_saved_imputer_imputes_another_file_with_the_same_columns(tmp_path):
+    folder = tmp_path / "imputer"
+    first = run_impute(str(TRAIN), str(tmp_path / "a.csv"), params=FAST, ignore=["label"], log_run=False,
+                       save_model=str(folder))
+    test = DATA_DIR / "transactions_test.csv"
+    second = run_impute(str(test), str(tmp_path / "b.csv"), ignore=["label"], log_run=False, model=str(folder))
+    assert second.imputed == int(pd.read_csv(test)[first.columns].isna().sum().sum()) > 0
+    assert pd.read_csv(tmp_path / "b.csv")[first.columns].notna().all().all()
+    with pytest.raises(ValueError, match="imputes the columns"):  # the label is a numeric column the imputer lacks
+        run_impute(str(test), str(tmp_path / "c.csv"), log_run=False, model=str(folder))
+    with pytest.raises(ValueError, match="already exists"):
+        run_impute(str(TRAIN), str(tmp_path / "c.csv"), params=FAST, ignore=["label"], log_run=False,
+                   save_model=str(folder))
+    with pytest.raises(ValueError, match="would only configure a new fit"):
+        run_impute(str(test), str(tmp_path / "c.csv"), params=FAST, ignore=["label"], log_run=False, model=str(folder))
+    assert not (tmp_path / "c.csv").exists()
 
 
 def test_whole_number_columns_get_whole_numbers(tmp_path):

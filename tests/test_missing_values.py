@@ -127,3 +127,25 @@ def test_detector_marginalises_missing_entries_when_asked(complete, hidden, tmp_
     assert features.iloc[0, 0] == 0.0 and features.iloc[0].idxmax() == "x1"  # a missing entry costs nothing
     loaded = load_detector(save_detector(det, tmp_path / "model"))
     np.testing.assert_array_equal(loaded.anomaly_score(incomplete), scores)
+
+
+def test_a_saved_imputer_imputes_as_it_did_and_a_tampered_one_is_refused(imputer, complete, hidden, tmp_path):
+    import json
+
+    from anomaly_vae import load_imputer, save_imputer
+
+    incomplete = np.where(hidden, np.nan, complete)[:80]
+    folder = save_imputer(imputer, tmp_path / "imputer")
+    loaded = load_imputer(folder)
+    np.testing.assert_allclose(loaded.transform(incomplete), imputer.transform(incomplete), rtol=1e-6)
+    assert loaded.get_params() == imputer.get_params()
+    doc = json.loads((folder / "imputer.json").read_text())
+    for damage, message in [({"draws_": doc["draws_"][:3]}, "field draws_: needs 200 finite rows"),
+                            ({"params": {**doc["params"], "n_draws": -1}}, "field params"),
+                            ({"params": {**doc["params"], "exec": "os.system"}}, "field params"),
+                            ({"format": 9}, "imputer format 9")]:
+        (folder / "imputer.json").write_text(json.dumps({**doc, **damage}))
+        with pytest.raises(ValueError, match=message):
+            load_imputer(folder)
+    with pytest.raises(ValueError, match="not a saved VAEImputer"):
+        load_imputer(tmp_path)
