@@ -43,10 +43,12 @@ class LatentMixture:
     def fit(cls, codes: np.ndarray, random_state: int) -> LatentMixture:
         """A full-covariance Gaussian mixture fitted to ``codes`` ``(n, d)`` by scikit-learn's EM."""
         from sklearn.mixture import GaussianMixture
+        from threadpoolctl import threadpool_limits
 
         codes = np.asarray(codes, dtype=np.float64)
         k = int(np.clip(len(codes) // LATENT_EXAMPLES_PER_COMPONENT, 1, LATENT_COMPONENTS))
-        with warnings.catch_warnings():
+        # one BLAS thread: the matrices are small, and beside a backend's own threads more ran ten times slower
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")  # EM's convergence warning: a mixture after max_iter still samples well
             gmm = GaussianMixture(k, covariance_type="full", reg_covar=LATENT_REG_COVAR,
                                   random_state=random_state).fit(codes)
