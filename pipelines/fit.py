@@ -9,7 +9,6 @@ so a tracking failure never loses the trained model.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,9 +129,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.schema import Schema
     from pipelines.settings import table_detector_params
     from pipelines.tables import read_table
-    from pipelines.tracking import (
-        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, log_bundle_model, open_store, tracking_uri,
-    )
+    from pipelines.tracking import MLflowEpochLogger, environment_params, log_bundle_model, start_fit_run
 
     from pipelines.image_files import is_image_input
 
@@ -161,18 +158,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     detector = VAEAnomalyDetector(**table_detector_params(settings.detector_params()))
     checkpoint = Checkpoint.resume(settings) if settings.resume else None
     previous = checkpoint.run_info() if checkpoint else None
-    fail_fast_http()
-    mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
-    run = SafeRun()
-    run.call(open_store, mlflow.get_tracking_uri())
-    run.call(mlflow.set_experiment, settings.experiment)
-    if previous and previous.get("run_id"):
-        active = run.call(mlflow.start_run, run_id=previous["run_id"])
-    else:
-        active = run.call(mlflow.start_run, run_name=settings.run_name)
-    run.run_id = active.info.run_id if active else None
-    run_name = active.info.run_name if active else (
-        (previous or {}).get("run_name") or settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    run, active, run_name = start_fit_run(settings, previous)
     if checkpoint is None:
         try:
             checkpoint = Checkpoint.create(settings, run_name)

@@ -11,7 +11,6 @@ labelled stretch of the same series to plot and measure instead.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -58,9 +57,7 @@ def run_series_fit(settings):
     from pipelines.interrupts import StopOnSignal
     from pipelines.series_bundle import SeriesBundle
     from pipelines.settings import series_detector_params
-    from pipelines.tracking import (
-        MLflowEpochLogger, SafeRun, environment_params, fail_fast_http, log_bundle_model, open_store, tracking_uri,
-    )
+    from pipelines.tracking import MLflowEpochLogger, environment_params, log_bundle_model, start_fit_run
 
     settings.check()
     if settings.resume or settings.checkpoint_dir:
@@ -78,14 +75,7 @@ def run_series_fit(settings):
     if settings.eval_data:
         evaluation = read_series(settings.eval_data, settings, detector)
 
-    fail_fast_http()
-    mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
-    run = SafeRun()
-    run.call(open_store, mlflow.get_tracking_uri())
-    run.call(mlflow.set_experiment, settings.experiment)
-    active = run.call(mlflow.start_run, run_name=settings.run_name)
-    run.run_id = active.info.run_id if active else None
-    run_name = active.info.run_name if active else (settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    run, active, run_name = start_fit_run(settings)
     local_model = Path(settings.output_dir) / run_name / "model"
     status, metrics, model_uri, registered = "FAILED", {}, None, None
     try:

@@ -159,6 +159,28 @@ class SafeRun:
             self.error = self.error or err
 
 
+def start_fit_run(settings, previous: dict | None = None) -> tuple[SafeRun, object | None, str]:
+    """Open a fit's MLflow run in ``settings``' store and experiment, or resume ``previous``'s (a checkpoint's run
+    info). Returns the :class:`SafeRun`, the active run (None when tracking failed: the fit goes on and the
+    pipeline exits non-zero at the end) and the run's name, which names the local model folder (an ``offline-``
+    name when there is no run)."""
+    import time
+
+    fail_fast_http()
+    mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
+    run = SafeRun()
+    run.call(open_store, mlflow.get_tracking_uri())
+    run.call(mlflow.set_experiment, settings.experiment)
+    if previous and previous.get("run_id"):
+        active = run.call(mlflow.start_run, run_id=previous["run_id"])
+    else:
+        active = run.call(mlflow.start_run, run_name=settings.run_name)
+    run.run_id = active.info.run_id if active else None
+    name = active.info.run_name if active else (
+        (previous or {}).get("run_name") or settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    return run, active, name
+
+
 def fail_fast_http() -> None:
     """Unless the user chose otherwise, give up on an unreachable server in seconds, not minutes, and keep
     MLflow's own chatter (INFO lines, artifact download bars) out of the pipeline's output."""
