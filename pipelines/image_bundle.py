@@ -9,7 +9,6 @@ which MLflow decodes for a ``binary`` column). Output: ``anomaly_score``, ``p_va
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,29 +80,13 @@ class ImageBundle:
 
     def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
         """Write ``image_bundle.json`` and ``detector/`` atomically."""
-        from anomaly_vae import __version__
-        from anomaly_vae.atomic import write_folder_atomically
-        from anomaly_vae.persistence import save_detector
+        from pipelines.detector_bundle import save_detector_bundle
 
-        meta = {"format": IMAGE_BUNDLE_FORMAT, "anomaly_vae_version": __version__, "modality": "images"}
-
-        def write(tmp: Path) -> None:
-            save_detector(self.detector, tmp / "detector")
-            (tmp / DOCUMENT).write_text(json.dumps(meta, indent=1))
-
-        return write_folder_atomically(folder, write, replace=replace)
+        return save_detector_bundle(self.detector, folder, DOCUMENT, "images", IMAGE_BUNDLE_FORMAT, replace=replace)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> ImageBundle:
-        from anomaly_vae.documents import read_document, strict_object
         from anomaly_vae.image_detector import VAEImageDetector
-        from anomaly_vae.persistence import load_detector
+        from pipelines.detector_bundle import load_detector_bundle
 
-        folder = Path(folder)
-        schema = strict_object({"format": {"const": IMAGE_BUNDLE_FORMAT}, "anomaly_vae_version": {"type": "string"},
-                                "modality": {"const": "images"}})
-        read_document(folder / DOCUMENT, schema, "image bundle")
-        detector = load_detector(folder / "detector")
-        if not isinstance(detector, VAEImageDetector):
-            raise ValueError(f"{str(folder / 'detector')!r} holds a {type(detector).__name__}, not an image detector.")
-        return cls(detector)
+        return cls(load_detector_bundle(folder, DOCUMENT, "images", IMAGE_BUNDLE_FORMAT, VAEImageDetector, "image"))

@@ -9,7 +9,6 @@ on fewer windows than those in its middle, so score a stretch with some context 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,29 +69,13 @@ class SeriesBundle:
 
     def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
         """Write ``series_bundle.json`` and ``detector/`` atomically."""
-        from anomaly_vae import __version__
-        from anomaly_vae.atomic import write_folder_atomically
-        from anomaly_vae.persistence import save_detector
+        from pipelines.detector_bundle import save_detector_bundle
 
-        meta = {"format": SERIES_BUNDLE_FORMAT, "anomaly_vae_version": __version__, "modality": "series"}
-
-        def write(tmp: Path) -> None:
-            save_detector(self.detector, tmp / "detector")
-            (tmp / DOCUMENT).write_text(json.dumps(meta, indent=1))
-
-        return write_folder_atomically(folder, write, replace=replace)
+        return save_detector_bundle(self.detector, folder, DOCUMENT, "series", SERIES_BUNDLE_FORMAT, replace=replace)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> SeriesBundle:
-        from anomaly_vae.documents import read_document, strict_object
-        from anomaly_vae.persistence import load_detector
         from anomaly_vae.series_detector import VAESeriesDetector
+        from pipelines.detector_bundle import load_detector_bundle
 
-        folder = Path(folder)
-        schema = strict_object({"format": {"const": SERIES_BUNDLE_FORMAT}, "anomaly_vae_version": {"type": "string"},
-                                "modality": {"const": "series"}})
-        read_document(folder / DOCUMENT, schema, "series bundle")
-        detector = load_detector(folder / "detector")
-        if not isinstance(detector, VAESeriesDetector):
-            raise ValueError(f"{str(folder / 'detector')!r} holds a {type(detector).__name__}, not a series detector.")
-        return cls(detector)
+        return cls(load_detector_bundle(folder, DOCUMENT, "series", SERIES_BUNDLE_FORMAT, VAESeriesDetector, "series"))

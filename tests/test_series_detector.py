@@ -129,6 +129,18 @@ def test_save_and_load_keep_the_scores_and_the_time_step(tmp_path):
     assert type(loaded) is VAESeriesDetector and loaded.time_step_ == pd.Timedelta(seconds=5)
     np.testing.assert_allclose(loaded.anomaly_score(frame), det.anomaly_score(frame), rtol=1e-5)
     assert loaded.threshold_ == det.threshold_
+    from pipelines.image_bundle import ImageBundle
+    from pipelines.series_bundle import SeriesBundle
+
+    folder = SeriesBundle(det).save(tmp_path / "bundle")
+    assert type(SeriesBundle.load(folder).detector) is VAESeriesDetector
+    (folder / "series_bundle.json").rename(folder / "image_bundle.json")  # a series detector dressed as images
+    with pytest.raises(ValueError, match="modality"):
+        ImageBundle.load(folder)
+    document = (folder / "image_bundle.json").read_text().replace('"series"', '"images"')
+    (folder / "image_bundle.json").write_text(document)
+    with pytest.raises(ValueError, match="holds a VAESeriesDetector, not an image detector"):
+        ImageBundle.load(folder)
     meta = tmp_path / "model" / "detector.json"
     meta.write_text(meta.read_text().replace('"P0DT0H0M5S"', '"five seconds"'))
     with pytest.raises(ValueError, match="field time_step_: 'five seconds' is not an ISO 8601 duration"):
