@@ -121,7 +121,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     import mlflow
 
     from anomaly_vae import VAEAnomalyDetector
-    from pipelines import calibration_report, plots
+    from pipelines import calibration_report
     from pipelines.bundle import ModelBundle
     from pipelines.checkpoints import Checkpoint
     from pipelines.interrupts import StopOnSignal
@@ -129,7 +129,9 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.schema import Schema
     from pipelines.settings import table_detector_params
     from pipelines.tables import read_table
-    from pipelines.tracking import MLflowEpochLogger, environment_params, log_bundle_model, start_fit_run
+    from pipelines.tracking import (
+        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+    )
 
     from pipelines.image_files import is_image_input
 
@@ -201,10 +203,7 @@ def run_fit(settings: FitSettings) -> FitResult:
         metrics, figures = evaluate(bundle, Xt, eval_frame, y_eval)
         metrics.update(n_train_rows=float(len(train)), n_input_features=float(len(schema.columns)),
                        n_model_features=float(Xt.shape[1]))
-        run.call(mlflow.log_metrics, metrics)
-        for name, fig in figures.items():
-            run.call(mlflow.log_figure, fig, f"plots/{name}")
-            plots.plt.close(fig)
+        log_metrics_and_plots(run, metrics, figures)
 
         run.call(mlflow.log_table, bundle.sample(N_SAMPLES, random_state=0), artifact_file="samples/samples.json")
         if run.error is None:

@@ -54,7 +54,9 @@ def run_image_fit(settings):
     from pipelines.image_bundle import ImageBundle
     from pipelines.image_files import read_images
     from pipelines.interrupts import StopOnSignal
-    from pipelines.tracking import MLflowEpochLogger, environment_params, log_bundle_model, start_fit_run
+    from pipelines.tracking import (
+        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+    )
 
     settings.check()
     if settings.resume or settings.checkpoint_dir:
@@ -116,10 +118,7 @@ def run_image_fit(settings):
             detector.interpolate(a, b, n_steps=8), a, b, shown.paths[first[0]], shown.paths[worst[0]])
         figures["anomaly_maps.png"] = image_plots.anomaly_map_overlays(
             shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst])
-        run.call(mlflow.log_metrics, metrics)
-        for name, fig in figures.items():
-            run.call(mlflow.log_figure, fig, f"plots/{name}")
-            plots.plt.close(fig)
+        log_metrics_and_plots(run, metrics, figures)
         if run.error is None:
             model_uri, registered = log_bundle_model(run, local_model, bundle.signature(),
                                                      bundle.input_example(train.images[0]), settings)

@@ -57,7 +57,9 @@ def run_series_fit(settings):
     from pipelines.interrupts import StopOnSignal
     from pipelines.series_bundle import SeriesBundle
     from pipelines.settings import series_detector_params
-    from pipelines.tracking import MLflowEpochLogger, environment_params, log_bundle_model, start_fit_run
+    from pipelines.tracking import (
+        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+    )
 
     settings.check()
     if settings.resume or settings.checkpoint_dir:
@@ -108,10 +110,7 @@ def run_series_fit(settings):
                    "series_scores.png": series_plots.series_scores(
                        shown_series.values, shown_series.columns, scores, detector.threshold_, shown_series.times,
                        shown_labels, title=f"{Path(settings.eval_data or settings.data).name}: series and score")}
-        run.call(mlflow.log_metrics, metrics)
-        for name, fig in figures.items():
-            run.call(mlflow.log_figure, fig, f"plots/{name}")
-            plots.plt.close(fig)
+        log_metrics_and_plots(run, metrics, figures)
         if run.error is None:
             example = bundle.series(frame.head(max(detector.window, 1)))
             model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings)

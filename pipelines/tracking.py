@@ -181,6 +181,16 @@ def start_fit_run(settings, previous: dict | None = None) -> tuple[SafeRun, obje
     return run, active, name
 
 
+def log_metrics_and_plots(run: SafeRun, metrics: dict, figures: dict) -> None:
+    """A fit's final metrics and its review plots (``plots/<name>``), each figure closed once logged."""
+    import matplotlib.pyplot as plt
+
+    run.call(mlflow.log_metrics, metrics)
+    for name, fig in figures.items():
+        run.call(mlflow.log_figure, fig, f"plots/{name}")
+        plt.close(fig)
+
+
 def fail_fast_http() -> None:
     """Unless the user chose otherwise, give up on an unreachable server in seconds, not minutes, and keep
     MLflow's own chatter (INFO lines, artifact download bars) out of the pipeline's output."""
