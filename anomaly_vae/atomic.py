@@ -44,20 +44,43 @@ def temporary_name(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, suffix: str = TMP_SUFFIX) -> Iterator[Path]:
-    """Yield a locked temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
+def atomic_file(path: str | os.PathLike, suffix: str = TMP_SUFFIX, replace: bool = True) -> Iterator[Path]:
+    """Yield a locked temporary path beside ``path``; on success it becomes ``path``, on error it is removed.
+
+    With ``replace=False`` an existing ``path`` is never replaced, even one another process creates while the
+    temporary is written: the temporary is hard-linked into place, which fails on an existing name
+    (``FileExistsError``).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_name(path), suffix=suffix)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         apply_umask(tmp)
         yield Path(tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_no_clobber(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         os.close(fd)
+
+
+def _link_no_clobber(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless ``path`` exists: a hard link (atomic), or where the file system has none,
+    a check and a rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{str(path)!r} already exists; it was not replaced.") from None
+    except OSError:  # no hard links here (some network and FUSE file systems)
+        if path.exists():
+            raise FileExistsError(f"{str(path)!r} already exists; it was not replaced.") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
 
 
 def remove_stale_temporaries(path: str | os.PathLike, suffix: str = TMP_SUFFIX) -> list[Path]:

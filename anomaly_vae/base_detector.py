@@ -49,13 +49,19 @@ epoch of a repeated small training set (at most twice the minimum) is then one c
 AUTO_CALIBRATION_FRACTION = 0.1
 """Share of the examples ``calibration_fraction='auto'`` holds out with the conformal and POT rules."""
 
+MAX_SCORE_SAMPLES = 10_000
+"""The most latent draws per example when scoring (``n_samples``): each one is a pass of the decoder."""
+
+MAX_BATCH_SIZE = 1_000_000
+"""The largest training batch (``batch_size``); the network's size bounds it further (:mod:`anomaly_vae.size_limits`)."""
+
 TRAINING_CONSTRAINTS: dict = {
     "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
     "beta": [Interval(Real, 0, None, closed="left")],
     "likelihood": [StrOptions(set(LIKELIHOODS))],
     "score_rule": [StrOptions(set(SCORES))],
     "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, MAX_BATCH_SIZE, closed="both")],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     "patience": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
@@ -63,7 +69,7 @@ TRAINING_CONSTRAINTS: dict = {
     "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
     "threshold": [StrOptions(set(THRESHOLD_RULES))],
     "target_fpr": [Interval(Real, 0, 1, closed="neither")],
-    "n_samples": [Interval(Integral, 1, None, closed="left")],
+    "n_samples": [Interval(Integral, 1, MAX_SCORE_SAMPLES, closed="both")],
     "kl_warmup": [Interval(Real, 0, 1, closed="left")],
     "corruption_noise": [Interval(Real, 0, None, closed="left")],
     "corruption_mask": [Interval(Real, 0, 1, closed="left")],

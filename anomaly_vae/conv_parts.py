@@ -28,6 +28,7 @@ from keras import ops
 
 from anomaly_vae import initializers
 from anomaly_vae.seeds import SeedCounter
+from anomaly_vae.size_limits import check_conv_stages, check_network_size, check_widths, conv_size
 from anomaly_vae.validation import check_positive_int
 
 MIN_GRID = 4
@@ -40,6 +41,13 @@ def default_filters(*sides: int) -> tuple[int, ...]:
     28 x 28 gets (32, 64) down to 7 x 7; 8 x 8 gets (32,) down to 4 x 4; 256 x 256 gets four stages."""
     stages = int(max(1, min(4, math.floor(math.log2(max(min(sides), 1) / MIN_GRID)))))
     return tuple(min(32 * 2**i, 256) for i in range(stages))
+
+
+def describe_conv(image_shape, filters, dense_units) -> str:
+    """``28 x 28 x 1 images with filters (32, 64) and dense_units 128``, for messages about a network's size."""
+    what = "images" if len(image_shape) == 3 else "windows"
+    return (f"{' x '.join(map(str, image_shape))} {what} with filters {tuple(filters)} and dense_units "
+            f"{dense_units}")
 
 
 def _check_image_shape(image_shape) -> tuple[int, ...]:
@@ -64,6 +72,12 @@ class _ConvPart(keras.layers.Layer):
             raise ValueError("filters must name at least one convolution stage.")
         self.dense_units = check_positive_int("dense_units", dense_units)
         self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        what = "images" if len(self.image_shape) == 3 else "windows"
+        check_conv_stages(self.image_shape, self.filters, what)
+        check_widths(filters=self.filters, dense_units=self.dense_units, latent_dim=self.latent_dim)
+        check_network_size(conv_size(self.image_shape, self.filters, self.dense_units, self.latent_dim,
+                                     self.kernel_size), 1, describe_conv(self.image_shape, self.filters,
+                                                                         self.dense_units))
         self.activation = activation
         self.seed = seed
         self.seed_start = int(seed_start)

@@ -14,6 +14,9 @@ from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.choices import MISSING, PREPROCESSINGS
 from anomaly_vae.validation import check_finite, check_missing
 
+MAX_MEMBERS = 64
+"""The most ensemble members (``n_members``): each is a whole network."""
+
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
 
@@ -179,7 +182,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         **TRAINING_CONSTRAINTS,
         "hidden_units": [tuple, list, None],
         "preprocessing": [StrOptions(set(PREPROCESSINGS))],
-        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "n_members": [Interval(Integral, 1, MAX_MEMBERS, closed="both")],
         "categorical_groups": [list, tuple, None],
         "missing": [StrOptions(set(MISSING))],
         "activation": [str],
@@ -281,10 +284,14 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return np.clip(out, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
+        from anomaly_vae.size_limits import check_network_size, check_widths, dense_size
         from anomaly_vae.vae import VAE
 
         (d,) = event_shape
         latent_dim, hidden_units = self._architecture(n_train, d)
+        check_widths(hidden_units=hidden_units, latent_dim=latent_dim)
+        check_network_size(dense_size(d, hidden_units, latent_dim, self.n_members), min(self.batch_size, n_train),
+                           f"{d} features with hidden_units {hidden_units} and n_members {self.n_members}")
         return VAE(
             n_features=d,
             latent_dim=latent_dim,

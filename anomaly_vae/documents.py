@@ -14,6 +14,47 @@ from pathlib import Path
 
 MAX_DOCUMENT_BYTES = 50_000_000
 
+MAX_JSON_DEPTH = 256
+"""The deepest nesting of arrays and objects a JSON document from a model folder may have; deeper ones are refused
+before parsing (Python's parser recurses, and 100,000 brackets end in a ``RecursionError``)."""
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON ``text``, brackets inside strings not counted."""
+    import re
+
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # cannot nest deeper: skip the scan
+        return min(text.count("[") + text.count("{"), MAX_JSON_DEPTH)
+    depth = deepest = 0
+    for bracket in re.finditer(r'"(?:[^"\\]|\\.)*"|([\[{])|([\]}])', text):
+        if bracket.group(1):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket.group(2):
+            depth -= 1
+    return deepest
+
+
+def parse_json(text: str | bytes, where: str):
+    """``text`` parsed as JSON from an untrusted file: nesting deeper than :data:`MAX_JSON_DEPTH`, a key given twice
+    in one object, and ``NaN``/``Infinity`` are refused (``ValueError`` naming ``where``)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"{where} nests arrays or objects deeper than {MAX_JSON_DEPTH} levels.")
+
+    def refuse_constant(name):
+        raise ValueError(f"{where} holds {name}, which no anomaly-vae model writes.")
+
+    def unique_keys(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"{where} gives the key {repeated[0]!r} twice in one object.")
+        return dict(pairs)
+
+    return json.loads(text, parse_constant=refuse_constant, object_pairs_hook=unique_keys)
+
 
 def strings(**extra) -> dict:
     return {"type": "array", "items": {"type": "string"}, **extra}
@@ -43,11 +84,8 @@ def read_document(path: str | os.PathLike, schema: dict, what: str) -> dict:
     if path.stat().st_size > MAX_DOCUMENT_BYTES:
         raise ValueError(f"{str(path)!r} is larger than {MAX_DOCUMENT_BYTES} bytes.")
 
-    def refuse_constant(name):
-        raise ValueError(f"{str(path)!r} holds {name}, which no anomaly-vae model writes.")
-
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+        doc = parse_json(path.read_text(encoding="utf-8"), repr(str(path)))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
     spec = schema["properties"]["format"]

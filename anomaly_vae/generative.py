@@ -20,6 +20,10 @@ from anomaly_vae.validation import check_positive_int
 GENERATE_BATCH = 1024
 """Latent codes decoded per call."""
 
+MAX_SAMPLE_VALUES = 50_000_000
+"""The most values (examples x values per example) one :meth:`GenerativeMixin.sample` call returns (400 MB as
+float64); draw more in several calls, as ``anomaly-vae sample`` does."""
+
 
 class GenerativeMixin:
     """``encode``, ``decode``, ``reconstruct``, ``denoise``, ``sample`` and ``interpolate``; see the module docstring."""
@@ -71,6 +75,11 @@ class GenerativeMixin:
         n = check_positive_int("n_samples", n_samples)
         if codes not in SAMPLE_CODES:
             raise ValueError(f"codes must be one of {list(SAMPLE_CODES)}, got {codes!r}.")
+        per_example = int(np.prod(self.vae_.event_shape))
+        if n * per_example > MAX_SAMPLE_VALUES:
+            raise ValueError(f"n_samples={n} examples of {per_example} values is more than the "
+                             f"{MAX_SAMPLE_VALUES:,} values one call returns; draw at most "
+                             f"{max(1, MAX_SAMPLE_VALUES // per_example):,} per call.")
         rng = check_random_state(random_state)
         mixture = getattr(self, "latent_mixture_", None)
         if codes == "aggregate" and mixture is None:

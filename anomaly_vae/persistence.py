@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import zipfile
@@ -306,6 +307,7 @@ def load_detector(folder: str | os.PathLike):
                          f"rule, not {state['threshold_rule_']!r}.")
     check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
     check_finite_numbers(state["calibration_scores_"], meta_path, "calibration_scores_")
+    _check_meaning(state, meta_path)
     tail = state["tail_"]
     if tail is not None:
         check_finite_numbers(list(tail.values()), meta_path, "tail_")
@@ -358,6 +360,16 @@ def load_detector(folder: str | os.PathLike):
     return detector
 
 
+def _check_meaning(state: dict, path) -> None:
+    """Values that are well typed but that no fit writes (the schema bounds the others): a threshold below every
+    calibration score, which would flag every normal row."""
+    where = f"{str(path)!r}: field"
+    calibration, threshold = state["calibration_scores_"], state["threshold_"]
+    if threshold is not None and calibration and threshold < min(calibration):
+        raise ValueError(f"{where} threshold_: {threshold!r} is below every calibration score (the lowest is "
+                         f"{min(calibration)!r}), so every normal row would be flagged; no fit writes that.")
+
+
 def check_finite_weights(vae, path) -> None:
     """Refuse a model whose weights hold NaN or inf: it would score every row NaN."""
     import numpy as np
@@ -383,12 +395,19 @@ def _time_step_to_json(step):
 def _time_step_from_json(value, path):
     import pandas as pd
 
+    if value is None:
+        return None
     if not isinstance(value, str):
-        return value
-    try:
-        return pd.Timedelta(value)
-    except ValueError:
-        raise ValueError(f"{str(path)!r}: field time_step_: {value!r} is not an ISO 8601 duration.") from None
+        step = value
+    else:
+        try:
+            step = pd.Timedelta(value)
+        except ValueError:
+            raise ValueError(f"{str(path)!r}: field time_step_: {value!r} is not an ISO 8601 duration.") from None
+    positive = step > pd.Timedelta(0) if isinstance(step, pd.Timedelta) else math.isfinite(step) and step > 0
+    if not positive:
+        raise ValueError(f"{str(path)!r}: field time_step_: {value!r} is not a positive step; a series moves forward.")
+    return step
 
 
 def _is_plain(value) -> bool:

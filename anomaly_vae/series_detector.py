@@ -23,8 +23,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.choices import SERIES_ARCHITECTURES, SERIES_POINT_RULES
-from anomaly_vae.series_input import check_series
+from anomaly_vae.series_input import check_series, same_step
 from anomaly_vae.windows import point_scores, sliding_windows
+
+MAX_WINDOW = 100_000
+"""The longest window (and stride), in time points."""
 
 SERIES_AUTO_STEPS = 2_000
 """``epochs='auto'`` for series: about this many gradient steps."""
@@ -122,8 +125,8 @@ data_parallel, precision, random_state, verbose
 
     _parameter_constraints: dict = {
         **TRAINING_CONSTRAINTS,
-        "window": [Interval(Integral, 2, None, closed="left")],
-        "stride": [Interval(Integral, 1, None, closed="left")],
+        "window": [Interval(Integral, 2, MAX_WINDOW, closed="both")],
+        "stride": [Interval(Integral, 1, MAX_WINDOW, closed="both")],
         "point_rule": [StrOptions(set(SERIES_POINT_RULES))],
         "architecture": [StrOptions(set(SERIES_ARCHITECTURES))],
         "time_column": [str, None],
@@ -215,7 +218,7 @@ data_parallel, precision, random_state, verbose
         if names is not None and _from_frame(X) and list(series.columns) != list(names):
             raise ValueError(f"The series' value columns are {list(series.columns)}, but the detector was fitted on "
                              f"{list(names)}.")
-        if self.time_step_ is not None and series.step is not None and series.step != self.time_step_:
+        if self.time_step_ is not None and series.step is not None and not same_step(series.step, self.time_step_):
             raise ValueError(f"The series steps by {series.step}, but the detector was fitted on steps of "
                              f"{self.time_step_}: resample it to the training step.")
         return series
@@ -285,19 +288,29 @@ data_parallel, precision, random_state, verbose
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.likelihoods import LIKELIHOODS
+        from anomaly_vae.size_limits import check_conv_stages, check_network_size, check_widths, dense_size
         from anomaly_vae.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_SERIES_LATENT
         common = dict(latent_dim=latent, likelihood=self.likelihood, beta=self.beta, n_score_samples=self.n_samples,
                       corruption_noise=self.corruption_noise, corruption_mask=self.corruption_mask, seed=seed,
                       dtype=self.precision)
+        batch = min(self.batch_size, n_train)
         if self.architecture == "dense":
-            return VAE(n_features=int(np.prod(event_shape)), hidden_units=tuple(self.hidden_units), **common)
-        from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
+            n = int(np.prod(event_shape))
+            check_widths(hidden_units=self.hidden_units, latent_dim=latent)
+            check_network_size(dense_size(n, self.hidden_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
+                               batch, f"windows of {n} values with hidden_units {tuple(self.hidden_units)}")
+            return VAE(n_features=n, hidden_units=tuple(self.hidden_units), **common)
+        from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
         if not all(isinstance(f, Integral) and f >= 1 for f in filters):
             raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
+        check_conv_stages(event_shape, filters, "windows")
+        check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
+                                     heads=len(LIKELIHOODS[self.likelihood].row_heads)),
+                           batch, describe_conv(event_shape, filters, self.dense_units))
         parts = dict(latent_dim=latent, filters=filters, dense_units=self.dense_units, seed=seed, dtype=self.precision)
         encoder = ConvEncoder(tuple(event_shape), name="encoder", **parts)
         decoder = ConvDecoder(tuple(event_shape), heads=LIKELIHOODS[self.likelihood].row_heads, name="decoder",

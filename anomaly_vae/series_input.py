@@ -68,21 +68,49 @@ def _check_frame(frame: pd.DataFrame, time_column: str | None, what: str) -> Ser
     return Series(values, columns, times, step)
 
 
-def _check_times(column: pd.Series, name: str, what: str):
-    """Timestamps as a pandas Index, checked strictly increasing and regular; and their step."""
-    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
-        times = pd.Index(column)
-    else:
+STEP_RTOL = 1e-9
+"""Float timestamps (0.1, 0.2, 0.30000000000000004, ...) step alike when their steps agree to this relative
+tolerance; integer and date steps must be equal. One rule for the input check and for a fitted detector's step."""
+
+
+def same_step(a, b) -> bool:
+    """Whether two steps of a series are the same (:data:`STEP_RTOL` for float steps, exactly otherwise)."""
+    if isinstance(a, (float, np.floating)) or isinstance(b, (float, np.floating)):
         try:
-            times = pd.Index(pd.to_datetime(column, format="ISO8601"))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{what}: time column {name!r} holds neither numbers nor dates ({err}).") from None
+            return bool(np.isclose(float(a), float(b), rtol=STEP_RTOL, atol=0))
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def _parse_times(column: pd.Series, name: str, what: str) -> pd.Index:
+    """Numbers and datetimes as they are; text as ISO 8601 dates, where offsets that differ from row to row (a
+    local time across a daylight-saving change) are read as the instants they name, in UTC."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return pd.Index(column)
+    try:
+        return pd.Index(pd.to_datetime(column, format="ISO8601"))
+    except (ValueError, TypeError):
+        pass
+    try:
+        return pd.Index(pd.to_datetime(column, format="ISO8601", utc=True))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{what}: time column {name!r} holds neither numbers nor dates ({err}).") from None
+
+
+def _check_times(column: pd.Series, name: str, what: str):
+    """Timestamps as a pandas Index, checked strictly increasing and regular; and their step. Time-zone-aware
+    timestamps are compared as instants (in UTC), so a local clock's daylight-saving change is no gap."""
+    times = _parse_times(column, name, what)
     missing = np.flatnonzero(pd.isna(times))
     if len(missing):
         raise ValueError(f"{what}: time column {name!r} is empty at row {missing[0]} ({len(missing)} such rows).")
     if len(times) < 2:
         return times, None
-    steps = np.diff(times.to_numpy())
+    clock = times
+    if isinstance(times, pd.DatetimeIndex) and times.tz is not None:
+        clock = times.tz_convert("UTC").tz_localize(None)
+    steps = np.diff(clock.to_numpy())
     zero = steps == steps.dtype.type(0)
     if zero.any():
         row = int(np.argmax(zero)) + 1
@@ -94,8 +122,7 @@ def _check_times(column: pd.Series, name: str, what: str):
         raise ValueError(f"{what} is not in time order: row {row} ({times[row]}) comes before row {row - 1} "
                          f"({times[row - 1]}). Sort it first (df.sort_values({name!r})); nothing is reordered here.")
     step = pd.Series(steps).median()
-    # float timestamps (0.1, 0.2, 0.30000000000000004...) step alike up to rounding; integers and dates exactly
-    irregular = ~np.isclose(steps, step, rtol=1e-9, atol=0) if steps.dtype.kind == "f" else steps != step
+    irregular = ~np.isclose(steps, step, rtol=STEP_RTOL, atol=0) if steps.dtype.kind == "f" else steps != step
     if irregular.any():
         row = int(np.argmax(irregular)) + 1
         raise ValueError(f"{what} is not regular: {times[row - 1]} to {times[row]} (rows {row - 1}-{row}) is a step of "

@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly_vae.p_values import check_scores, conformal_threshold
+from anomaly_vae.p_values import CalibrationWarning, check_scores, conformal_threshold
 from anomaly_vae.tail import TailFit, fit_tail
 
 @dataclass(frozen=True)
@@ -42,5 +44,19 @@ def fit_threshold(calibration_scores, rule: str, target_fpr: float) -> Threshold
     tail = fit_tail(scores) if rule == "pot" else None
     if tail is not None and target_fpr < tail.n_excesses / tail.n_calibration:
         return Threshold(tail.quantile(target_fpr), rule, target_fpr, tail)
+    if len(scores) * target_fpr < 1:
+        warnings.warn(f"The threshold for target false-positive rate {target_fpr:g} is set on {len(scores)} calibration "
+                      f"score(s), too few to resolve that rate (at least {math.ceil(1 / target_fpr)} are needed): it "
+                      "lies among the highest calibration scores, and the rate on new normal rows may be far from "
+                      "the target. Calibrate on more normal rows, or choose a larger target.",
+                      CalibrationWarning, stacklevel=3)
     return Threshold(float(np.quantile(scores, 1.0 - target_fpr)), rule, target_fpr, tail)
+
+
+def rule_used(rule: str, target_fpr: float, tail: TailFit | None) -> str:
+    """The rule that actually set a threshold: ``"pot"`` falls back to the empirical quantile when it has no tail
+    fit, or when the target is not beyond the tail's exceedance rate."""
+    if rule == "pot" and (tail is None or target_fpr >= tail.n_excesses / tail.n_calibration):
+        return "quantile"
+    return rule
 

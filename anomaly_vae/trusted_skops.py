@@ -16,6 +16,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from anomaly_vae.documents import parse_json
+
 _NUMPY_SCALARS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
                   "uint8", "uint16", "uint32", "uint64", "bool_")
 
@@ -58,7 +60,7 @@ def file_types(source: str | os.PathLike | bytes) -> list[str]:
             info = archive.getinfo("schema.json")
             if info.file_size > MAX_SCHEMA_BYTES:
                 raise ValueError(f"its schema.json is {info.file_size} bytes")
-            schema = json.loads(archive.read(info))
+            schema = parse_json(archive.read(info), "its schema.json")
     except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
         raise ValueError(f"not a readable skops file: {err}") from err
     found: set[str] = set()

@@ -27,9 +27,14 @@ def describe(detector, what: str = "rows", source: str | None = None) -> str:
     else:
         where = (f"validation {what} (they also chose the early-stopping epoch; --calibration-fraction holds out "
                  f"{what} that did not)")
+    from anomaly_vae.threshold import rule_used
+
+    used = rule_used(detector.threshold_rule_, detector.target_fpr_, detector.tail_)
+    rule = (f"the {used} rule" if used == detector.threshold_rule_ else
+            f"the {used} rule (the {detector.threshold_rule_} rule fell back to it: "
+            + ("no tail could be fitted)" if detector.tail_ is None else "the target is not beyond its tail)"))
     return (f"Calibration: {n} {where}; "
-            f"threshold {threshold} by the {detector.threshold_rule_} rule at target false-positive rate "
-            f"{detector.target_fpr_:g}")
+            f"threshold {threshold} by {rule} at target false-positive rate {detector.target_fpr_:g}")
 
 
 def fold_rates(scores: np.ndarray, rule: str, targets, folds: int = FOLDS, seed: int = 0) -> np.ndarray:

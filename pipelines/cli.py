@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from anomaly_vae.choices import SAMPLE_CODES
+from pipelines.output_rules import OVERWRITE_HELP
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,6 +25,7 @@ app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score 
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file of settings; flags override it.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
 TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]")]
 
 EXIT_BAD_INPUT = 2
@@ -67,6 +69,26 @@ def user_errors():
         _fail(f"MLflow failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}", EXIT_TRACKING)
     except (ValueError, OSError) as err:  # bad input: files, columns, settings, model folders
         _fail(str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
+    except MemoryError:
+        _fail("out of memory: the data or the settings ask for more memory than this machine has (use smaller "
+              "inputs, a smaller --batch-size or --chunk-rows).", EXIT_BAD_INPUT)
+    except RecursionError:
+        _fail("an input nests too deeply to read (a document or a file of nested structures).", EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def stopped_cleanly(what: str, output: str):
+    """Ctrl-C or SIGTERM during ``what``: one line saying nothing was written, exit 130 (the writers remove their
+    temporaries as the interrupt unwinds)."""
+    from pipelines.interrupts import terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():
+            yield
+    except KeyboardInterrupt as err:
+        received = f"{err.args[0]} received" if err.args else "interrupted"
+        _fail(f"{what} stopped ({received}); nothing was written to {output!r} (an existing file is unchanged).",
+              EXIT_INTERRUPTED)
 
 
 def _fit_pipeline_options(
@@ -167,6 +189,7 @@ def score(
     maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
     fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
     recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,
+    overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help=OVERWRITE_HELP)] = None,
 ) -> None:
     """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features (a
     series model: one row per time point)."""
@@ -216,14 +239,15 @@ def sample(
     noise: Annotated[bool, typer.Option(help="One draw of the likelihood per code (--no-noise: the decoder's mean, which shows image samples' shapes best).")] = True,
     codes: Annotated[str, typer.Option(help=f"Where latent codes come from: {' or '.join(SAMPLE_CODES)} ('aggregate': a Gaussian mixture fitted to the training examples' codes; 'prior': N(0, I)).")] = SAMPLE_CODES[0],
     tracking_uri: TrackingOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Draw new rows (or images) from a model: latent codes where the training codes lie, decoded, one likelihood
     draw each."""
     from pipelines.sample import run_sample
 
-    with user_errors():
+    with user_errors(), stopped_cleanly("sampling", output):
         result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri, noise=noise,
-                            codes=codes)
+                            codes=codes, overwrite=overwrite)
     typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
 
 
@@ -241,16 +265,17 @@ def impute(
     log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
     model: Annotated[Optional[str], typer.Option(help="Impute with a saved imputer instead of fitting one: a --save-model folder, or runs:/RUN_ID/imputer.")] = None,
     save_model: Annotated[Optional[str], typer.Option(help="Write the fitted imputer to this new folder (for --model later).")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Fill a table's missing numbers with a VAE fitted on the table itself (VAEImputer), or a saved one (--model);
     other columns are kept."""
     from pipelines.impute import run_impute
 
     params = {} if epochs is None else {"epochs": epochs if epochs == "auto" else _positive_int("--epochs", epochs)}
-    with user_errors():
+    with user_errors(), stopped_cleanly("imputation", output):
         result = run_impute(data, output, holdout=holdout, seed=seed, params=params, ignore=ignore_column,
                             tracking_uri=tracking_uri, experiment=experiment, run_name=run_name, log_run=log_run,
-                            model=model, save_model=save_model)
+                            model=model, save_model=save_model, overwrite=overwrite)
     error = "" if result.rmse is None else f"; held-out RMSE {result.rmse:.3f} (column standard deviations)"
     typer.echo(f"imputed {result.imputed} missing values in {len(result.columns)} numeric column(s) of {result.rows} "
                f"rows -> {result.output}{error}")

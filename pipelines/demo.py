@@ -23,7 +23,8 @@ def main() -> None:
     if fitted.tracking_error:
         raise SystemExit(f"MLflow tracking failed: {fitted.tracking_error}; the model is saved at {fitted.local_model}")
     output = Path("outputs") / "demo_scores.csv"
-    scored = run_score(ScoreSettings(model_uri="models:/anomaly-vae-demo@champion", data=str(test), output=str(output)))
+    scored = run_score(ScoreSettings(model_uri="models:/anomaly-vae-demo@champion", data=str(test), output=str(output),
+                                     overwrite=True))  # the demo's own output: a rerun replaces it
     uri = tracking_uri()
     print("\n=== anomaly-vae demo ===")
     print(f"fit run id:        {fitted.run_id}")
@@ -42,7 +43,7 @@ def main() -> None:
         raise SystemExit(f"MLflow tracking failed: {fitted_images.tracking_error}")
     maps = Path("outputs") / "digit_maps"
     scored_images = run_score(ScoreSettings(model_uri=fitted_images.model_uri, data=str(images), maps=str(maps),
-                                            output=str(Path("outputs") / "digit_scores.csv")))
+                                            output=str(Path("outputs") / "digit_scores.csv"), overwrite=True))
     print("\n=== anomaly-vae image demo (scikit-learn's 8 x 8 digits; normal: 0, anomalies: 1-9) ===")
     print(f"fit run id:        {fitted_images.run_id}   model: {fitted_images.model_uri}")
     print(f"test ROC-AUC / AP: {fitted_images.metrics['eval_roc_auc']:.3f} / "

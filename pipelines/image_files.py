@@ -4,7 +4,9 @@ Layouts of a folder:
 
 - **flat**: image files directly in the folder, all normal (no labels);
 - **MVTec AD**: ``train/good/`` holds the normal training images and ``test/<kind>/`` the evaluation images,
-  where ``good`` is normal (label 0) and any other kind is anomalous (label 1).
+  where ``good`` is normal (label 0) and any other kind is anomalous (label 1);
+- **any other folder, to score**: its images and those of its subfolders (``test/`` of an MVTec dataset, say),
+  each named by its path relative to the folder (symbolic links to folders are not followed).
 
 Every image must have the size and channel count of the first one (grey ``L`` stays one channel; palette and
 RGBA images are read as RGB, the alpha channel dropped). Files with other suffixes (``.txt``, ``.DS_Store``)
@@ -94,8 +96,8 @@ def read_folder(root: Path, split: str = "train") -> ImageSet:
         if not files:
             raise ValueError(f"{str(root / 'test')!r} holds no PNG or JPEG images.")
         return ImageSet(_decode_all(files, root), [str(f.relative_to(root)) for f in files], np.asarray(labels), names)
-    files = _image_files(root, root)
-    return ImageSet(_decode_all(files, root), [f.name for f in files])
+    files = _image_files(root, root) if split == "train" else _nested_image_files(root)
+    return ImageSet(_decode_all(files, root), [str(f.relative_to(root)) for f in files])
 
 
 def read_npz(path: Path) -> ImageSet:
@@ -136,6 +138,25 @@ def _image_files(folder: Path, root: Path, allow_empty: bool = False) -> list[Pa
     if not images and not allow_empty:
         raise ValueError(f"{str(folder)!r} holds no PNG or JPEG images.")
     return images
+
+
+def _nested_image_files(root: Path) -> list[Path]:
+    """The image files in ``root`` and its subfolders, sorted by relative path; other files skipped with a warning."""
+    import os
+
+    images, others = [], []
+    for folder, subfolders, names in os.walk(root):
+        subfolders.sort()
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.is_file():
+                (images if path.suffix.lower() in IMAGE_SUFFIXES else others).append(path)
+    if others:
+        warnings.warn(f"Skipping {len(others)} file(s) under {str(root)!r} that are not PNG or JPEG "
+                      f"(first: {str(others[0].relative_to(root))!r}).", stacklevel=3)
+    if not images:
+        raise ValueError(f"{str(root)!r} holds no PNG or JPEG images, in it or in its subfolders.")
+    return sorted(images, key=lambda p: p.relative_to(root).parts)
 
 
 def _decode_all(files: list[Path], root: Path) -> np.ndarray:

@@ -85,12 +85,15 @@ def load_imputer_from(model: str):
 def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, params: dict | None = None,
                ignore: list[str] | None = None,
                tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
-               log_run: bool = True, model: str | None = None, save_model: str | None = None) -> ImputeResult:
+               log_run: bool = True, model: str | None = None, save_model: str | None = None,
+               overwrite: bool = False) -> ImputeResult:
     """Impute ``data`` into ``output`` with a ``VAEImputer`` fitted on it, or with the saved one ``model`` (a folder
     or ``runs:/ID/imputer``); ``save_model`` writes the fitted imputer to a new folder."""
     import mlflow
 
     from anomaly_vae import VAEImputer
+    from pipelines.model_source import is_uri
+    from pipelines.output_rules import check_output_file, check_output_folder
     from pipelines.schema import Schema
     from pipelines.settings import DEFAULT_EXPERIMENT, check_folder
     from pipelines.tables import read_table, table_format, write_table_atomic
@@ -99,10 +102,16 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout!r}.")
+    if not Path(data).is_file():
+        raise ValueError(f"DATA {data!r}: no such file.")
     out = Path(output)
     if table_format(output) == "npz":
         raise ValueError(f"OUTPUT {output!r}: the completed table is written as .csv or .parquet, not .npz.")
+    inputs = [("DATA", data), ("--model", None if model is None or is_uri(model) else model)]
+    check_output_file(out, inputs, overwrite)
     check_folder(out.parent, None, what=f"OUTPUT {output!r}")
+    if save_model is not None:
+        check_output_folder(save_model, [*inputs, ("OUTPUT", output)], what="--save-model")
     if model is not None and params:
         raise ValueError(f"--model imputes with a saved imputer; {', '.join('--' + k for k in params)} would only "
                          f"configure a new fit.")
@@ -110,6 +119,8 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         raise ValueError("--model imputes with a saved imputer and --save-model saves a newly fitted one; give one.")
     if save_model is not None and Path(save_model).exists():
         raise ValueError(f"--save-model {save_model!r} already exists; give a new folder (nothing is replaced).")
+    if out.exists() and save_model is not None and Path(save_model).resolve() == out.resolve():
+        raise ValueError("--save-model and OUTPUT name the same path; give two.")
     if model is not None:
         fail_fast_http()
         mlflow.set_tracking_uri(resolve_uri(tracking_uri))
@@ -140,17 +151,8 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         completed = imputer.transform(values)
     except ValueError as err:  # an empty column or row: say which file (rows count from 0, the header not counted)
         raise ValueError(f"{data!r}: {str(err).replace('Input X ', '')}") from None
-    result_frame, rounded = frame.copy(), []
-    for j, col in enumerate(schema.numeric):
-        if not missing[:, j].any():
-            continue  # nothing to fill: the column stays exactly as read
-        observed = X[~missing[:, j], j]
-        if np.array_equal(observed, np.round(observed)):
-            result_frame[col] = np.round(completed[:, j]).astype(np.int64)
-            rounded.append(col)
-        else:
-            result_frame[col] = completed[:, j]
-    write_table_atomic([result_frame], out)
+    result_frame, rounded = completed_table(data, frame, output, schema.numeric, X, missing, completed)
+    write_table_atomic([result_frame], out, replace=overwrite)
     if save_model is not None:
         from anomaly_vae.imputer_persistence import save_imputer
 
@@ -186,6 +188,52 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         run.finish()
     result.run_id, result.tracking_error = run.run_id, None if run.error is None else str(run.error)
     return result
+
+
+INT64_EXACT = 2**53
+"""Whole numbers up to this size pass through float64 exactly, so such a column may be written as int64."""
+
+
+def completed_table(data: str, frame: pd.DataFrame, output: str, numeric: list[str], X: np.ndarray,
+                    missing: np.ndarray, completed: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """The table to write: ``data`` as read with only its missing numbers filled in, and the whole-number columns
+    among the filled ones.
+
+    Observed values are never rewritten: a CSV is taken as text (each observed cell is written back as its
+    bytes were; the filled cells get the imputed number, a whole number in a column of whole numbers), a Parquet or
+    ``.npz`` table as its values. A filled whole-number column becomes int64 only when every value is exact in
+    int64 (at most 2^53 in size); otherwise it keeps its type, rounded. CSV written to Parquet has the model's
+    numeric columns as numbers and every other column as text, as ``score`` writes it."""
+    from pipelines.tables import read_table, table_format
+
+    as_text = table_format(data) == "csv"
+    result = read_table(data, text=True) if as_text else frame.copy()
+    rounded = []
+    for j, col in enumerate(numeric):
+        if not missing[:, j].any():
+            continue  # nothing to fill: the column stays exactly as read
+        observed, fill = X[~missing[:, j], j], completed[missing[:, j], j]
+        whole = bool(np.array_equal(observed, np.round(observed)))
+        if whole:
+            fill = np.round(fill)
+            rounded.append(col)
+        exact_int = whole and bool(np.all(np.abs(X[~missing[:, j], j]) <= INT64_EXACT)) and bool(
+            np.all(np.abs(fill) <= INT64_EXACT))
+        if as_text:
+            column = result[col].astype(object)
+            column[missing[:, j]] = [str(int(v)) if whole else repr(float(v)) for v in fill]
+            result[col] = column
+        elif exact_int:
+            values = X[:, j].copy()
+            values[missing[:, j]] = fill
+            result[col] = values.astype(np.int64)
+        else:
+            values = result[col].to_numpy(dtype=np.float64, copy=True)
+            values[missing[:, j]] = fill
+            result[col] = values
+    if as_text and table_format(output) == "parquet":
+        result = result.assign(**{c: pd.to_numeric(result[c]) for c in numeric})
+    return result, rounded
 
 
 def log_imputer(imputer) -> None:

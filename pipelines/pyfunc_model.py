@@ -17,6 +17,19 @@ class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
         self.bundle = load_bundle(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        if not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
-        return self.bundle.score(model_input)
+        """The scores of ``model_input``; input the model cannot score (no rows, a wrong type, a non-finite number,
+        a missing column) raises ``MlflowException(INVALID_PARAMETER_VALUE)`` with the reason, naming the column
+        or row: the model server answers HTTP 400 with that message and no stack trace."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        try:
+            if not isinstance(model_input, pd.DataFrame):
+                model_input = pd.DataFrame(model_input)
+            if len(model_input) == 0:
+                raise ValueError("the request holds no rows to score.")
+            return self.bundle.score(model_input)
+        except (ValueError, TypeError, KeyError) as err:
+            reason = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+            raise MlflowException(f"anomaly-vae cannot score this input: {reason}",
+                                  error_code=INVALID_PARAMETER_VALUE) from None

@@ -208,7 +208,7 @@ def score_series(settings: ScoreSettings, bundle) -> tuple[pd.DataFrame, np.ndar
     result = pd.DataFrame(score_columns(bundle.detector, scores, cutoff), index=frame.index)
     clashes = {c: f"{c}_input" for c in result.columns if c in frame.columns}
     table = pd.concat([frame.rename(columns=clashes), result], axis=1)
-    write_table_atomic([table], settings.output)
+    write_table_atomic([table], settings.output, replace=settings.overwrite)
     return table, scores
 
 
@@ -254,7 +254,8 @@ def _score_table(settings: ScoreSettings, bundle):
                         for chunk, named in chunks("p-values for --fdr")]
             cutoff = bh_cutoff(np.concatenate(p_values), settings.fdr)
         input_schema = input_arrow_schema(settings.data, bundle.schema.numeric)
-        rows = write_table_atomic(scored_chunks(cutoff), settings.output, input_schema=input_schema)
+        rows = write_table_atomic(scored_chunks(cutoff), settings.output, input_schema=input_schema,
+                                  replace=settings.overwrite)
     return rows, flags, unknown, np.concatenate(scores)
 
 

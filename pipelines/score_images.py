@@ -3,9 +3,11 @@
 The output table has one row per image: ``path`` (relative to the folder, or ``file.npz[i]``),
 ``anomaly_score``, ``p_value``, ``is_anomaly`` (with ``--fdr``, by Benjamini-Hochberg over all the images) and,
 for a labelled input (an MVTec ``test/`` folder, an ``.npz`` with ``y``),
-``label``. With ``--maps DIR``, each image's anomaly map is written as a grey PNG (``DIR/<path>.png``, the
-path's folders joined with ``__``), all maps on one scale: black is the lowest pixel NLL of the batch, white
-its 99.5th percentile and above, so maps compare across images. Both are written atomically.
+``label``. With ``--maps DIR``, each image's anomaly map is written as a grey PNG at the image's own relative path
+with the suffix ``.png`` (``test/crack/001.png``; ``file.npz[3]`` gives ``file/3.png``), so names are one-to-one
+with the rows; all maps share one scale: black is the lowest pixel NLL of the batch, white its 99.5th percentile
+and above, so maps compare across images. DIR must be new (or empty), or replaced with ``--overwrite``; it may
+never be, hold or lie inside the input (:mod:`pipelines.output_rules`). Both are written atomically.
 """
 
 from __future__ import annotations
@@ -23,8 +25,25 @@ def map_pngs(maps: np.ndarray) -> np.ndarray:
     return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def map_name(path: str) -> str:
-    return path.replace("/", "__").replace("[", "_").replace("]", "") + ".png"
+def map_names(paths: list[str]) -> list[str]:
+    """One map file name per image path, one-to-one: the relative path with the suffix ``.png`` (``a/b.jpg`` ->
+    ``a/b.png``); where two images would share a name (``b.jpg`` beside ``b.png``), both keep their suffix in the
+    stem (``a/b_jpg.png``, ``a/b_png.png``). An ``.npz`` row ``file.npz[3]`` maps to ``file/3.png``."""
+    import re
+    from collections import Counter
+
+    def plain(path: str) -> str:
+        row = re.fullmatch(r"(.*)\.npz\[(\d+)\]", path)
+        return f"{row.group(1)}/{row.group(2)}.png" if row else str(Path(path).with_suffix(".png"))
+
+    names = [plain(p) for p in paths]
+    counts = Counter(names)
+    names = [str(Path(p).with_name(f"{Path(p).stem}_{Path(p).suffix[1:].lower()}.png")) if counts[n] > 1 else n
+             for p, n in zip(paths, names)]
+    clashes = [n for n, c in Counter(names).items() if c > 1]
+    if clashes:
+        raise ValueError(f"--maps: two images would share the map name {clashes[0]!r}; rename one of them.")
+    return names
 
 
 def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
@@ -51,10 +70,14 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
     if settings.maps:
         pngs = map_pngs(maps)
 
-        def write(tmp: Path) -> None:
-            for path, png in zip(found.paths, pngs):
-                Image.fromarray(png).save(tmp / map_name(path))
+        names = map_names(found.paths)
 
-        write_folder_atomically(settings.maps, write)
-    write_table_atomic([table], settings.output)
+        def write(tmp: Path) -> None:
+            for name, png in zip(names, pngs):
+                target = tmp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(png).save(target)
+
+        write_folder_atomically(settings.maps, write, replace=settings.overwrite)
+    write_table_atomic([table], settings.output, replace=settings.overwrite)
     return table, scores

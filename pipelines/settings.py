@@ -88,6 +88,14 @@ class ScoreSettings:
     maps: str | None = None
     fdr: float | None = None
     recalibrate: str | None = None
+    overwrite: bool = False
+
+    def inputs(self) -> list[tuple[str, str | None]]:
+        """What this command reads, as ``(label, path)``: no output may name or hold any of them."""
+        from pipelines.model_source import is_uri
+
+        model = None if is_uri(self.model_uri) else self.model_uri
+        return [("DATA", self.data), ("MODEL", model), (flag("recalibrate"), self.recalibrate)]
 
     def check_engine(self) -> None:
         """Refuse options the chosen engine does not have."""
@@ -97,6 +105,7 @@ class ScoreSettings:
 
     def check(self) -> None:
         """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""
+        from pipelines.output_rules import check_output_file, check_output_folder
         from pipelines.tables import table_format
 
         if self.fdr is not None and not 0 < self.fdr < 1:
@@ -106,16 +115,15 @@ class ScoreSettings:
         self.check_engine()
         if self.chunk_rows < 1:
             raise ValueError(f"{flag('chunk_rows')} must be a positive number of rows; got {self.chunk_rows}.")
-        out = Path(self.output)
-        if out.is_dir():
-            raise ValueError(f"OUTPUT {self.output!r} is a folder; give a file name such as {str(out / 'scores.csv')!r}.")
+        if not Path(self.data).exists():
+            raise ValueError(f"DATA {self.data!r}: no such file or folder.")
         if table_format(self.output) == "npz":
             raise ValueError(f"OUTPUT {self.output!r}: scores are written as .csv or .parquet, not .npz.")
-        check_folder(out.parent, None, what=f"OUTPUT {self.output!r}")
+        check_output_file(self.output, self.inputs(), self.overwrite)
+        check_folder(Path(self.output).parent, None, what=f"OUTPUT {self.output!r}")
         if self.maps:
+            check_output_folder(self.maps, [*self.inputs(), ("OUTPUT", self.output)], self.overwrite, what=flag("maps"))
             check_folder(self.maps, "maps")
-        if Path(self.data).exists() and out.exists() and out.resolve() == Path(self.data).resolve():
-            raise ValueError(f"OUTPUT {self.output!r} is the input DATA file; write the scores to another file.")
 
 
 def flag(field_name: str) -> str:

@@ -24,9 +24,10 @@ def table_format(path: str | os.PathLike) -> str:
     return FORMATS[suffix]
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """The whole table at ``path`` as a DataFrame (``.npz``: columns ``x0..`` from ``X``, plus ``y`` if present)."""
-    chunks = list(iter_table(path, chunk_rows=None))
+def read_table(path: str | os.PathLike, text: bool = False) -> pd.DataFrame:
+    """The whole table at ``path`` as a DataFrame (``.npz``: columns ``x0..`` from ``X``, plus ``y`` if present;
+    ``text=True``: a CSV's columns as text, see :func:`iter_table`)."""
+    chunks = list(iter_table(path, chunk_rows=None, text=text))
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
@@ -143,12 +144,14 @@ def _output_schema(first, input_schema):
     return pa.schema(fields)
 
 
-def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, input_schema=None) -> int:
+def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, input_schema=None,
+                       replace: bool = True) -> int:
     """Write DataFrame chunks to CSV or Parquet at ``path`` through a temporary file and one rename.
 
     Returns the number of rows written. On any error (and on Ctrl-C) the temporary file is removed
     and an existing file at ``path`` is left untouched. ``input_schema`` (Arrow) types the Parquet
-    columns that come from the input, see :func:`input_arrow_schema`.
+    columns that come from the input, see :func:`input_arrow_schema`. ``replace=False`` never replaces an
+    existing file (``FileExistsError``), even one created while the chunks are written.
     """
     from anomaly_vae.atomic import atomic_file
 
@@ -158,7 +161,7 @@ def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, 
         raise TableError("Scores are written as .csv or .parquet, not .npz.")
     path.parent.mkdir(parents=True, exist_ok=True)
     rows, writer = 0, None
-    with atomic_file(path) as tmp:
+    with atomic_file(path, replace=replace) as tmp:
         try:
             for i, chunk in enumerate(chunks):
                 rows += len(chunk)

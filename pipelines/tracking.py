@@ -95,8 +95,13 @@ def open_store(uri: str, attempts: int = 3) -> None:
 
     lock = contextlib.nullcontext()
     if uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).resolve().parent
-        folder.mkdir(parents=True, exist_ok=True)
+        path = Path(uri[len("sqlite:///"):].split("?")[0])
+        folder = path.resolve().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise TrackingError(f"tracking store {uri!r}: cannot create its folder ({err.strerror}).") from None
+        check_sqlite_store(uri, path)
         lock = FolderLock(folder)
     for attempt in range(attempts):
         try:
@@ -107,6 +112,31 @@ def open_store(uri: str, attempts: int = 3) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1) + random.random())
+
+
+def check_sqlite_store(uri: str, path: Path) -> None:
+    """Refuse, in seconds and in one line, an SQLite store that cannot work: a folder, a file that is not an SQLite
+    database, one that cannot be read or written (MLflow itself retries such a store with back-off for minutes)."""
+    import sqlite3
+    from urllib.request import pathname2url
+
+    if path.is_dir():
+        raise TrackingError(f"tracking store {uri!r} names a folder; give a database file, such as "
+                            f"sqlite:///{path / 'mlflow.db'}.")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as file:
+            header = file.read(16)
+        if header != b"SQLite format 3\x00":
+            raise TrackingError(f"tracking store {uri!r}: {str(path)!r} is not an SQLite database.")
+    try:
+        connection = sqlite3.connect(f"file:{pathname2url(str(path))}?mode=rwc", uri=True, timeout=60)
+        try:
+            connection.execute("BEGIN IMMEDIATE")  # a write lock: fails at once on a read-only file or folder
+            connection.rollback()
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise TrackingError(f"tracking store {uri!r} cannot be written: {err}.") from None
 
 
 class FolderLock:
@@ -193,10 +223,12 @@ def log_metrics_and_plots(run: SafeRun, metrics: dict, figures: dict) -> None:
 
 def fail_fast_http() -> None:
     """Unless the user chose otherwise, give up on an unreachable server in seconds, not minutes, and keep
-    MLflow's own chatter (INFO lines, artifact download bars) out of the pipeline's output."""
+    MLflow's own chatter (INFO lines, its ERROR records and their tracebacks, artifact download bars) out of the
+    pipeline's output: what fails reaches the user as the pipeline's own one line."""
     import logging
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    for name in ("mlflow", "alembic", "sqlalchemy"):  # failures reach the user as our one error line
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")

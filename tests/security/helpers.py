@@ -52,3 +52,26 @@ def assert_user_error(result: subprocess.CompletedProcess, code: int, *fragments
     assert errors, result.stderr[-3000:]
     for fragment in fragments:
         assert fragment in errors[-1], (fragment, errors[-1])
+
+
+def save_small_image_bundle(folder: Path, images: Path) -> Path:
+    """Fit a tiny image detector on the ``train/good`` images of an MVTec-style folder and save its bundle."""
+    from anomaly_vae import VAEImageDetector
+    from pipelines.image_bundle import ImageBundle
+    from pipelines.image_files import read_images
+
+    detector = VAEImageDetector(epochs=2, filters=(8,), dense_units=16, latent_dim=2, n_samples=2, random_state=0)
+    detector.fit(read_images(images, "train").images)
+    return ImageBundle(detector).save(folder)
+
+
+def digit_folder(folder: Path, per_anomaly: int = 3) -> Path:
+    """scikit-learn's 8 x 8 digits as an MVTec-style folder (``pipelines.demo_images``)."""
+    from pipelines.demo_images import write_digit_images
+
+    return write_digit_images(folder, per_anomaly=per_anomaly)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes): compare before and after a command."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
