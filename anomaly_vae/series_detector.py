@@ -288,7 +288,9 @@ data_parallel, precision, random_state, verbose
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.likelihoods import LIKELIHOODS
-        from anomaly_vae.size_limits import check_conv_stages, check_network_size, check_widths, dense_size
+        from anomaly_vae.size_limits import (
+            check_conv_stages, check_network_size, check_widths, conv_size, dense_size,
+        )
         from anomaly_vae.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_SERIES_LATENT

@@ -71,6 +71,11 @@ def served_model(model_uri: str, tracking_uri: str, port: int | None = None, tim
 def invoke(url: str, frame: pd.DataFrame, timeout: float = 120.0) -> tuple[int, dict]:
     """POST ``frame`` to ``url/invocations`` as ``dataframe_split``; the HTTP status and the JSON answer."""
     body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}).encode()
+    return post(url, body, timeout)
+
+
+def post(url: str, body: bytes, timeout: float = 120.0) -> tuple[int, dict]:
+    """POST the JSON ``body`` to ``url/invocations``; the HTTP status and the JSON answer."""
     request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

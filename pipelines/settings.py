@@ -117,9 +117,9 @@ class ScoreSettings:
             raise ValueError(f"{flag('chunk_rows')} must be a positive number of rows; got {self.chunk_rows}.")
         if not Path(self.data).exists():
             raise ValueError(f"DATA {self.data!r}: no such file or folder.")
+        check_output_file(self.output, self.inputs(), self.overwrite)
         if table_format(self.output) == "npz":
             raise ValueError(f"OUTPUT {self.output!r}: scores are written as .csv or .parquet, not .npz.")
-        check_output_file(self.output, self.inputs(), self.overwrite)
         check_folder(Path(self.output).parent, None, what=f"OUTPUT {self.output!r}")
         if self.maps:
             check_output_folder(self.maps, [*self.inputs(), ("OUTPUT", self.output)], self.overwrite, what=flag("maps"))

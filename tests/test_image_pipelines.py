@@ -73,8 +73,9 @@ def test_score_writes_one_row_per_image_and_the_maps(fitted, images, store, work
     assert list(table.columns) == ["path", "anomaly_score", "p_value", "is_anomaly", "label"]
     assert result.rows == len(table) == len(list((images / "test").rglob("*.png")))
     assert table.path.iloc[0].startswith("test/digit_1/")
-    pngs = sorted(maps.iterdir())
-    assert len(pngs) == len(table) and np.asarray(Image.open(pngs[0])).shape == (8, 8)
+    pngs = sorted(maps.rglob("*.png"))  # at each image's relative path, one map per row
+    assert sorted(str(p.relative_to(maps)) for p in pngs) == sorted(table.path)
+    assert np.asarray(Image.open(pngs[0])).shape == (8, 8)
     # the pyfunc model, loaded through MLflow, scores PNG bytes as the pipeline scores the files
     model = mlflow.pyfunc.load_model(fitted.model_uri)
     first = [images / p for p in table.path[:5]]

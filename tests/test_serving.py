@@ -1,5 +1,7 @@
 """The registered model served by MLflow's own model server answers as `anomaly-vae score` does."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from pipelines.demo_data import DATA_DIR
 from pipelines.fit import run_fit
 from pipelines.score import run_score
-from pipelines.serving import invoke, served_model
+from pipelines.serving import invoke, post, served_model
 from pipelines.settings import FitSettings, ScoreSettings
 
 pytestmark = [pytest.mark.once, pytest.mark.mlflow_server]
@@ -38,6 +40,20 @@ def test_served_model_scores_equal_the_score_command_and_bad_requests_get_a_4xx(
 
         status, answer = invoke(url, test.drop(columns=["amount"]).head(5))
         assert 400 <= status < 500 and "amount" in answer.get("message", ""), (status, answer)
+
+        columns = list(test.columns)
+        row = test.head(1).astype(object).where(test.head(1).notna(), None).to_numpy().tolist()[0]
+        bad = {"Infinity": [[float("inf") if c == "amount" else v for c, v in zip(columns, row)]],
+               "no rows": [],
+               "text in a number column": [["lots" if c == "amount" else v for c, v in zip(columns, row)]]}
+        for case, rows in bad.items():  # 400 with the reason, never a server stack trace
+            body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
+            status, answer = post(url, body)
+            assert status == 400 and answer.get("message"), (case, status, answer)
+            assert "stack_trace" not in answer and "Traceback" not in answer["message"], (case, answer)
+            assert "Encountered an unexpected error" not in answer["message"], (case, answer)
+            if case != "no rows":
+                assert "amount" in answer["message"], (case, answer)
 
         status, answer = invoke(url, test.head(1))  # still answering after the bad request
         assert status == 200 and len(answer["predictions"]) == 1

@@ -105,7 +105,7 @@ def test_cli_score_flags_that_cannot_work_fail_before_scoring(tmp_path):
     cases = [((model, TEST, tmp_path / "s.csv", "--chunk-rows", "0"), "--chunk-rows must be a positive"),
              ((model, TEST, tmp_path / "a-file" / "s.csv"), "is a file, not a folder"),
              ((model, TEST, tmp_path), "is a folder"),
-             ((model, test_copy, test_copy), "is the input DATA file"),
+             ((model, test_copy, test_copy), "is the input DATA"),
              ((model, TEST, tmp_path / "s.csv", "--fdr", "1"), "--fdr must be between 0 and 1"),
              ((model, TEST, tmp_path / "s.csv", "--recalibrate", tmp_path / "none.csv"), "--recalibrate", "no such file"),
              ((model, TEST, tmp_path / "s.parquet", "--engine", "spark", "--fdr", "0.1"), "work with --engine local")]

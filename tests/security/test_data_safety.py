@@ -24,7 +24,7 @@ from tests.security.helpers import (
     TEST, assert_user_error, cli, digit_folder, popen_cli, save_small_bundle, save_small_image_bundle, snapshot,
 )
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.once]  # file and size rules: backend-independent
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,6 @@ def test_impute_writes_observed_values_back_as_read_and_refuses_its_input(tmp_pa
     assert filled.str.fullmatch(r"\d+").all()  # whole numbers, never a wrapped negative
 
 
-@pytest.mark.once
 def test_sigterm_during_impute_is_one_line_and_exit_130(tmp_path):
     """Was: SIGTERM during ``impute`` exited 143 with no message."""
     rng = np.random.default_rng(0)
@@ -238,7 +237,6 @@ def test_float_steps_use_one_tolerance_for_the_check_and_the_detector():
 
 
 # ------------------------------------------------------------------ tracking
-@pytest.mark.once
 def test_an_unusable_store_fails_in_seconds_with_one_line(table_model, tmp_path):
     """Was: a tracking URI naming a folder hung about five minutes; a bad store printed MLflow's tracebacks."""
     (tmp_path / "folder").mkdir()
