@@ -119,7 +119,7 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         raise ValueError("--model imputes with a saved imputer and --save-model saves a newly fitted one; give one.")
     if save_model is not None and Path(save_model).exists():
         raise ValueError(f"--save-model {save_model!r} already exists; give a new folder (nothing is replaced).")
-    if out.exists() and save_model is not None and Path(save_model).resolve() == out.resolve():
+    if save_model is not None and Path(save_model).resolve() == out.resolve():
         raise ValueError("--save-model and OUTPUT name the same path; give two.")
     if model is not None:
         fail_fast_http()

@@ -68,9 +68,7 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
     if found.labels is not None:
         table["label"] = found.labels
     if settings.maps:
-        pngs = map_pngs(maps)
-
-        names = map_names(found.paths)
+        pngs, names = map_pngs(maps), map_names(found.paths)
 
         def write(tmp: Path) -> None:
             for name, png in zip(names, pngs):
