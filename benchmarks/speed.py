@@ -8,7 +8,9 @@ benchmark VAE (d=30 -> 64 -> 32 -> 8 -> 32 -> 64 -> 30) with ``VAE.fit`` and wit
 ``raw_loops.py`` at batch 256 and 2048, alternating them, and scores 1M rows both ways. It also times
 ``anomaly-vae --help``, time-to-first-result (import + fit on 1,000 rows + score, fresh process),
 PyOD's VAE against ours at equal architecture and epochs, and scoring a generated 10M-row Parquet file
-through ``anomaly-vae score`` with its peak RSS. Prints a table; writes a CSV.
+through ``anomaly-vae score`` with its peak RSS. Prints a table; writes a CSV; then compares each figure with its
+bound and with the previous release's (``speed_guard.py``, ``speed_previous.csv``) and exits 1 when a bound is
+broken. ``--compare CSV`` does only that last step, on a table written earlier.
 """
 
 from __future__ import annotations
@@ -199,11 +201,15 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-pyod", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/results/speed_work"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speed.csv"))
+    parser.add_argument("--compare", type=Path, help="only check a table written earlier against the bounds and the "
+                        "previous release (speed_guard.py)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.rows, args.epochs, args.score_rows)))
         return
+    if args.compare:
+        sys.exit(report(pd.read_csv(args.compare, index_col="backend")))
 
     pyod_s = None
     if not args.skip_pyod:
@@ -236,6 +242,19 @@ def main(argv=None) -> None:
     print(table[extra].round(2).to_string())
     print(f"\n`anomaly-vae --help`: {help_seconds():.2f} s")
     print(f"CSV written to {args.out}")
+    sys.exit(report(table))
+
+
+def report(table: pd.DataFrame) -> int:
+    """Print each figure against its bound and the previous release (speed_guard.py); 1 when a bound is broken."""
+    sys.path.insert(0, str(HERE))
+    from speed_guard import PREVIOUS, guard
+
+    lines, ok = guard(table)
+    print(f"\nBounds, and the previous release's figures ({PREVIOUS.name}):")
+    print("\n".join(lines))
+    print("every bound met" if ok else "A BOUND IS BROKEN")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
