@@ -59,4 +59,3 @@ def rule_used(rule: str, target_fpr: float, tail: TailFit | None) -> str:
     if rule == "pot" and (tail is None or target_fpr >= tail.n_excesses / tail.n_calibration):
         return "quantile"
     return rule
-
