@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from anomaly_vae.base_detector import TRAINING_CONSTRAINTS
 from anomaly_vae.choices import PREPROCESSINGS
+from anomaly_vae.p_values import CalibrationWarning
 from anomaly_vae.validation import check_missing, check_positive_int
 
 DETECTOR_PARAMETERS = ("latent_dim", "hidden_units", "beta", "likelihood", "preprocessing", "epochs", "batch_size",
@@ -147,7 +149,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         params = {k: getattr(self, k) for k in DETECTOR_PARAMETERS}
         params["random_state"] = int(rng.randint(np.iinfo(np.int32).max))
-        self.detector_ = VAEAnomalyDetector(missing="marginalise", **params).fit(X)
+        names = getattr(self, "feature_names_in_", None)  # the detector keeps them too: saved, they are checked
+        with warnings.catch_warnings():  # the detector's threshold is not the imputer's concern
+            warnings.simplefilter("ignore", CalibrationWarning)
+            self.detector_ = VAEAnomalyDetector(missing="marginalise", **params).fit(
+                X if names is None else pd.DataFrame(X, columns=names))
         self.draws_ = rng.standard_normal((self.n_draws, self.detector_.vae_.latent_dim))
         return self
 

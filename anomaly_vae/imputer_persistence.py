@@ -70,7 +70,7 @@ def save_imputer(imputer, folder: str | os.PathLike, replace: bool = True) -> Pa
 def load_imputer(folder: str | os.PathLike):
     """Load an imputer saved by :func:`save_imputer`. Refuses, naming the file and field: a folder that is not an
     imputer, another format, invalid parameters, draws that are not finite or do not fit the VAE's latent size, and
-    a detector that does not marginalise missing entries or takes other columns (its own checks as
+    a detector that does not marginalise missing entries or takes other columns, or other column names (its own checks as
     :func:`~anomaly_vae.persistence.load_detector`)."""
     import numpy as np
     from sklearn.utils._param_validation import InvalidParameterError
@@ -99,6 +99,10 @@ def load_imputer(folder: str | os.PathLike):
     if names is not None and len(names) != state["n_features_in_"]:
         raise ValueError(f"{str(path)!r}: field feature_names_in_: {len(names)} names for "
                          f"{state['n_features_in_']} features.")
+    fitted_on = getattr(detector, "feature_names_in_", None)  # None in folders written before it kept them
+    if fitted_on is not None and (names is None or list(names) != list(fitted_on)):
+        raise ValueError(f"{str(path)!r}: field feature_names_in_: {names} are not the columns its VAE was fitted on, "
+                         f"in order ({None if fitted_on is None else list(fitted_on)}).")
     try:
         draws = np.asarray(state["draws_"], dtype=np.float64)
     except ValueError:

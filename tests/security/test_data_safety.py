@@ -288,6 +288,23 @@ def test_a_zero_time_step_is_refused_on_loading(tmp_path):
         load_detector(folder)
 
 
+def test_an_imputer_whose_column_names_were_reordered_is_refused_on_loading(tmp_path):
+    """Was: an imputer.json with its column names reversed loaded, and imputed each column with another's model."""
+    from anomaly_vae import VAEImputer
+    from anomaly_vae.imputer_persistence import load_imputer, save_imputer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)) * [1, 10, 100], columns=["a", "b", "c"])
+    frame.iloc[::7, 0] = np.nan
+    folder = save_imputer(VAEImputer(epochs=1, hidden_units=(8,), random_state=0).fit(frame), tmp_path / "imputer")
+    assert list(load_imputer(folder).feature_names_in_) == ["a", "b", "c"]
+    path = folder / "imputer.json"
+    state = json.loads(path.read_text())
+    path.write_text(json.dumps({**state, "feature_names_in_": ["c", "b", "a"]}))
+    with pytest.raises(ValueError, match="are not the columns its VAE was fitted on"):
+        load_imputer(folder)
+
+
 # ------------------------------------------------------------------ calibration
 def test_a_threshold_on_too_few_calibration_scores_warns_and_says_its_rule():
     """Was: thresholds "at target false-positive rate 0.01" set on 1 or 2 calibration rows without a warning; a pot
