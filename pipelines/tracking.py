@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import keras
 import mlflow
@@ -67,8 +68,6 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
 def log_bundle_model(run, local_model, signature, input_example, settings) -> tuple[str | None, int | None]:
     """Log the saved bundle at ``local_model`` as the run's one pyfunc model (MLflow's models from code:
     ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask; its URI and version."""
-    from pathlib import Path
-
     info = run.call(
         mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
@@ -91,7 +90,6 @@ def open_store(uri: str, attempts: int = 3) -> None:
     import contextlib
     import random
     import time
-    from pathlib import Path
 
     lock = contextlib.nullcontext()
     if uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
