@@ -47,11 +47,12 @@ def parse_json(text: str | bytes, where: str):
         raise ValueError(f"{where} holds {name}, which no anomaly-vae model writes.")
 
     def unique_keys(pairs):
-        keys = [k for k, _ in pairs]
-        repeated = sorted({k for k in keys if keys.count(k) > 1})
-        if repeated:
-            raise ValueError(f"{where} gives the key {repeated[0]!r} twice in one object.")
-        return dict(pairs)
+        result = dict(pairs)
+        if len(result) < len(pairs):
+            seen = set()
+            repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise ValueError(f"{where} gives the key {repeated!r} twice in one object.")
+        return result
 
     return json.loads(text, parse_constant=refuse_constant, object_pairs_hook=unique_keys)
 
