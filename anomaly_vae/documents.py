@@ -23,8 +23,6 @@ def json_depth(text: str) -> int:
     """The deepest nesting of ``[`` and ``{`` in JSON ``text``, brackets inside strings not counted."""
     import re
 
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # cannot nest deeper: skip the scan
-        return min(text.count("[") + text.count("{"), MAX_JSON_DEPTH)
     depth = deepest = 0
     for bracket in re.finditer(r'"(?:[^"\\]|\\.)*"|([\[{])|([\]}])', text):
         if bracket.group(1):
@@ -40,7 +38,8 @@ def parse_json(text: str | bytes, where: str):
     in one object, and ``NaN``/``Infinity`` are refused (``ValueError`` naming ``where``)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    if json_depth(text) > MAX_JSON_DEPTH:
+    openers = text.count("[") + text.count("{")  # fewer openers than the limit cannot nest past it: no scan
+    if openers > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
         raise ValueError(f"{where} nests arrays or objects deeper than {MAX_JSON_DEPTH} levels.")
 
     def refuse_constant(name):

@@ -179,12 +179,11 @@ class VAEImageDetector(BaseVAEDetector):
     def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder, default_filters, describe_conv
         from anomaly_vae.likelihoods import LIKELIHOODS
-        from anomaly_vae.size_limits import check_conv_stages, check_network_size, conv_size
+        from anomaly_vae.size_limits import check_network_size, conv_size  # the stages: ConvEncoder checks them
         from anomaly_vae.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_IMAGE_LATENT
         filters = default_filters(*event_shape[:-1]) if self.filters is None else tuple(self.filters)
-        check_conv_stages(event_shape, filters)
         check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
                                      heads=len(LIKELIHOODS[self.likelihood].row_heads)),
                            min(self.batch_size, n_train), describe_conv(event_shape, filters, self.dense_units))

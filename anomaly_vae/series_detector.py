@@ -288,9 +288,7 @@ data_parallel, precision, random_state, verbose
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.likelihoods import LIKELIHOODS
-        from anomaly_vae.size_limits import (
-            check_conv_stages, check_network_size, check_widths, conv_size, dense_size,
-        )
+        from anomaly_vae.size_limits import check_network_size, check_widths, conv_size, dense_size
         from anomaly_vae.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_SERIES_LATENT
@@ -309,7 +307,6 @@ data_parallel, precision, random_state, verbose
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
         if not all(isinstance(f, Integral) and f >= 1 for f in filters):
             raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
-        check_conv_stages(event_shape, filters, "windows")
         check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
                                      heads=len(LIKELIHOODS[self.likelihood].row_heads)),
                            batch, describe_conv(event_shape, filters, self.dense_units))

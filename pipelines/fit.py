@@ -124,7 +124,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines import calibration_report
     from pipelines.bundle import ModelBundle
     from pipelines.checkpoints import Checkpoint
-    from pipelines.interrupts import StopOnSignal
+    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
     from pipelines.settings import table_detector_params

@@ -53,7 +53,7 @@ def run_image_fit(settings):
     from pipelines.fit import FitResult, save_new
     from pipelines.image_bundle import ImageBundle
     from pipelines.image_files import read_images
-    from pipelines.interrupts import StopOnSignal
+    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tracking import (
         MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
     )

@@ -54,7 +54,7 @@ def run_series_fit(settings):
     from anomaly_vae.series_input import check_series
     from pipelines import calibration_report, plots, series_plots
     from pipelines.fit import FitResult, local_dataset_source, save_new
-    from pipelines.interrupts import StopOnSignal
+    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.series_bundle import SeriesBundle
     from pipelines.settings import series_detector_params
     from pipelines.tracking import (

@@ -217,13 +217,11 @@ def completed_table(data: str, frame: pd.DataFrame, output: str, numeric: list[s
         if whole:
             fill = np.round(fill)
             rounded.append(col)
-        exact_int = whole and bool(np.all(np.abs(X[~missing[:, j], j]) <= INT64_EXACT)) and bool(
-            np.all(np.abs(fill) <= INT64_EXACT))
         if as_text:
             column = result[col].astype(object)
             column[missing[:, j]] = [str(int(v)) if whole else repr(float(v)) for v in fill]
             result[col] = column
-        elif exact_int:
+        elif whole and np.all(np.abs(np.concatenate([observed, fill])) <= INT64_EXACT):
             values = X[:, j].copy()
             values[missing[:, j]] = fill
             result[col] = values.astype(np.int64)

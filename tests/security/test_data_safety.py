@@ -246,7 +246,7 @@ def test_an_unusable_store_fails_in_seconds_with_one_line(table_model, tmp_path)
         result = cli("score", table_model, TEST, tmp_path / "s.csv", "--tracking-uri", f"sqlite:///{store}",
                      "--overwrite", cwd=tmp_path)
         assert_user_error(result, 3, fragment)
-        assert time.monotonic() - started < 120  # a guard against the old minutes of retries, not a timing
+        assert time.monotonic() - started < 200  # a guard against the old five minutes of retries, not a timing
         assert "ERROR" not in result.stderr and "sqlalchemy" not in result.stderr.lower()
 
 
