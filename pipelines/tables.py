@@ -85,7 +85,10 @@ def _iter_parquet(path: Path, chunk_rows):
     if chunk_rows is None:
         yield pq.read_table(path).to_pandas()
         return
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+    # pre_buffer=False: with Arrow's default read-ahead cache, every row group read stays in memory
+    # until the file is done (apache/arrow#39808), about 40 bytes a row on 10 columns; without it the
+    # memory stays that of one row group, and a local file reads as fast or faster.
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows):
         yield batch.to_pandas()
 
 

@@ -9,7 +9,7 @@ from scipy import stats
 from sklearn.utils import check_random_state
 
 from anomaly_vae import load_detector, save_detector
-from anomaly_vae.drift import drift_report
+from anomaly_vae.drift import KS_EXACT_MAX_N, drift_report, ks_two_sample
 from anomaly_vae.p_values import CalibrationWarning, bh_cutoff, bh_select, conformal_p_values, conformal_threshold
 from anomaly_vae.tail import fit_tail
 from anomaly_vae.threshold import fit_threshold
@@ -125,6 +125,22 @@ def test_drift_report_tells_shifted_scores_from_fresh_ones():
     assert report.drifted and "--recalibrate" in report.message()
     assert report.metrics()["expected_flagged_share"] == pytest.approx(0.05, abs=1e-3) and report.flagged_share > 0.1
     assert "expected_flagged_share" not in drift_report(same, cal, 10, None, None).metrics()
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_low_memory_ks_test_equals_scipys_on_large_samples(ties):
+    """Scoring 10 M rows compares them with the calibration scores without SciPy's pooled arrays; the figures
+    must be SciPy's, ties, either sample the larger, and samples apart or overlapping alike."""
+    rng = np.random.default_rng(3)
+    for n, m, shift in [(KS_EXACT_MAX_N + 1, 1, 0.0), (30_000, 500, 0.0), (25_000, 300, 0.2), (20_000, 50, 9.0)]:
+        a, b = rng.normal(size=n), rng.normal(shift, 1.0, size=m)
+        if ties:
+            a, b = np.round(a, 1), np.round(b, 1)
+        for x, y in [(a, b), (b, a)]:
+            expected = stats.ks_2samp(x, y)
+            statistic, p_value = ks_two_sample(x, y)
+            assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+            assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
 
 
 def test_the_flagged_count_test_holds_its_level_on_exchangeable_rows():
