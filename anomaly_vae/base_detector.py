@@ -210,7 +210,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self.n_epochs_ = len(self.history_.get("loss", []))
         self.validation_scores_ = self._fit_scores(X, val_idx if n_val else train_idx)
         self.calibration_scores_ = self._fit_scores(X, cal_idx) if n_cal else self.validation_scores_
-        self.latent_mixture_ = self._fit_latent_mixture(X_codes, seed)
+        self._defer_latent_mixture(X_codes, seed)  # fitted when first read: sampling, saving
         if self.contamination == "auto":
             self._apply_threshold(fit_threshold(self.calibration_scores_, self.threshold, self.target_fpr))
         else:  # scikit-learn's convention (IsolationForest): that share of the training examples is flagged
@@ -372,6 +372,8 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
 
     # --------------------------------------------------------- persistence
     def __getstate__(self):
+        if "_latent_fit" in self.__dict__:
+            self.latent_mixture_  # fitted now, so a pickle carries the mixture rather than training examples
         state = self.__dict__.copy()
         state.pop("_scorers", None)
         if "vae_" in state:
@@ -385,6 +387,9 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             from anomaly_vae.persistence import vae_from_bytes
 
             state = {**state, "vae_": vae_from_bytes(bytes(state["vae_"])), "_scorers": {}}
+        if "latent_mixture_" in state:  # pickled before the mixture was fitted on first use
+            state = {**state, "_latent_mixture": state["latent_mixture_"]}
+            del state["latent_mixture_"]
         self.__dict__.update(state)
 
     def __sklearn_tags__(self):

@@ -32,6 +32,25 @@ def test_samples_are_rows_in_the_inputs_units_and_reproducible(fitted, frame):
     assert ((samples.std() > 0.3 * scale) & (samples.std() < 3 * scale)).all()
 
 
+def test_the_latent_mixture_is_fitted_when_first_read_and_pickles_without_training_rows(frame):
+    """A fit does not pay for the mixture that only sampling needs; reading it (sampling, saving, pickling) fits it
+    from the examples and seed the fit kept, so it is the same whenever that happens."""
+    import pickle
+
+    from anomaly_vae.latent_mixture import LatentMixture
+
+    unfitted = small_detector(epochs=3, latent_dim=2)
+    assert not hasattr(unfitted, "latent_mixture_")
+    first, second = (small_detector(epochs=3, latent_dim=2).fit(frame) for _ in range(2))
+    assert "_latent_mixture" not in vars(first)  # nothing fitted yet
+    back = pickle.loads(pickle.dumps(first))
+    assert "_latent_fit" not in vars(back) and isinstance(back.latent_mixture_, LatentMixture)
+    np.testing.assert_array_equal(back.latent_mixture_.means, second.latent_mixture_.means)
+    pd.testing.assert_frame_equal(back.sample(50, random_state=0), second.sample(50, random_state=0))
+    refit = first.fit(frame.iloc[:300])
+    assert "_latent_mixture" not in vars(refit)  # a new fit drops the old mixture
+
+
 def test_reconstructions_follow_the_input_and_keep_its_index(fitted, frame):
     rows = frame.iloc[10:60]
     back = fitted.reconstruct(rows)
