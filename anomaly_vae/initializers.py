@@ -2,15 +2,22 @@
 
 Keras' own initialisers run backend random ops eagerly, and under JAX each new weight
 shape compiled its own kernel: about 4 s of a first 1,000-row fit on CPU. Drawing with
-NumPy costs microseconds and gives the same starting weights on every backend.
+NumPy costs microseconds and gives the same starting weights on every backend. The draws are
+handed over as the backend's own arrays (:func:`anomaly_vae.steps.backend_array`), since JAX
+also compiles a conversion per shape; :func:`optimizer_slots_from_numpy` gives Adam's zero
+slots the same treatment.
 """
 
 from __future__ import annotations
 
 import math
 
+import contextlib
+
 import keras
 import numpy as np
+
+from anomaly_vae.steps import backend_array
 
 
 class _Seeded(keras.initializers.Initializer):
@@ -31,7 +38,7 @@ class GlorotUniform(_Seeded):
         fan_in, fan_out = (shape[-2], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
-        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
+        return backend_array(values.astype(keras.backend.standardize_dtype(dtype or "float32")))
 
 
 class Normal(_Seeded):
@@ -39,21 +46,21 @@ class Normal(_Seeded):
 
     def __call__(self, shape, dtype=None):
         values = np.random.default_rng(self.seed).standard_normal(size=shape)
-        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
+        return backend_array(values.astype(keras.backend.standardize_dtype(dtype or "float32")))
 
 
 class Zeros(keras.initializers.Initializer):
     """Zeros, built in NumPy (Keras' ``zeros`` compiles a fill per shape under JAX)."""
 
     def __call__(self, shape, dtype=None):
-        return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
+        return backend_array(np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32")))
 
 
 class Ones(keras.initializers.Initializer):
     """Ones, built in NumPy."""
 
     def __call__(self, shape, dtype=None):
-        return np.ones(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
+        return backend_array(np.ones(shape, dtype=keras.backend.standardize_dtype(dtype or "float32")))
 
 
 class ConvGlorotUniform(_Seeded):
@@ -64,4 +71,13 @@ class ConvGlorotUniform(_Seeded):
         receptive = math.prod(shape[:-2])
         limit = math.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
         values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
-        return values.astype(keras.backend.standardize_dtype(dtype or "float32"))
+        return backend_array(values.astype(keras.backend.standardize_dtype(dtype or "float32")))
+
+
+@contextlib.contextmanager
+def optimizer_slots_from_numpy():
+    """Within it, the ``"zeros"`` that Keras' optimizers start their slots from (Adam's momentums and
+    velocities) is :class:`Zeros`: under JAX, Keras' own compiled a fill for every weight shape (about
+    50 ms each on these CPUs). Keras looks initialiser names up in the custom-object scope first."""
+    with keras.saving.custom_object_scope({"zeros": Zeros}):
+        yield

@@ -21,6 +21,8 @@ def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_
     TensorFlow, to pay the per-call overhead once per group (``benchmarks/RESULTS.md``, "Speed");
     PyTorch supports only 1.
     """
+    from anomaly_vae.initializers import optimizer_slots_from_numpy
+
     if keras.backend.backend() == "torch":
         steps_per_execution = 1
     vae.compile(
@@ -28,6 +30,9 @@ def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_
         jit_compile="auto",
         steps_per_execution=max(1, int(steps_per_execution)),
     )
+    if vae.built and not vae.optimizer.built:  # (fit would build it, with Keras' compiled zeros)
+        with optimizer_slots_from_numpy():
+            vae.optimizer.build(vae.trainable_variables)
     return vae
 
 

@@ -175,9 +175,11 @@ def big_scoring(backend: str, rows: int, folder: Path) -> dict:
                 w.write_table(pa.Table.from_pandas(pd.DataFrame(make_data(n, 10, seed=start), columns=cols), preserve_index=False))
     cli = [sys.executable, "-m", "pipelines.cli"]
     store = f"sqlite:///{folder / 'mlflow.db'}"
-    subprocess.run([*cli, "fit", str(train), "--epochs", "3", "--verbose", "0", "--tracking-uri", store,
-                    "--output-dir", str(folder / "out"), "--run-name", "speed"], env=env(backend), check=True, capture_output=True)
-    model = folder / "out" / "speed" / "model"
+    fitted = subprocess.run([*cli, "fit", str(train), "--epochs", "3", "--verbose", "0", "--tracking-uri", store,
+                             "--output-dir", str(folder / "out"), "--run-name", "speed"], env=env(backend), check=True,
+                            capture_output=True, text=True)
+    # the folder fit printed: a rerun in the same work folder writes model-2, model-3, ... beside the first
+    model = next(line.split(": ", 1)[1] for line in fitted.stdout.splitlines() if line.startswith("local model: "))
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             f"subprocess.run({[*cli, 'score', str(model), str(big), str(folder / 'scores.parquet'), '--no-log-run']!r}, check=True); "
             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")

@@ -66,6 +66,18 @@ def _step_module():
     return import_module(f"anomaly_vae.steps.{backend}_step")
 
 
+def backend_array(values: np.ndarray):
+    """``values`` as the active backend's array, for a weight's starting value.
+
+    Keras turns a NumPy starting value into a JAX array with ``jnp.asarray``, which JAX 0.10 compiles once per new
+    shape (about 20-30 ms each on these CPUs; a VAE and its Adam slots have dozens of shapes). ``jax.device_put``
+    compiles nothing. Other backends take the NumPy array as it is.
+    """
+    module = _step_module()
+    convert = getattr(module, "from_numpy", None)
+    return values if convert is None else convert(values)
+
+
 def device_description() -> str:
     """"CPU" or "GPU: <name>" for the device the active backend computes on."""
     module = _step_module()

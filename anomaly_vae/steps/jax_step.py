@@ -116,6 +116,11 @@ def _shapes(batch):
     return [getattr(leaf, "shape", None) for leaf in jax.tree_util.tree_leaves(batch)]
 
 
+def from_numpy(values):
+    """A JAX array of ``values`` without compiling anything (``jnp.asarray`` compiles per shape)."""
+    return jax.device_put(values)
+
+
 def seed_framework(seed: int) -> None:
     """Nothing to seed: JAX has no global generator (Keras shuffles with NumPy)."""
 
