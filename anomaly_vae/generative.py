@@ -141,7 +141,6 @@ class GenerativeMixin:
         return LatentMixture.fit(self._latent_means(X_network), seed)
 
     # ------------------------------------------------------------------ helpers
-
     def _check_codes(self, Z) -> np.ndarray:
         Z = np.asarray(Z, dtype=np.float64)
         latent = self.vae_.latent_dim

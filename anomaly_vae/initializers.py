@@ -10,9 +10,8 @@ slots the same treatment.
 
 from __future__ import annotations
 
-import math
-
 import contextlib
+import math
 
 import keras
 import numpy as np
