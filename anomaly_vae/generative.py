@@ -132,7 +132,7 @@ class GenerativeMixin:
         if len(X_network) > LATENT_FIT_EXAMPLES:
             X_network = X_network[np.random.default_rng(seed).choice(len(X_network), LATENT_FIT_EXAMPLES, replace=False)]
         self.__dict__.pop("_latent_mixture", None)
-        self.__dict__["_latent_fit"] = (np.array(X_network), seed)
+        self.__dict__["_latent_fit"] = (X_network, seed)  # fit made these rows; nobody else holds them
 
     def _fit_latent_mixture(self, X_network: np.ndarray, seed: int):
         """The :class:`~anomaly_vae.latent_mixture.LatentMixture` of the posterior means of ``X_network``."""

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_output import local_model  # noqa: E402
 KINDS = ("global", "dependency", "contextual", "categorical")
 NUMERIC = ("income", "spend", "visits", "tenure_months", "balance", "risk_score", "age", "hour")
 CATEGORICAL = ("segment", "region", "product", "channel")
@@ -154,11 +156,6 @@ def vae_scores(train_csv: Path, test_csv: Path, seed: int, extra: list[str], wor
     subprocess.run([*cli, "score", local_model(fitted.stdout), str(test_csv), str(scores), "--no-log-run"],
                    cwd=ROOT, check=True, capture_output=True)
     return pd.read_csv(scores)["anomaly_score"].to_numpy(), fit_s
-
-
-def local_model(fit_output: str) -> str:
-    """The model folder ``anomaly-vae fit`` printed (a rerun in the same folder writes ``model-2``, ...)."""
-    return next(line.split(": ", 1)[1] for line in fit_output.splitlines() if line.startswith("local model: "))
 
 
 def one_hot_encoding(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

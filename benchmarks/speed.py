@@ -178,8 +178,9 @@ def big_scoring(backend: str, rows: int, folder: Path) -> dict:
     fitted = subprocess.run([*cli, "fit", str(train), "--epochs", "3", "--verbose", "0", "--tracking-uri", store,
                              "--output-dir", str(folder / "out"), "--run-name", "speed"], env=env(backend), check=True,
                             capture_output=True, text=True)
-    # the folder fit printed: a rerun in the same work folder writes model-2, model-3, ... beside the first
-    model = next(line.split(": ", 1)[1] for line in fitted.stdout.splitlines() if line.startswith("local model: "))
+    from fit_output import local_model
+
+    model = local_model(fitted.stdout)
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             f"subprocess.run({[*cli, 'score', str(model), str(big), str(folder / 'scores.parquet'), '--no-log-run']!r}, check=True); "
             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
