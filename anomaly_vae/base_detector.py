@@ -180,12 +180,12 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             warmup = int(round(self.kl_warmup * epochs))
             if warmup:
                 cbs.append(KLWarmUp(warmup))
+            stopper = None
             if patience is not None:
-                cbs.append(
-                    keras.callbacks.EarlyStopping(
-                        monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
-                    )
+                stopper = keras.callbacks.EarlyStopping(
+                    monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
                 )
+                cbs.append(stopper)
             cbs += list(callbacks or [])
             if int(self.verbose) == 1:
                 cbs.append(EpochProgressBar(epochs))
@@ -208,6 +208,14 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self._scorers = {}
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
+        kept = stopper.best_epoch + 1 if stopper is not None and stopper.best_weights is not None else self.n_epochs_
+        self.training_plan_ = {
+            "latent_dim": int(vae.latent_dim), "hidden_units": list(getattr(vae, "hidden_units", ())),
+            "n_weights": int(sum(int(np.prod(w.shape)) for w in vae.trainable_weights)),
+            "n_train": len(train_idx), "n_validation": n_val, "n_calibration": n_cal,
+            "batch_size": batch_size, "steps_per_epoch": steps_per_epoch, "epochs": epochs, "patience": patience,
+            "kl_warmup_epochs": warmup, "epochs_run": self.n_epochs_, "epoch_kept": kept, "monitor": monitor,
+        }
         self.validation_scores_ = self._fit_scores(X, val_idx if n_val else train_idx)
         self.calibration_scores_ = self._fit_scores(X, cal_idx) if n_cal else self.validation_scores_
         self._defer_latent_mixture(X_codes, seed)  # fitted when first read: sampling, saving

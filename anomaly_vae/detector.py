@@ -136,6 +136,12 @@ class VAEAnomalyDetector(BaseVAEDetector):
     n_epochs_ : int
         Epochs actually run (early stopping may end training sooner). With ``epochs='auto'``
         an epoch may pass over a small training set several times.
+    training_plan_ : dict
+        What ``fit`` built and ran, with every ``'auto'`` and ``None`` resolved: ``latent_dim``,
+        ``hidden_units``, ``n_weights``, the split (``n_train``, ``n_validation``, ``n_calibration``),
+        ``batch_size``, ``steps_per_epoch``, ``epochs`` and ``patience`` planned, ``kl_warmup_epochs``,
+        ``epochs_run`` and ``epoch_kept`` (the epoch whose weights early stopping restored), and the
+        ``monitor``ed loss. Set by ``fit`` for the run's record; a saved model does not keep it.
     validation_scores_ : ndarray of shape (n_validation,)
         Anomaly scores of the held-out normal rows (the training rows if none were held out).
     calibration_scores_ : ndarray of shape (n_calibration,)

@@ -81,8 +81,8 @@ class VAEImageDetector(BaseVAEDetector):
         ``(height, width, channels)`` of the training images; every scored image must match it.
     n_features_in_ : int
         Pixels times channels of one image.
-    history_, n_epochs_, validation_scores_, calibration_scores_, threshold_, offset_, threshold_rule_, target_fpr_, tail_,
-    latent_mixture_
+    history_, n_epochs_, training_plan_, validation_scores_, calibration_scores_, threshold_, offset_, threshold_rule_,
+    target_fpr_, tail_, latent_mixture_
         As for :class:`~anomaly_vae.VAEAnomalyDetector`.
 
     Notes

@@ -102,8 +102,8 @@ data_parallel, precision, random_state, verbose
     time_step_ : object or None
         The regular step between timestamps of the training series (None without a time column); a scored series must
         step alike.
-    history_, n_epochs_, validation_scores_, calibration_scores_, threshold_, offset_, threshold_rule_, target_fpr_, tail_,
-    latent_mixture_
+    history_, n_epochs_, training_plan_, validation_scores_, calibration_scores_, threshold_, offset_, threshold_rule_,
+    target_fpr_, tail_, latent_mixture_
         As for :class:`~anomaly_vae.VAEAnomalyDetector`, with one score per held-out time point.
 
     Notes

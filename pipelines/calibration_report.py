@@ -70,8 +70,9 @@ def figures(detector) -> dict[str, Figure]:
     scores = np.asarray(detector.calibration_scores_)
     out = {}
     fold = len(scores) // FOLDS
-    targets = [t for t in sorted({*TARGETS, detector.target_fpr_}) if fold and t * fold >= 1]
-    if targets:
+    measurable = [t for t in sorted({*TARGETS, detector.target_fpr_}) if fold and t * fold >= 1]
+    if measurable:  # the model's own target is always shown, even where a fold is too small to measure it
+        targets = sorted({*measurable, detector.target_fpr_})
         out["calibration.png"] = calibration_plot(fold_rates(scores, detector.threshold_rule_, targets), targets,
                                                   detector.threshold_rule_, detector.target_fpr_, fold)
     if detector.tail_ is not None:
@@ -87,7 +88,13 @@ def calibration_plot(rates: np.ndarray, targets, rule: str, target: float, fold:
     ax.plot(targets, np.maximum(rates.mean(axis=0), floor / 2), "o-", color="tab:blue", label=f"{rule}: mean over folds")
     lo, hi = min(targets) / 1.5, max(targets) * 1.5
     ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="realised = target")
-    ax.axvline(target, color="red", linestyle="--", lw=1, label=f"the model's target {target:g}")
+    own = list(targets).index(target)
+    ax.plot([target], [max(rates.mean(axis=0)[own], floor / 2)], "*", ms=14, color="red", zorder=5,
+            label=f"the model's target {target:g}: realised {rates.mean(axis=0)[own]:.3g}")
+    if target * fold < 1:
+        ax.text(0.02, 0.93, f"a fold of {fold} cannot resolve rates below {1 / fold:.2g}:\n"
+                "the model's target is only roughly measured", transform=ax.transAxes, va="top", fontsize=8,
+                color="red")
     ax.set(xscale="log", yscale="log", xlabel="target false-positive rate", ylabel="realised rate on the held-out fold",
            title=f"Threshold on calibration folds ({FOLDS} folds of {fold} rows)")
     ax.text(0.02, 0.98, f"rates of 0 drawn at {floor / 2:.2g}", transform=ax.transAxes, va="top", fontsize=8)

@@ -36,6 +36,16 @@ EXIT_INTERRUPTED = 130
 _show_warning = warnings.showwarning
 
 
+def _echo_review_link(run_id: str) -> None:
+    """Print where the run opens in the MLflow UI (best effort: a store that just failed is not asked twice)."""
+    from pipelines.run_identity import review_link
+
+    try:
+        typer.echo(f"review: {review_link(run_id)}")
+    except Exception:  # the link is a convenience; the run id above is what matters
+        pass
+
+
 def _fail(message: str, code: int) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
@@ -145,6 +155,7 @@ def fit(**options) -> None:
         _fail(f"MLflow tracking failed ({result.tracking_error}). The trained model and its threshold are saved "
               f"at {result.local_model}; score with `anomaly-vae score {result.local_model} DATA OUTPUT`.", EXIT_TRACKING)
     typer.echo(f"run id: {result.run_id}")
+    _echo_review_link(result.run_id)
     typer.echo(f"model uri: {result.model_uri}")
     if result.registered_version:
         typer.echo(f"registered: models:/{settings.register}/{result.registered_version}"
@@ -207,6 +218,11 @@ def score(
                 result = run_spark_score(settings)
                 typer.echo(f"scored {result.rows} rows with Spark -> {result.output} "
                            f"(anomaly rate {result.anomaly_rate:.2%})")
+                if result.tracking_error:
+                    _fail(f"the scores are written to {result.output}, but MLflow logging failed: "
+                          f"{result.tracking_error}", EXIT_TRACKING)
+                if result.run_id:
+                    typer.echo(f"run id: {result.run_id}")
                 return
             if settings.engine != "local":
                 raise ValueError(f"--engine must be local or spark; got {settings.engine!r}.")
@@ -222,6 +238,7 @@ def score(
         _fail(f"the scores are written to {result.output}, but MLflow logging failed: {result.tracking_error}", EXIT_TRACKING)
     if result.run_id:
         typer.echo(f"run id: {result.run_id}")
+        _echo_review_link(result.run_id)
     if result.recalibrated_model:
         typer.echo(f"recalibrated model: {result.recalibrated_model}")
     if result.recalibrated_uri:

@@ -29,6 +29,9 @@ class FitResult:
     tracking_error: str | None = None
 
 
+MODALITY = "table"
+"""This pipeline's modality, as run names and tags show it (:mod:`pipelines.run_identity`)."""
+
 N_SAMPLES = 50
 """Rows drawn from the fitted model into the run's ``samples/samples.json`` table (MLflow's table view)."""
 
@@ -83,16 +86,19 @@ def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np
     else on the training rows (preprocessed ``Xt``) and the held-out calibration scores."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from pipelines import calibration_report, plots
+    from pipelines import calibration_report, interactive, plots
 
     detector = bundle.detector
     cal = detector.calibration_scores_
     metrics = {"n_epochs": float(detector.n_epochs_), **calibration_report.metrics(detector)}
     metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(detector.validation_scores_, q))
                     for q in (0.5, 0.9, 0.95, 0.99)})
-    figures = {"training_curves.png": plots.training_curves(detector.history_), **calibration_report.figures(detector)}
+    figures = {"training_curves.png": plots.training_curves(detector.history_, detector.training_plan_["epoch_kept"]),
+               **calibration_report.figures(detector)}
     if eval_frame is None:
         figures["score_histogram.png"] = plots.score_histogram(cal, detector.threshold_, title="Calibration scores")
+        figures["score_histogram.html"] = interactive.score_histogram(cal, detector.threshold_,
+                                                                      title="Calibration scores")
         figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xt))
         per_input = bundle.input_feature_scores(Xt)
         figures["feature_scores.png"] = plots.feature_score_bars(per_input.mean(), "Mean per-feature score (training rows)")
@@ -107,6 +113,8 @@ def evaluate(bundle, Xt: np.ndarray, eval_frame: pd.DataFrame | None, y_eval: np
         figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, scores)
     figures["score_histogram.png"] = plots.score_histogram(scores, detector.threshold_, reference=cal, labels=y_eval,
                                                            title="Evaluation scores")
+    figures["score_histogram.html"] = interactive.score_histogram(scores, detector.threshold_, reference=cal,
+                                                                  labels=y_eval, title="Evaluation scores")
     figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
     per_input = bundle.input_feature_scores(Xe)
     if labelled:
@@ -130,7 +138,8 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines.settings import table_detector_params
     from pipelines.tables import read_table
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        start_fit_run,
     )
 
     from pipelines.image_files import is_image_input
@@ -160,7 +169,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     detector = VAEAnomalyDetector(**table_detector_params(settings.detector_params()))
     checkpoint = Checkpoint.resume(settings) if settings.resume else None
     previous = checkpoint.run_info() if checkpoint else None
-    run, active, run_name = start_fit_run(settings, previous)
+    run, active, run_name = start_fit_run(settings, MODALITY, previous)
     if checkpoint is None:
         try:
             checkpoint = Checkpoint.create(settings, run_name)
@@ -204,11 +213,13 @@ def run_fit(settings: FitSettings) -> FitResult:
         metrics.update(n_train_rows=float(len(train)), n_input_features=float(len(schema.columns)),
                        n_model_features=float(Xt.shape[1]))
         log_metrics_and_plots(run, metrics, figures)
+        description = log_fit_record(run, detector, MODALITY, settings, metrics)
 
         run.call(mlflow.log_table, bundle.sample(N_SAMPLES, random_state=0), artifact_file="samples/samples.json")
         if run.error is None:
             example = schema.conform(train.head(5))  # numbers as float64: what the model takes, NaN included
-            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings)
+            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings,
+                                                     description)
         status = "FINISHED" if run.error is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"

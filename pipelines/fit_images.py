@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 N_SHOWN = 8
+"""Images in the reconstruction grid and in the anomaly-map overlays."""
 N_SAMPLES = 16
 """Images in the fit run's grid of samples."""
-"""Images in the reconstruction grid and in the anomaly-map overlays."""
+MODALITY = "images"
+"""This pipeline's modality, as run names and tags show it (:mod:`pipelines.run_identity`)."""
 
 
 def image_detector_params(settings) -> dict:
@@ -49,13 +51,14 @@ def run_image_fit(settings):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from anomaly_vae import VAEImageDetector
-    from pipelines import calibration_report, image_plots, plots
+    from pipelines import calibration_report, image_plots, interactive, plots
     from pipelines.fit import FitResult, save_new
     from pipelines.image_bundle import ImageBundle
     from pipelines.image_files import read_images
     from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        start_fit_run,
     )
 
     settings.check()
@@ -75,11 +78,10 @@ def run_image_fit(settings):
     evaluation = read_images(data, "test") if mvtec else (read_images(settings.eval_data) if settings.eval_data else None)
 
     detector = VAEImageDetector(**params)
-    run, active, run_name = start_fit_run(settings)
+    run, active, run_name = start_fit_run(settings, MODALITY)
     local_model = Path(settings.output_dir) / run_name / "model"
     status, metrics, model_uri, registered = "FAILED", {}, None, None
     try:
-        run.call(mlflow.set_tag, "anomaly_vae.modality", "images")
         run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
                                      **environment_params(), "image_shape": str(train.images.shape[1:]),
                                      "n_train_images": str(len(train.images))})
@@ -95,7 +97,9 @@ def run_image_fit(settings):
 
         metrics = {"n_epochs": float(detector.n_epochs_), "n_train_images": float(len(train.images)),
                    **calibration_report.metrics(detector)}
-        figures = {"training_curves.png": plots.training_curves(detector.history_), **calibration_report.figures(detector)}
+        figures = {"training_curves.png": plots.training_curves(detector.history_,
+                                                                detector.training_plan_["epoch_kept"]),
+                   **calibration_report.figures(detector)}
         shown = evaluation if evaluation is not None else train
         scores, maps = bundle.score_images(shown.images)
         labels = shown.labels if evaluation is not None else None
@@ -105,23 +109,30 @@ def run_image_fit(settings):
             figures["roc_pr_curves.png"] = plots.roc_pr_curves(labels, scores)
         if evaluation is not None:
             metrics["eval_anomaly_rate"] = float(np.mean(scores > detector.threshold_))
+        title = "Evaluation scores" if evaluation is not None else "Training images' scores"
         figures["score_histogram.png"] = plots.score_histogram(
-            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels,
-            title="Evaluation scores" if evaluation is not None else "Training images' scores")
+            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title)
+        figures["score_histogram.html"] = interactive.score_histogram(
+            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title)
         first = np.arange(min(N_SHOWN, len(shown.images)))
         figures["reconstructions.png"] = image_plots.reconstruction_grid(
             shown.images[first], detector.reconstruct(shown.images[first]), [shown.paths[i] for i in first])
         worst = np.argsort(-scores)[:N_SHOWN]
-        figures["samples.png"] = image_plots.sample_grid(detector.sample(N_SAMPLES, random_state=0, noise=False))
-        a, b = shown.images[first[0]], shown.images[worst[0]]  # a shown image, and the most anomalous
+        figures["samples.png"] = image_plots.sample_grid(
+            detector.sample(N_SAMPLES, random_state=0, noise=False), title="Samples: latent codes drawn where the "
+            "training images' codes lie, decoded (the decoder's mean)")
+        normal = int(np.argmin(scores))  # from the most normal image to the most anomalous
+        a, b = shown.images[normal], shown.images[worst[0]]
         figures["interpolation.png"] = image_plots.interpolation_strip(
-            detector.interpolate(a, b, n_steps=8), a, b, shown.paths[first[0]], shown.paths[worst[0]])
+            detector.interpolate(a, b, n_steps=8), a, b, f"{shown.paths[normal]} (most normal)",
+            f"{shown.paths[worst[0]]} (most anomalous)")
         figures["anomaly_maps.png"] = image_plots.anomaly_map_overlays(
             shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst])
         log_metrics_and_plots(run, metrics, figures)
+        description = log_fit_record(run, detector, MODALITY, settings, metrics)
         if run.error is None:
             model_uri, registered = log_bundle_model(run, local_model, bundle.signature(),
-                                                     bundle.input_example(train.images[0]), settings)
+                                                     bundle.input_example(train.images[0]), settings, description)
         status = "FINISHED" if run.error is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+MODALITY = "series"
+"""This pipeline's modality, as run names and tags show it (:mod:`pipelines.run_identity`)."""
+
 
 def read_series(path: str, settings, detector) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The series' time and value columns from the file at ``path`` and its labels (0/1 per point) if labelled."""
@@ -52,13 +55,14 @@ def run_series_fit(settings):
 
     from anomaly_vae import VAESeriesDetector
     from anomaly_vae.series_input import check_series
-    from pipelines import calibration_report, plots, series_plots
+    from pipelines import calibration_report, interactive, plots, series_plots
     from pipelines.fit import FitResult, local_dataset_source, save_new
     from pipelines.stop_on_signal import StopOnSignal
     from pipelines.series_bundle import SeriesBundle
     from pipelines.settings import series_detector_params
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_metrics_and_plots, start_fit_run,
+        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        start_fit_run,
     )
 
     settings.check()
@@ -77,11 +81,10 @@ def run_series_fit(settings):
     if settings.eval_data:
         evaluation = read_series(settings.eval_data, settings, detector)
 
-    run, active, run_name = start_fit_run(settings)
+    run, active, run_name = start_fit_run(settings, MODALITY)
     local_model = Path(settings.output_dir) / run_name / "model"
     status, metrics, model_uri, registered = "FAILED", {}, None, None
     try:
-        run.call(mlflow.set_tag, "anomaly_vae.modality", "series")
         run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
                                      **environment_params(), "n_train_points": str(len(frame)),
                                      "value_columns": str(series.columns)})
@@ -105,15 +108,20 @@ def run_series_fit(settings):
                    **calibration_report.metrics(detector)}
         if shown_labels is not None and 0 < shown_labels.sum() < len(shown_labels):
             metrics.update(series_measures(shown_labels, scores, detector.window))
-        figures = {"training_curves.png": plots.training_curves(detector.history_),
+        shown_as = (shown_series.values, shown_series.columns, scores, detector.threshold_, shown_series.times,
+                    shown_labels)
+        title = f"{Path(settings.eval_data or settings.data).name}: series and score"
+        figures = {"training_curves.png": plots.training_curves(detector.history_,
+                                                                detector.training_plan_["epoch_kept"]),
                    **calibration_report.figures(detector),
-                   "series_scores.png": series_plots.series_scores(
-                       shown_series.values, shown_series.columns, scores, detector.threshold_, shown_series.times,
-                       shown_labels, title=f"{Path(settings.eval_data or settings.data).name}: series and score")}
+                   "series_scores.png": series_plots.series_scores(*shown_as, title=title),
+                   "series_scores.html": interactive.series_scores(*shown_as, title=title)}
         log_metrics_and_plots(run, metrics, figures)
+        description = log_fit_record(run, detector, MODALITY, settings, metrics)
         if run.error is None:
             example = bundle.series(frame.head(max(detector.window, 1)))
-            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings)
+            model_uri, registered = log_bundle_model(run, local_model, bundle.signature(example), example, settings,
+                                                     description)
         status = "FINISHED" if run.error is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -38,21 +38,29 @@ def anomaly_map_overlays(images: np.ndarray, maps: np.ndarray, scores: np.ndarra
                          titles: list[str] | None = None) -> Figure:
     """Each image (top) and its anomaly map overlaid in colour (bottom), most anomalous first, with its score."""
     n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.8), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 1.0, 3.8), squeeze=False)
     top = np.percentile(maps, 99) if maps.size else 1.0
+    low = np.percentile(maps, 1) if maps.size else 0.0
+    shown = None
     for i in range(n):
         _show(axes[0, i], images[i])
         flag = "anomaly" if scores[i] > threshold else "normal"
         axes[0, i].set_title(f"{scores[i]:.1f} ({flag})" + (f"\n{titles[i]}" if titles else ""), fontsize=7)
         _show(axes[1, i], images[i])
-        axes[1, i].imshow(maps[i], cmap="inferno", alpha=0.6, vmin=np.percentile(maps, 1), vmax=top)
+        shown = axes[1, i].imshow(maps[i], cmap="inferno", alpha=0.6, vmin=low, vmax=top)
     fig.suptitle("Most anomalous images: where the score comes from (bright = unexplained pixels)")
     fig.tight_layout()
+    if shown is not None:  # one shared scale: every map is drawn between the same two values
+        bar = fig.colorbar(shown, ax=list(axes[1]), fraction=0.03, pad=0.01)
+        bar.set_label("pixel's negative log-likelihood (nats)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     return fig
 
 
-def sample_grid(images: np.ndarray, columns: int = 8) -> Figure:
-    """Images decoded from codes drawn from the prior (the decoder's means), in a grid."""
+def sample_grid(images: np.ndarray, columns: int = 8,
+                title: str = "Samples: latent codes from the prior, decoded (the decoder's mean)") -> Figure:
+    """Images decoded from drawn latent codes (the decoder's means), in a grid; ``title`` says where the codes
+    came from."""
     n = len(images)
     rows = -(-n // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.5), squeeze=False)
@@ -61,7 +69,7 @@ def sample_grid(images: np.ndarray, columns: int = 8) -> Figure:
             _show(ax, images[i])
         else:
             ax.set_axis_off()
-    fig.suptitle("Samples: latent codes from the prior, decoded (the decoder's mean)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -92,6 +92,7 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     import mlflow
 
     from anomaly_vae import VAEImputer
+    from pipelines import run_identity
     from pipelines.model_source import is_uri
     from pipelines.output_rules import check_output_file, check_output_folder
     from pipelines.schema import Schema
@@ -166,11 +167,10 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     mlflow.set_tracking_uri(resolve_uri(tracking_uri))
     run = SafeRun()
     run.call(open_store, mlflow.get_tracking_uri())
-    run.call(mlflow.set_experiment, experiment or DEFAULT_EXPERIMENT)
-    active = run.call(mlflow.start_run, run_name=run_name)
+    run.call(run_identity.use_experiment, experiment or DEFAULT_EXPERIMENT)
+    active = run.call(run_identity.start_run, "impute", "table", data, run_name, model_uri=model)
     if active is not None:
         run.run_id = active.info.run_id
-        run.call(mlflow.set_tag, "anomaly_vae.job", "impute")
         run.call(mlflow.log_params, {"data": data, "output": output, "holdout": holdout, "seed": seed,
                                      **({"model": model} if model is not None else {}),
                                      "numeric_columns": ",".join(schema.numeric)[:500],

@@ -13,38 +13,63 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def training_curves(history: dict) -> Figure:
-    """Loss, reconstruction and KL per epoch, training and validation."""
+def training_curves(history: dict, kept_epoch: int | None = None) -> Figure:
+    """Loss, reconstruction and KL per epoch (counted from 1), training and validation, with the epoch whose
+    weights early stopping kept."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key in zip(axes, ["loss", "reconstruction_loss", "kl_loss"]):
-        ax.plot(history.get(key, []), label="train")
+        values = history.get(key, [])
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(epochs, values, label="train")
         if f"val_{key}" in history:
-            ax.plot(history[f"val_{key}"], label="validation")
-        ax.set(title=key, xlabel="epoch")
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+        if kept_epoch:
+            ax.axvline(kept_epoch, color="red", linestyle="--", lw=1, label=f"epoch {kept_epoch} kept")
+        ax.set(title=key, xlabel="epoch", ylabel="nats per example")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
                     labels: np.ndarray | None = None, title: str = "Anomaly scores") -> Figure:
-    """Score histogram with the threshold line; split by label, or against a reference distribution."""
+    """Score histogram with the threshold line; split by label, or against a reference distribution.
+
+    The axis spans the normal scores (the reference, else the label-0 scores, else all) and the threshold, so
+    that a few huge anomaly scores do not squeeze every normal row into one bar; scores beyond the axis are
+    drawn in its last bin and counted in the legend."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    lo, hi = np.percentile(np.concatenate([scores, reference if reference is not None else []]), [0.5, 99.5])
+    scores = np.asarray(scores, dtype=float)
+    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
+                        dtype=float)
+    normal = normal[np.isfinite(normal)]
+    lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (np.min(scores), np.max(scores))
     shown = np.isfinite(threshold)  # an infinite threshold (nothing flagged) has no line
-    bins = np.linspace(lo, max(hi, threshold * 1.05 if shown and threshold > 0 else hi), 60)
-    if labels is not None:
-        ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="normal")
-        ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="anomaly")
-    else:
-        ax.hist(scores, bins=bins, alpha=0.6, density=True, label="scored")
-    if reference is not None:
-        ax.hist(reference, bins=bins, histtype="step", density=True, color="k", label="calibration split")
     if shown:
-        ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.2f}")
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    span = (hi - lo) or 1.0
+    lo, hi = lo - 0.05 * span, hi + 0.15 * span
+    bins = np.linspace(lo, hi, 60)
+
+    def drawn(values, name):
+        beyond = int(np.sum(values > hi))
+        return np.clip(values, lo, hi), name + (f" ({beyond} beyond the axis, in the last bin)" if beyond else "")
+
+    if labels is not None:
+        for value, name in [(0, "normal"), (1, "anomaly")]:
+            values, name = drawn(scores[labels == value], name)
+            ax.hist(values, bins=bins, alpha=0.6, density=True, label=name)
+    else:
+        values, name = drawn(scores, "scored")
+        ax.hist(values, bins=bins, alpha=0.6, density=True, label=name)
+    if reference is not None:
+        values, name = drawn(np.asarray(reference, dtype=float), "calibration split")
+        ax.hist(values, bins=bins, histtype="step", density=True, color="k", label=name)
+    if shown:
+        ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.4g}")
     ax.set(title=title, xlabel="anomaly score (higher = more anomalous)", ylabel="density")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -37,12 +37,11 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
 
     from anomaly_vae.atomic import remove_stale_temporaries
     from anomaly_vae.drift import drift_report
-    from pipelines import plots
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.image_bundle import ImageBundle
     from pipelines.model_source import load_model
     from pipelines.series_bundle import SeriesBundle
-    from pipelines.tracking import SafeRun, fail_fast_http, open_store, tracking_uri
+    from pipelines.tracking import fail_fast_http, tracking_uri
 
     settings.check()  # flags that cannot work fail before any model is loaded
     fail_fast_http()
@@ -72,6 +71,7 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
             raise ValueError("--maps is for image models; this model scores tables.")
         rows, flags, unknown, all_scores = _score_table(settings, bundle)
     detector = bundle.detector
+    modality = "images" if isinstance(bundle, ImageBundle) else "series" if isinstance(bundle, SeriesBundle) else "table"
     result = ScoreResult(Path(settings.output), rows, flags / rows, unknown)
     if recalibrated is not None:  # saved once the scores are written, so a failed run leaves no model behind
         from pipelines.fit import save_new
@@ -94,29 +94,12 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     if unknown:
         print(f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}", file=sys.stderr)
     if settings.log_run:
-        run = SafeRun()
-        run.call(open_store, mlflow.get_tracking_uri())
-        run.call(mlflow.set_experiment, settings.experiment)
-        active = run.call(mlflow.start_run, run_name=settings.run_name)
+        metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate, **result.drift.metrics()}
+        metrics.update({f"unknown_categories.{k}": float(v) for k, v in unknown.items()})
+        if recalibrated is not None:
+            metrics["n_calibration_rows"] = float(len(detector.calibration_scores_))
+        run, active = log_score_run(settings, source, modality, detector, all_scores, metrics)
         if active is not None:
-            run.run_id = active.info.run_id
-            run.call(mlflow.set_tag, "anomaly_vae.job", "score")
-            params = {**source.params(), "data": settings.data, "output": settings.output}
-            params.update({k: str(getattr(settings, k)) for k in ("fdr", "recalibrate") if getattr(settings, k) is not None})
-            run.call(mlflow.log_params, params)
-            metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate, **result.drift.metrics()}
-            if np.isfinite(detector.threshold_):
-                metrics["threshold"] = float(detector.threshold_)
-            metrics.update({f"score_q{int(q * 100)}": float(np.quantile(all_scores, q)) for q in (0.5, 0.9, 0.99)})
-            metrics.update({f"unknown_categories.{k}": float(v) for k, v in unknown.items()})
-            if recalibrated is not None:
-                metrics["n_calibration_rows"] = float(len(detector.calibration_scores_))
-            run.call(mlflow.log_metrics, metrics)
-            sample = all_scores if len(all_scores) <= 200_000 else np.random.default_rng(0).choice(all_scores, 200_000)
-            fig = plots.score_histogram(sample, detector.threshold_, reference=detector.calibration_scores_,
-                                        title="Scored rows vs the calibration scores")
-            run.call(mlflow.log_figure, fig, "plots/score_histogram.png")
-            plots.plt.close("all")
             if recalibrated is not None and run.error is None:
                 _log_recalibrated(run, result, recalibrated, source)
             run.finish("FINISHED" if run.error is None else "FAILED")
@@ -125,6 +108,69 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
     if recalibrated is not None:
         result.recalibrated_model = recalibrated.folder
     return result
+
+
+MAX_PLOTTED_SCORES = 200_000
+"""The most scores drawn in a score run's histogram (a random subset beyond that)."""
+
+
+def log_score_run(settings: ScoreSettings, source, modality: str, detector, scores: np.ndarray, metrics: dict,
+                  engine: str = "local"):
+    """Open a score run (named, tagged and linked as :mod:`pipelines.run_identity` says) and log the model source,
+    the data, ``metrics`` with the threshold and score quantiles, and the scores' histogram against the calibration
+    scores. Returns the :class:`~pipelines.tracking.SafeRun` and the active run (None when tracking failed); the
+    caller finishes the run."""
+    import mlflow
+
+    from pipelines import interactive, plots, run_identity
+    from pipelines.tracking import SafeRun, log_metrics_and_plots, open_store
+
+    run = SafeRun()
+    run.call(open_store, mlflow.get_tracking_uri())
+    experiment = run.call(run_identity.use_experiment, settings.experiment)
+    active = run.call(run_identity.start_run, "score", modality, settings.data, settings.run_name, engine=engine,
+                      **score_links(source, experiment))
+    if active is None:
+        return run, None
+    run.run_id = active.info.run_id
+    params = {**source.params(), "data": settings.data, "output": settings.output, "engine": engine}
+    params.update({k: str(getattr(settings, k)) for k in ("fdr", "recalibrate") if getattr(settings, k) is not None})
+    run.call(mlflow.log_params, params)
+    metrics = dict(metrics)
+    if np.isfinite(detector.threshold_):
+        metrics["threshold"] = float(detector.threshold_)
+    metrics.update({f"score_q{int(q * 100)}": float(np.quantile(scores, q)) for q in (0.5, 0.9, 0.99)})
+    run.call(mlflow.log_metrics, metrics)
+    if len(scores) > MAX_PLOTTED_SCORES:
+        scores = np.random.default_rng(0).choice(scores, MAX_PLOTTED_SCORES)
+    unit = {"table": "rows", "images": "images", "series": "time points"}[modality]
+    title = f"Scored {unit} against the calibration scores"
+    log_metrics_and_plots(run, {}, {
+        "score_histogram.png": plots.score_histogram(scores, detector.threshold_,
+                                                     reference=detector.calibration_scores_, title=title),
+        "score_histogram.html": interactive.score_histogram(scores, detector.threshold_,
+                                                            reference=detector.calibration_scores_, title=title)})
+    return run, active
+
+
+def score_links(source, experiment) -> dict:
+    """Tags that link a score run to what it scored with: the model URI, and when MLflow knows them the fit run
+    and the registered version; the fit run is the score run's parent (nested under it in the runs list) when it
+    lies in the same experiment."""
+    import mlflow
+
+    from pipelines.run_identity import PARENT_RUN_TAG
+
+    links = {"model_uri": source.uri, "fit_run_id": source.run_id,
+             "model_version": f"{source.name}/{source.version}" if source.version else None}
+    if source.run_id and experiment is not None:
+        try:
+            same = mlflow.MlflowClient().get_run(source.run_id).info.experiment_id == experiment.experiment_id
+        except Exception:  # the fit run was deleted, or lives in another store
+            same = False
+        if same:
+            links[PARENT_RUN_TAG] = source.run_id
+    return links
 
 
 @dataclass

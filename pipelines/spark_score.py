@@ -30,6 +30,8 @@ class SparkScoreResult:
     output: Path
     rows: int
     anomaly_rate: float
+    run_id: str | None = None
+    tracking_error: str | None = None
 
 
 def spark_session(master: str):
@@ -124,6 +126,23 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
             raise ValueError(f"{settings.data!r}, model {settings.model_uri!r}: a Spark task failed: "
                              f"{task_error(err)}") from None
         raise
-    counts = spark.read.parquet(str(out)).agg(F.count("*").alias("n"),
-                                               F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]
-    return SparkScoreResult(out, int(counts["n"]), (counts["k"] or 0) / max(int(counts["n"]), 1))
+    written = spark.read.parquet(str(out))
+    counts = written.agg(F.count("*").alias("n"), F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]
+    result = SparkScoreResult(out, int(counts["n"]), (counts["k"] or 0) / max(int(counts["n"]), 1))
+    if settings.log_run:
+        result.run_id, result.tracking_error = log_spark_run(settings, source, bundle, written, result)
+    return result
+
+
+def log_spark_run(settings: ScoreSettings, source, bundle, written, result: SparkScoreResult):
+    """The same score run as local scoring logs (:func:`pipelines.score.log_score_run`), its quantiles and histogram
+    from a random subset of at most ``MAX_PLOTTED_SCORES`` scores. Returns the run id and the tracking error."""
+    from pipelines.score import MAX_PLOTTED_SCORES, log_score_run
+
+    fraction = min(1.0, MAX_PLOTTED_SCORES / max(result.rows, 1))
+    scores = written.select("anomaly_score").sample(fraction=fraction, seed=0).toPandas()["anomaly_score"].to_numpy()
+    metrics = {"rows_scored": float(result.rows), "anomaly_rate": result.anomaly_rate}
+    run, active = log_score_run(settings, source, "table", bundle.detector, scores.astype(float), metrics, engine="spark")
+    if active is not None:
+        run.finish("FINISHED" if run.error is None else "FAILED")
+    return run.run_id, None if run.error is None else f"{type(run.error).__name__}: {run.error}"

@@ -65,9 +65,11 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
     return int(mv.version)
 
 
-def log_bundle_model(run, local_model, signature, input_example, settings) -> tuple[str | None, int | None]:
+def log_bundle_model(run, local_model, signature, input_example, settings,
+                     description: str | None = None) -> tuple[str | None, int | None]:
     """Log the saved bundle at ``local_model`` as the run's one pyfunc model (MLflow's models from code:
-    ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask; its URI and version."""
+    ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask, the version carrying
+    ``description``; its URI and version."""
     info = run.call(
         mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
@@ -77,6 +79,8 @@ def log_bundle_model(run, local_model, signature, input_example, settings) -> tu
     registered = None
     if info and settings.register:
         registered = run.call(register, info.model_uri, settings.register, settings.alias)
+        if registered is not None and description:
+            run.call(mlflow.MlflowClient().update_model_version, settings.register, str(registered), description)
     return model_uri, registered
 
 
@@ -187,36 +191,52 @@ class SafeRun:
             self.error = self.error or err
 
 
-def start_fit_run(settings, previous: dict | None = None) -> tuple[SafeRun, object | None, str]:
-    """Open a fit's MLflow run in ``settings``' store and experiment, or resume ``previous``'s (a checkpoint's run
-    info). Returns the :class:`SafeRun`, the active run (None when tracking failed: the fit goes on and the
-    pipeline exits non-zero at the end) and the run's name, which names the local model folder (an ``offline-``
-    name when there is no run)."""
-    import time
+def start_fit_run(settings, modality: str, previous: dict | None = None) -> tuple[SafeRun, object | None, str]:
+    """Open a fit's MLflow run in ``settings``' store and experiment (named and tagged by
+    :mod:`pipelines.run_identity`), or resume ``previous``'s (a checkpoint's run info). Returns the
+    :class:`SafeRun`, the active run (None when tracking failed: the fit goes on and the pipeline exits non-zero at
+    the end) and the name of the local model folder (:func:`~pipelines.run_identity.model_folder_name`)."""
+    from pipelines import run_identity
 
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
     run = SafeRun()
     run.call(open_store, mlflow.get_tracking_uri())
-    run.call(mlflow.set_experiment, settings.experiment)
+    run.call(run_identity.use_experiment, settings.experiment)
     if previous and previous.get("run_id"):
         active = run.call(mlflow.start_run, run_id=previous["run_id"])
     else:
-        active = run.call(mlflow.start_run, run_name=settings.run_name)
+        active = run.call(run_identity.start_run, "fit", modality, settings.data, settings.run_name)
     run.run_id = active.info.run_id if active else None
-    name = active.info.run_name if active else (
-        (previous or {}).get("run_name") or settings.run_name or time.strftime("offline-%Y%m%d-%H%M%S"))
+    name = (previous or {}).get("run_name") or run_identity.model_folder_name(settings.run_name, settings.data, run.run_id)
     return run, active, name
 
 
 def log_metrics_and_plots(run: SafeRun, metrics: dict, figures: dict) -> None:
-    """A fit's final metrics and its review plots (``plots/<name>``), each figure closed once logged."""
+    """A run's final metrics and its review plots (``plots/<name>``): matplotlib figures, each closed once logged,
+    and interactive HTML pages given as text (:mod:`pipelines.interactive`)."""
     import matplotlib.pyplot as plt
 
-    run.call(mlflow.log_metrics, metrics)
+    if metrics:
+        run.call(mlflow.log_metrics, metrics)
     for name, fig in figures.items():
+        if isinstance(fig, str):
+            run.call(mlflow.log_text, fig, f"plots/{name}")
+            continue
         run.call(mlflow.log_figure, fig, f"plots/{name}")
         plt.close(fig)
+
+
+def log_fit_record(run: SafeRun, detector, modality: str, settings, metrics: dict) -> str:
+    """What ``fit`` resolved (``resolved.*`` parameters) and the model's description (the run's, returned for the
+    registered version): :mod:`pipelines.model_description`."""
+    from pipelines import model_description
+    from pipelines.run_identity import DESCRIPTION_TAG
+
+    run.call(mlflow.log_params, model_description.resolved_params(detector))
+    text = model_description.describe(detector, modality, settings.data, metrics, settings.eval_data, run.run_id)
+    run.call(mlflow.set_tag, DESCRIPTION_TAG, text)
+    return text
 
 
 def fail_fast_http() -> None:

@@ -112,4 +112,5 @@ def test_the_review_plots_draw_images_and_maps():
     assert len(fig.axes) == 8
     maps = np.random.default_rng(0).uniform(size=(4, 8, 8))
     fig = anomaly_map_overlays(images, maps, np.array([5.0, 4.0, 3.0, 2.0]), threshold=3.5)
-    assert len(fig.axes) == 8 and "anomaly" in fig.axes[0].get_title() and "normal" in fig.axes[2].get_title()
+    assert len(fig.axes) == 9 and "anomaly" in fig.axes[0].get_title() and "normal" in fig.axes[2].get_title()
+    assert fig.axes[-1].get_ylabel() == "pixel's negative log-likelihood (nats)"  # the maps' one colour scale

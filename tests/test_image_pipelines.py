@@ -52,7 +52,8 @@ def test_fit_on_an_image_folder_logs_a_reviewable_run(fitted, store, capfd):
     assert len(client.get_metric_history(fitted.run_id, "val_loss")) == fitted.metrics["n_epochs"]
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves",
-                                                 "reconstructions", "anomaly_maps", "samples", "interpolation")}
+                                                 "reconstructions", "anomaly_maps", "samples", "interpolation")} | {
+        "plots/score_histogram.html"}
     assert isinstance(ImageBundle.load(fitted.local_model), ImageBundle)
 
 

@@ -28,7 +28,7 @@ def test_impute_fills_numbers_keeps_everything_else_and_logs_its_error(tmp_path)
     assert result.left_missing == {"region": int(before["region"].isna().sum()), "channel": int(before["channel"].isna().sum())}
     mlflow.set_tracking_uri(store)
     run = mlflow.get_run(result.run_id)
-    assert run.data.tags["anomaly_vae.job"] == "impute" and run.data.params["ignored_columns"] == "label"
+    assert run.data.tags["anomaly_vae.command"] == "impute" and run.data.params["ignored_columns"] == "label"
     assert 0 < run.data.metrics["imputation_rmse"] == pytest.approx(result.rmse)
     assert run.data.metrics["holdout_entries"] > 0.05 * observed.sum()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "imputation")}

@@ -70,11 +70,12 @@ def fitted_run(server, tmp_path_factory):
                          cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
     run_id = next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
+    review = next(line.split(": ", 1)[1] for line in fit.stdout.splitlines() if line.startswith("review:"))
     out = work / "scores.csv"
     score = subprocess.run([sys.executable, "-m", "pipelines.score", "models:/fraud@champion", str(TEST), str(out)],
                            cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert score.returncode == 0, score.stderr[-3000:]
-    return {"run_id": run_id, "scores": out}
+    return {"run_id": run_id, "scores": out, "review": review}
 
 
 def test_fit_and_score_against_the_server(server, fitted_run):
@@ -162,3 +163,39 @@ def test_mlflow_ui_shows_the_image_run_reconstructions_and_maps(server, image_ru
         browser.close()
     for name in ("reconstructions", "anomaly_maps"):
         assert (SCREENSHOTS / f"image_run_{name}.png").stat().st_size > 10_000
+
+
+REVIEW_SHOTS = ROOT / "outputs" / "ui"
+
+
+@pytest.mark.browser
+def test_a_reviewer_lands_on_the_runs_list_and_reads_the_model_version(server, fitted_run, image_run):
+    """With the link fit prints, the run opens on MLflow's model-training pages (not its GenAI overview); the runs
+    list names each run, the run's overview shows its description and resolved settings, and the registered
+    version's page shows the model's description."""
+    from playwright.sync_api import sync_playwright
+
+    client = mlflow.MlflowClient(server)
+    run = client.get_run(fitted_run["run_id"])
+    version = client.get_model_version_by_alias("fraud", "champion")
+    REVIEW_SHOTS.mkdir(parents=True, exist_ok=True)
+    assert fitted_run["review"] == f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" \
+        "?workflowType=machine_learning"
+    with sync_playwright() as p:
+        browser, page = open_chromium(p)
+        page.goto(f"{server}/#/experiments/{run.info.experiment_id}?workflowType=machine_learning", wait_until="load")
+        page.get_by_text("server-run").first.wait_for(timeout=60_000)
+        page.get_by_text("image-run").first.wait_for(timeout=30_000)
+        assert not page.get_by_text("Detect issues in your traces").is_visible()
+        page.screenshot(path=str(REVIEW_SHOTS / "experiment_runs_list.png"), full_page=True)
+        page.goto(fitted_run["review"], wait_until="load")  # the link fit printed
+        page.get_by_text("Decision:").first.wait_for(timeout=60_000)
+        page.get_by_text("resolved.epoch_kept").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(REVIEW_SHOTS / "fit_run_overview.png"), full_page=True)
+        page.goto(f"{server}/#/models/fraud/versions/{version.version}", wait_until="load")
+        page.get_by_text("Decision:").first.wait_for(timeout=60_000)
+        page.get_by_text(f"{float(run.data.params['resolved.threshold']):.4g}").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(REVIEW_SHOTS / "model_version.png"), full_page=True)
+        browser.close()
+    for name in ("experiment_runs_list", "fit_run_overview", "model_version"):
+        assert (REVIEW_SHOTS / f"{name}.png").stat().st_size > 10_000

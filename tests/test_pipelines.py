@@ -57,7 +57,7 @@ def test_fit_logs_a_reviewable_run(fitted, store):
     assert 0.5 < run.data.metrics["eval_roc_auc"] <= 1.0
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves", "latent_means",
-                                                "feature_scores", "calibration")}
+                                                "feature_scores", "calibration")} | {"plots/score_histogram.html"}
     assert run.data.metrics["n_calibration_rows"] == len(ModelBundle.load(fitted.local_model).detector.calibration_scores_)
     assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
     samples = mlflow.load_table("samples/samples.json", run_ids=[fitted.run_id])
@@ -172,3 +172,54 @@ def test_help_does_not_import_a_backend():
             "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'mlflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
+    """A reviewer tells runs apart from the list, reads what fit resolved, and finds the decision in the run's
+    and the registered version's description; a score run links to the fit run and version it used."""
+    from pipelines.run_identity import DESCRIPTION_TAG, EXPERIMENT_KIND_TAG, MODEL_TRAINING, PARENT_RUN_TAG
+
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("anomaly-vae")
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING  # opens on the runs list, not the GenAI overview
+    run = client.get_run(fitted.run_id)
+    assert run.info.run_name == "fit · table · transactions_train.csv"
+    tags, params = run.data.tags, run.data.params
+    assert (tags["anomaly_vae.command"], tags["anomaly_vae.modality"], tags["anomaly_vae.data"]) == (
+        "fit", "table", "transactions_train.csv")
+    assert fitted.local_model.parent.name == f"transactions_train-{fitted.run_id[:8]}"
+    assert params["latent_dim"] == "None" and int(params["resolved.latent_dim"]) >= 1  # asked for, and built
+    assert params["resolved.epochs"] == "4" and 1 <= int(params["resolved.epoch_kept"]) <= 4
+    n_rows = int((pd.read_csv(TRAIN)["label"] == 0).sum())  # fit trains on the normal rows
+    split = sum(int(params[f"resolved.{k}"]) for k in ("n_train", "n_validation", "n_calibration"))
+    assert split == n_rows
+    assert float(params["resolved.threshold"]) == pytest.approx(fitted.threshold, rel=1e-5)
+    description = tags[DESCRIPTION_TAG]
+    auc = run.data.metrics["eval_roc_auc"]
+    for text in (f"{fitted.threshold:.4g}", f"{n_rows:,} rows", f"ROC-AUC {auc:.3f}", f"runs:/{fitted.run_id}/model"):
+        assert text in description
+    version = client.get_model_version("demo", str(fitted.registered_version))
+    assert version.description == description
+
+    result = run_score(ScoreSettings(model_uri="models:/demo@champion", data=str(TEST),
+                                     output=str(workdir / "linked_scores.csv"), tracking_uri=store))
+    score_run = client.get_run(result.run_id)
+    assert score_run.info.run_name == "score · table · transactions_test.csv"
+    assert score_run.data.tags["anomaly_vae.fit_run_id"] == fitted.run_id
+    assert score_run.data.tags[PARENT_RUN_TAG] == fitted.run_id
+    assert score_run.data.tags["anomaly_vae.model_version"] == f"demo/{fitted.registered_version}"
+
+
+@pytest.mark.once
+def test_an_experiment_kind_chosen_by_a_person_is_kept(tmp_path):
+    from pipelines.run_identity import EXPERIMENT_KIND_TAG, MODEL_TRAINING, use_experiment
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'kinds.db'}")
+    client = mlflow.MlflowClient()
+    unmarked = client.create_experiment("unmarked")
+    chosen = client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    use_experiment("unmarked")
+    use_experiment("chosen")
+    assert use_experiment("new").tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
+    assert client.get_experiment(unmarked).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"

@@ -62,7 +62,10 @@ def test_fit_on_a_series_logs_a_reviewable_run(fitted, store):
         assert np.isfinite(run.data.metrics[name]), name
     assert run.data.metrics["eval_roc_auc"] > 0.9  # a 5-sigma spike in a clean sine
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
-    assert "plots/series_scores.png" in plots and "plots/training_curves.png" in plots
+    assert {"plots/series_scores.png", "plots/series_scores.html", "plots/training_curves.png"} <= plots
+    page = client.download_artifacts(fitted.run_id, "plots/series_scores.html")
+    text = open(page, encoding="utf-8").read()
+    assert "<script" in text and 'src="http' not in text  # self-contained: the script is in the page, no CDN
     bundle = SeriesBundle.load(fitted.local_model)
     assert bundle.columns == ["timestamp", "value"] and bundle.detector.time_step_ == pd.Timedelta(minutes=1)
 

@@ -45,6 +45,14 @@ def test_spark_scores_equal_the_single_process_row_for_row(registered):
     np.testing.assert_allclose(got["anomaly_score"], expected["anomaly_score"], rtol=1e-6, atol=1e-6)
     assert got["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
     assert got["top_features"].tolist() == expected["top_features"].tolist()
+    import mlflow  # the Spark engine logs a score run as local scoring does
+
+    run_id = next(line.split(": ")[1] for line in spark.stdout.splitlines() if line.startswith("run id:"))
+    run = mlflow.MlflowClient(store).get_run(run_id)
+    assert run.info.run_name == "score · table · rows.csv" and run.data.tags["anomaly_vae.engine"] == "spark"
+    assert run.data.metrics["rows_scored"] == 20_000
+    assert run.data.metrics["anomaly_rate"] == pytest.approx(expected["is_anomaly"].mean())
+    assert run.data.params["model_version"] == "1"
 
 
 def test_a_missing_column_is_caught_on_the_driver_with_the_single_process_message(registered):
