@@ -199,3 +199,63 @@ def test_a_reviewer_lands_on_the_runs_list_and_reads_the_model_version(server, f
         browser.close()
     for name in ("experiment_runs_list", "fit_run_overview", "model_version"):
         assert (REVIEW_SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def series_run(server, tmp_path_factory):
+    """Fit a labelled series through the CLI against the server, with no run name: the default names it."""
+    work = tmp_path_factory.mktemp("series")
+    for name, n, spike in (("sensor_train.csv", 600, None), ("sensor_test.csv", 300, 150)):
+        t = np.arange(n)
+        values = np.sin(2 * np.pi * t / 20) + 0.05 * np.random.default_rng(n).normal(size=n)
+        labels = np.zeros(n, dtype=int)
+        if spike:
+            values[spike:spike + 3] += 5.0
+            labels[spike:spike + 3] = 1
+        pd.DataFrame({"timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+                      "value": values, "is_anomaly": labels}).to_csv(work / name, index=False)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
+    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(work / "sensor_train.csv"), "--time-column",
+                          "timestamp", "--label-column", "is_anomaly", "--eval-data", str(work / "sensor_test.csv"),
+                          "--window", "16", "--epochs", "4", "--hidden-units", "16", "--latent-dim", "4",
+                          "--verbose", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    return next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
+
+
+@pytest.mark.browser
+def test_every_review_plot_of_a_table_an_image_a_series_and_a_score_run_renders(server, fitted_run, image_run,
+                                                                                 series_run):
+    """Each plot a fit or score run logs opens on its artifact page: the PNG as an image, the HTML page in its
+    frame. One screenshot per plot under outputs/ui/."""
+    from playwright.sync_api import sync_playwright
+
+    client = mlflow.MlflowClient(server)
+    fit = client.get_run(fitted_run["run_id"])
+    scored = client.search_runs([fit.info.experiment_id], "tags.`anomaly_vae.command` = 'score'")
+    assert client.get_run(series_run).info.run_name == "fit · series · sensor_train.csv"
+    runs = {"table": fit.info.run_id, "images": image_run, "series": series_run, "score": scored[0].info.run_id}
+    REVIEW_SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with sync_playwright() as p:
+        browser, page = open_chromium(p)
+        for kind, run_id in runs.items():
+            names = [a.path.split("/", 1)[1] for a in client.list_artifacts(run_id, "plots")]
+            assert any(n.endswith(".png") for n in names) and any(n.endswith(".html") for n in names), (kind, names)
+            for name in names:
+                page.goto("about:blank")  # a fresh page each time: a changed hash alone keeps the old view
+                page.goto(f"{server}/#/experiments/{fit.info.experiment_id}/runs/{run_id}/artifacts/plots/{name}"
+                          "?workflowType=machine_learning", wait_until="load")
+                page.get_by_text(f"plots/{name}", exact=True).first.wait_for(timeout=60_000)
+                if name.endswith(".png"):
+                    page.locator("img[src^='blob:'], img[src*='get-artifact']").first.wait_for(timeout=60_000)
+                else:
+                    page.locator("iframe.mlflow-html-iframe").first.wait_for(timeout=60_000)
+                    frame = page.frame_locator("iframe.mlflow-html-iframe")
+                    frame.locator(".plotly").first.wait_for(timeout=60_000)  # the script ran and drew the plot
+                page.wait_for_timeout(500)
+                shot = REVIEW_SHOTS / f"{kind}_{name.rsplit('.', 1)[0]}_{name.rsplit('.', 1)[1]}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                shots.append(shot)
+        browser.close()
+    assert len(shots) >= 15 and all(shot.stat().st_size > 10_000 for shot in shots)
