@@ -68,14 +68,16 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
 def log_bundle_model(run, local_model, signature, input_example, settings,
                      description: str | None = None) -> tuple[str | None, int | None]:
     """Log the saved bundle at ``local_model`` as the run's one pyfunc model (MLflow's models from code:
-    ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask, the version carrying
-    ``description``; its URI and version."""
+    ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask, the logged model and the
+    version carrying ``description``; its URI and version."""
     info = run.call(
         mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
         pip_requirements=pip_requirements(),
     )
     model_uri = f"runs:/{run.run_id}/model" if info else None
+    if info is not None and description and getattr(info, "model_id", None):  # MLflow 3's logged model
+        run.call(mlflow.set_logged_model_tags, info.model_id, {"mlflow.note.content": description})
     registered = None
     if info and settings.register:
         registered = run.call(register, info.model_uri, settings.register, settings.alias)

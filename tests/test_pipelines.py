@@ -200,6 +200,9 @@ def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
         assert text in description
     version = client.get_model_version("demo", str(fitted.registered_version))
     assert version.description == description
+    logged = [m for m in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+              if m.source_run_id == fitted.run_id]
+    assert len(logged) == 1 and logged[0].tags[DESCRIPTION_TAG] == description  # the logged model's page shows it
 
     result = run_score(ScoreSettings(model_uri="models:/demo@champion", data=str(TEST),
                                      output=str(workdir / "linked_scores.csv"), tracking_uri=store))
