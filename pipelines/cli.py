@@ -24,9 +24,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
+DATA_PANEL, TRACKING_PANEL = "Data", "Tracking and output"
+"""``fit --help`` panels of the pipeline's own options (the detector's: ``pipelines.detector_options.PANELS``)."""
+
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file of settings; flags override it.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
-TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]")]
+TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")]
 
 EXIT_BAD_INPUT = 2
 EXIT_TRACKING = 3
@@ -34,6 +37,20 @@ EXIT_DIVERGED = 4
 EXIT_INTERRUPTED = 130
 
 _show_warning = warnings.showwarning
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from anomaly_vae import __version__
+
+        typer.echo(f"anomaly-vae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True,
+                                                         help="Print the version and exit.")] = None) -> None:
+    """Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow."""
 
 
 def _echo_review_link(run_id: str) -> None:
@@ -102,22 +119,22 @@ def stopped_cleanly(what: str, output: str):
 
 
 def _fit_pipeline_options(
-    data: Annotated[Optional[str], typer.Argument(help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X), or a time series (a table, with --time-column and/or --window); the modality is detected and printed.")] = None,
-    config: ConfigOpt = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Column with 0 = normal, 1 = anomaly.")] = None,
-    normal_only: Annotated[Optional[bool], typer.Option(help="Train only on rows labelled normal (when a label is given).")] = None,
-    drop_column: Annotated[Optional[list[str]], typer.Option(help="Column to ignore; repeat for several.")] = None,
-    categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column; repeat. Default: inferred from dtype.")] = None,
-    categorical_likelihood: Annotated[Optional[bool], typer.Option(help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
-    eval_data: Annotated[Optional[str], typer.Option(help="Labelled table for ROC-AUC, AP and plots.")] = None,
-    output_dir: Annotated[Optional[str], typer.Option(help="Where the local copy of the model is saved.")] = None,
-    tracking_uri: TrackingOpt = None,
-    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment name.")] = None,
-    run_name: Annotated[Optional[str], typer.Option(help="MLflow run name.")] = None,
-    register: Annotated[Optional[str], typer.Option(help="Register the model under this name.")] = None,
-    alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
-    resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option(help="Per-epoch checkpoint folder [default: a new one under OUTPUT_DIR/checkpoints]; with --resume, the one to continue.")] = None,
+    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X), or a time series (a table, with --time-column and/or --window); the modality is detected and printed.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", rich_help_panel=DATA_PANEL, help="YAML file of settings; flags override it.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column with 0 = normal, 1 = anomaly.")] = None,
+    normal_only: Annotated[Optional[bool], typer.Option(rich_help_panel=DATA_PANEL, help="Train only on rows labelled normal (when a label is given).")] = None,
+    drop_column: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column to ignore; repeat for several.")] = None,
+    categorical: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Categorical column; repeat. Default: inferred from dtype.")] = None,
+    categorical_likelihood: Annotated[Optional[bool], typer.Option(rich_help_panel=DATA_PANEL, help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(metavar="FILE", rich_help_panel=DATA_PANEL, help="Labelled table for ROC-AUC, AP and plots.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel=TRACKING_PANEL, help="Where the local copy of the model is saved.")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")] = None,
+    experiment: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow experiment name.")] = None,
+    run_name: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow run name (and the local model folder's) (default: fit · <modality> · <data file>).")] = None,
+    register: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="Register the model under this name.")] = None,
+    alias: Annotated[Optional[str], typer.Option(metavar="ALIAS", rich_help_panel=TRACKING_PANEL, help="Alias for the registered version, e.g. champion.")] = None,
+    resume: Annotated[Optional[bool], typer.Option("--resume", rich_help_panel="Training", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
+    checkpoint_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel="Training", help="Per-epoch checkpoint folder (default: a new one under OUTPUT_DIR/checkpoints); with --resume, the one to continue.")] = None,
 ) -> None:
     """The fit command's own options; the detector's are added from its signature (``fit.__signature__``)."""
 
@@ -168,19 +185,30 @@ def _detector_options() -> list[inspect.Parameter]:
         PIPELINE_ONLY, detector_parameters, image_only_parameters, series_only_parameters,
     )
 
-    return [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                              annotation=Annotated[Optional[str], typer.Option(help=p.help)])
-            for p in detector_parameters() if p.name not in PIPELINE_ONLY] + [
-        inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=Annotated[Optional[str], typer.Option(help=f"Images: {p.help}")])
-        for p in image_only_parameters()] + [
-        inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=Annotated[Optional[str], typer.Option(help=f"Series: {p.help}")])
-        for p in series_only_parameters()]
+    def option(p, panel):
+        return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[str], typer.Option(help=p.help, metavar=p.metavar, rich_help_panel=panel)])
+
+    return ([option(p, p.panel) for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+            + [option(p, "Images") for p in image_only_parameters()]
+            + [option(p, "Series (with --time-column and/or --window)") for p in series_only_parameters()])
 
 
-fit.__signature__ = inspect.Signature(
-    [*inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(), *_detector_options()])
+PANEL_ORDER = (DATA_PANEL, "Model", "Training", "Threshold and calibration", "Images",
+               "Series (with --time-column and/or --window)", TRACKING_PANEL)
+"""The order of ``fit --help``'s panels (typer shows them in the order of their first option)."""
+
+
+def _panel_rank(parameter: inspect.Parameter) -> int:
+    info = next((m for m in getattr(parameter.annotation, "__metadata__", ()) if hasattr(m, "rich_help_panel")), None)
+    panel = getattr(info, "rich_help_panel", None)
+    return PANEL_ORDER.index(panel) if panel in PANEL_ORDER else -1  # the DATA argument first
+
+
+fit.__signature__ = inspect.Signature(sorted(
+    [p if p.name == "data" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+     for p in (*inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(), *_detector_options())],
+    key=_panel_rank))
 app.command()(fit)
 
 
@@ -196,7 +224,7 @@ def score(
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
     engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark [default: local[*]].")] = None,
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark (default: local[*)].")] = None,
     maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
     fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
     recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,
@@ -275,9 +303,9 @@ def impute(
     holdout: Annotated[float, typer.Option(help="Share of the observed numbers hidden from the imputer to measure its error (logged as imputation_rmse).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seeds the held-out entries, the training and the importance draws.")] = 0,
     ignore_column: Annotated[Optional[list[str]], typer.Option(help="Column kept as it is and out of the imputation (an identifier, a label); repeat for several.")] = None,
-    epochs: Annotated[Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) [default: auto].")] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) (default: auto).")] = None,
     tracking_uri: TrackingOpt = None,
-    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment [default: anomaly-vae].")] = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: anomaly-vae).")] = None,
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
     model: Annotated[Optional[str], typer.Option(help="Impute with a saved imputer instead of fitting one: a --save-model folder, or runs:/RUN_ID/imputer.")] = None,

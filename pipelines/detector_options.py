@@ -30,6 +30,25 @@ PIPELINE_DEFAULTS = {"random_state": 0, "verbose": 1, "calibration_fraction": 0.
 calibration rows that neither trained the network nor chose its epoch, for the p-values they write."""
 
 
+PANELS = {
+    "Model": ("latent_dim", "hidden_units", "beta", "likelihood", "activation", "n_members", "preprocessing",
+              "corruption_noise", "corruption_mask", "precision"),
+    "Training": ("epochs", "batch_size", "learning_rate", "validation_fraction", "patience", "kl_warmup",
+                 "data_parallel", "random_state", "verbose"),
+    "Threshold and calibration": ("score_rule", "n_samples", "threshold", "target_fpr", "calibration_fraction"),
+}
+"""The ``fit --help`` panel of each tabular detector parameter (image-only and series-only parameters have their
+own panels, "Images" and "Series"); a parameter in no panel is shown under "Model"."""
+
+_ROLE = re.compile(r":(?:\w+:)+`~?(?:[^`<]*<)?([^`>]+)>?`")
+
+
+def plain(text: str) -> str:
+    """Docstring text as a terminal shows it: Sphinx roles (``:class:`~a.B```) become their target's last name,
+    double backquotes are dropped."""
+    return _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text).replace("``", "")
+
+
 @dataclass(frozen=True)
 class DetectorParameter:
     name: str
@@ -49,7 +68,34 @@ class DetectorParameter:
             kind = f"one of {', '.join(choices[self.name])}; default {self.default}"
         if self.name in PIPELINE_DEFAULTS:
             kind += f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}"
-        return f"{self.summary} ({kind})".replace("``", "").replace(":data:", "")
+        return plain(f"{self.summary} ({kind})")
+
+    @property
+    def metavar(self) -> str:
+        """What the option takes, from the docstring's type line: its choices, or ``INTEGER``, ``FLOAT``,
+        ``INTEGERS`` (comma-separated), ``BOOLEAN`` or ``TEXT``, with the words it also accepts (``auto``, ``none``)."""
+        from anomaly_vae.choices import PARAMETER_CHOICES, SERIES_PARAMETER_CHOICES
+
+        choices = {**PARAMETER_CHOICES, **SERIES_PARAMETER_CHOICES}
+        if self.name in choices:
+            return "[" + "|".join(choices[self.name]) + "]"
+        kind = self.kind.split(", default")[0]
+        words = [w for w in ("auto",) if f'"{w}"' in kind] + (["none"] if "None" in kind else [])
+        if kind.startswith(("tuple of int", "list of int")):
+            base = "INTEGERS"
+        elif kind.startswith("int"):
+            base = "INTEGER"
+        elif kind.startswith(("float", '"auto" or float')):
+            base = "FLOAT"
+        elif kind.startswith("bool"):
+            base = "BOOLEAN"
+        else:
+            base = "TEXT"
+        return "|".join([base, *words])
+
+    @property
+    def panel(self) -> str:
+        return next((name for name, members in PANELS.items() if self.name in members), "Model")
 
 
 @functools.lru_cache(maxsize=1)

@@ -174,6 +174,28 @@ def test_help_does_not_import_a_backend():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.once
+def test_fit_help_groups_typed_options_in_panels_free_of_markup_and_version_prints():
+    from typer.testing import CliRunner
+
+    from anomaly_vae import __version__
+    from pipelines.cli import PANEL_ORDER, app
+
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"anomaly-vae {__version__}"
+    result = runner.invoke(app, ["fit", "--help"], terminal_width=100, env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = result.output
+    panels = [text.index(f"─ {panel} ") for panel in PANEL_ORDER]
+    assert panels == sorted(panels)  # data first, tracking last
+    assert "[gaussian|heteroscedastic|mse|bern" in text  # the choices (the column may wrap the rest)
+    assert "INTEGER|auto" in text and "FLOAT" in text and "<str>" not in text.split("─ Data ")[1]
+    for markup in (":class:", ":meth:", ":mod:", ":data:", "``", "[default:"):
+        assert markup not in text, markup
+    assert "(default: $MLFLOW_TRACKING_URI or" in text  # brackets in help are text, not swallowed as markup
+
+
 def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
     """A reviewer tells runs apart from the list, reads what fit resolved, and finds the decision in the run's
     and the registered version's description; a score run links to the fit run and version it used."""
