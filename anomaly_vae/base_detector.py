@@ -211,6 +211,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         kept = stopper.best_epoch + 1 if stopper is not None and stopper.best_weights is not None else self.n_epochs_
         self.training_plan_ = {
             "latent_dim": int(vae.latent_dim), "hidden_units": list(getattr(vae, "hidden_units", ())),
+            "n_members": int(vae.n_members),
             "n_weights": int(sum(int(np.prod(w.shape)) for w in vae.trainable_weights)),
             "n_train": len(train_idx), "n_validation": n_val, "n_calibration": n_cal,
             "batch_size": batch_size, "steps_per_epoch": steps_per_epoch, "epochs": epochs, "patience": patience,

@@ -138,7 +138,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         an epoch may pass over a small training set several times.
     training_plan_ : dict
         What ``fit`` built and ran, with every ``'auto'`` and ``None`` resolved: ``latent_dim``,
-        ``hidden_units``, ``n_weights``, the split (``n_train``, ``n_validation``, ``n_calibration``),
+        ``hidden_units``, ``n_members``, ``n_weights``, the split (``n_train``, ``n_validation``, ``n_calibration``),
         ``batch_size``, ``steps_per_epoch``, ``epochs`` and ``patience`` planned, ``kl_warmup_epochs``,
         ``epochs_run`` and ``epoch_kept`` (the epoch whose weights early stopping restored), and the
         ``monitor``ed loss. Set by ``fit`` for the run's record; a saved model does not keep it.

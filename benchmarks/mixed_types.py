@@ -227,6 +227,33 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+PREVIOUS = ROOT / "benchmarks" / "mixed_types_previous.csv"
+"""The pipeline defaults' figures of the last accepted run (mean ROC-AUC and AP over the seeds, and the AP's standard
+deviation); after a change that moves them for good, copy the new ones there and say why in RESULTS.md."""
+NOISE = {"roc_auc": 0.005, "ap": 0.01}
+"""How far a mean may fall below the previous figure before the run fails (seed noise: the sd over three seeds)."""
+MAX_AP_SD = 0.012
+"""The bound on the AP's standard deviation over seeds: two fits of one file should rank alike."""
+
+
+def guard(table: pd.DataFrame, previous: pd.DataFrame) -> tuple[list[str], bool]:
+    """The pipeline defaults' row against the previous figures and the spread bound: lines to print, and whether
+    everything held."""
+    name = "VAE, pipeline defaults"
+    if name not in table.index or table.loc[name, "seeds"] < 3:
+        return ["guard: skipped (needs the pipeline defaults on at least 3 seeds)"], True
+    row, before, lines, ok = table.loc[name], previous.loc[name], [], True
+    for column, margin in NOISE.items():
+        held = row[column] >= before[column] - margin
+        ok &= held
+        lines.append(f"guard: mean {column} {row[column]:.3f} (previous {before[column]:.3f}, may fall by {margin}): "
+                     + ("ok" if held else "REGRESSION"))
+    held = row["ap_sd"] <= MAX_AP_SD
+    ok &= held
+    lines.append(f"guard: AP sd over seeds {row['ap_sd']:.3f} (bound {MAX_AP_SD}): " + ("ok" if held else "BOUND BROKEN"))
+    return lines, ok
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2", help="model seeds (--random-state); the table is generated once")
@@ -277,7 +304,14 @@ def main(argv=None) -> None:
     pd.set_option("display.width", 250)
     print(results[["method", "seed", "roc_auc", "ap", "fit_s"]].round(3).to_string(index=False))
     print()
-    print(markdown(summary(results)))
+    table = summary(results)
+    print(markdown(table))
+    default_table = (args.data_seed, args.train_rows, args.test_normal, args.per_kind) == (0, 5000, 2000, 100)
+    if default_table and PREVIOUS.is_file():
+        lines, ok = guard(table, pd.read_csv(PREVIOUS, index_col="method"))
+        print("\n" + "\n".join(lines))
+        if not ok:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

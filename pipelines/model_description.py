@@ -50,6 +50,8 @@ def describe(detector, modality: str, data: str, metrics: dict, eval_data: str |
                      "calibration scores; p-values come from the same scores.")
     if plan:
         net = f"latent size {plan['latent_dim']}"
+        if plan.get("n_members", 1) > 1:
+            net += f", {plan['n_members']} members averaged"
         if plan.get("hidden_units"):
             net += ", hidden layers " + "-".join(map(str, plan["hidden_units"]))
         lines.append(f"**Network:** {net}, {plan['n_weights']:,} weights. **Training:** {plan['epochs_run']} of "

@@ -164,8 +164,10 @@ def check_detector_params(params: dict[str, Any]) -> None:
 
 
 def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` for ``VAEAnomalyDetector``, refusing an image-only or series-only option by its flag."""
-    from pipelines.detector_options import image_only_parameters, series_only_parameters
+    """``params`` for ``VAEAnomalyDetector`` with the table pipeline's own defaults where unset
+    (:data:`~pipelines.detector_options.TABLE_PIPELINE_DEFAULTS`), refusing an image-only or series-only option by
+    its flag."""
+    from pipelines.detector_options import TABLE_PIPELINE_DEFAULTS, image_only_parameters, series_only_parameters
 
     image_only = sorted(k for k in params if k in {p.name for p in image_only_parameters()})
     if image_only:
@@ -174,7 +176,7 @@ def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
     if series_only:
         raise ValueError(f"{', '.join(flag(k) for k in series_only)} apply to time series (give --time-column or "
                          "--window to fit one), not to tables.")
-    return params
+    return {**TABLE_PIPELINE_DEFAULTS, **params}
 
 
 def series_detector_params(params: dict[str, Any]) -> dict[str, Any]:

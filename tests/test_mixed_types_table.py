@@ -61,3 +61,21 @@ def test_global_anomalies_sit_far_out_on_one_column(table):
     rows = test[test["kind"] == "global"]
     z = (rows[["income", "spend", "balance", "tenure_months"]] - train.median(numeric_only=True)) / train.std(numeric_only=True)
     assert (z.abs().max(axis=1) > 2.5).mean() > 0.9
+
+
+def test_the_guard_fails_a_lower_mean_or_a_wider_spread_and_passes_noise():
+    import pandas as pd
+
+    name = "VAE, pipeline defaults"
+    previous = pd.DataFrame({"roc_auc": [0.80], "ap": [0.50], "ap_sd": [0.005]}, index=pd.Index([name], name="method"))
+
+    def row(roc_auc, ap, ap_sd, seeds=3):
+        return pd.DataFrame({"roc_auc": [roc_auc], "ap": [ap], "ap_sd": [ap_sd], "seeds": [seeds]}, index=[name])
+
+    assert mt.guard(row(0.80 - mt.NOISE["roc_auc"] / 2, 0.50 - mt.NOISE["ap"] / 2, 0.005), previous)[1]
+    assert not mt.guard(row(0.80, 0.50 - 2 * mt.NOISE["ap"], 0.005), previous)[1]
+    assert not mt.guard(row(0.80 - 2 * mt.NOISE["roc_auc"], 0.50, 0.005), previous)[1]
+    lines, ok = mt.guard(row(0.80, 0.50, mt.MAX_AP_SD * 2), previous)
+    assert not ok and "BOUND BROKEN" in lines[-1]
+    lines, ok = mt.guard(row(0.0, 0.0, 1.0, seeds=1), previous)  # one seed says nothing about the spread
+    assert ok and "skipped" in lines[0]

@@ -165,7 +165,9 @@ def test_impute_writes_observed_values_back_as_read_and_refuses_its_input(tmp_pa
 def test_sigterm_during_impute_is_one_line_and_exit_130(tmp_path):
     """Was: SIGTERM during ``impute`` exited 143 with no message."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(3000, 6)), columns=list("abcdef"))
+    # large enough that training outlasts the wait on a fast machine too: 60,000 rows are about 470 steps an epoch,
+    # and early stopping cannot end the fit before its patience (50 of the 500 epochs) has passed
+    frame = pd.DataFrame(rng.normal(size=(60_000, 6)), columns=list("abcdef"))
     frame.iloc[::5, 0] = np.nan
     frame.to_csv(tmp_path / "in.csv", index=False)
     proc = popen_cli("impute", tmp_path / "in.csv", tmp_path / "out.csv", "--epochs", "500", "--no-log-run",
