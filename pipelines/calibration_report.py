@@ -85,12 +85,14 @@ def calibration_plot(rates: np.ndarray, targets, rule: str, target: float, fold:
     floor = 1.0 / fold
     for row in rates:
         ax.scatter(targets, np.maximum(row, floor / 2), s=10, color="tab:blue", alpha=0.35)
-    ax.plot(targets, np.maximum(rates.mean(axis=0), floor / 2), "o-", color="tab:blue", label=f"{rule}: mean over folds")
+    mean = rates.mean(axis=0)
+    drawn = np.where(mean > 0, mean, floor / 2)  # only a rate of 0 is drawn at the floor (a log axis has no 0)
+    ax.plot(targets, drawn, "o-", color="tab:blue", label=f"{rule}: mean over folds")
     lo, hi = min(targets) / 1.5, max(targets) * 1.5
     ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="realised = target")
     own = list(targets).index(target)
-    ax.plot([target], [max(rates.mean(axis=0)[own], floor / 2)], "*", ms=14, color="red", zorder=5,
-            label=f"the model's target {target:g}: realised {rates.mean(axis=0)[own]:.3g}")
+    ax.plot([target], [drawn[own]], "*", ms=14, color="red", zorder=5,
+            label=f"the model's target {target:g}: realised {mean[own]:.3g}")
     if target * fold < 1:
         ax.text(0.02, 0.93, f"a fold of {fold} cannot resolve rates below {1 / fold:.2g}:\n"
                 "the model's target is only roughly measured", transform=ax.transAxes, va="top", fontsize=8,

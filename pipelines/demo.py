@@ -12,10 +12,9 @@ from pipelines.demo_data import DATA_DIR
 
 
 def main() -> None:
-    import mlflow
-
     from pipelines.fit import run_fit
     from pipelines.score import run_score
+    from pipelines.run_identity import review_url
     from pipelines.settings import FitSettings, ScoreSettings
     from pipelines.tracking import tracking_uri
 
@@ -53,10 +52,7 @@ def main() -> None:
     print(f"scores file:       {scored_images.output}  ({scored_images.rows} images, "
           f"{scored_images.anomaly_rate:.1%} flagged); anomaly maps in {maps}")
     print(f"open the UI with:  .venv/bin/mlflow ui --backend-store-uri {uri}")
-    from pipelines.run_identity import UI_DEFAULT
-
-    print(f"then the table fit: {UI_DEFAULT}/#/experiments/{mlflow.get_run(fitted.run_id).info.experiment_id}/runs/"
-          f"{fitted.run_id}?workflowType=machine_learning  (MLflow's model-training pages, not its GenAI overview)")
+    print(f"then the table fit: {review_url(fitted.run_id)}  (MLflow's model-training pages, not its GenAI overview)")
 
 
 if __name__ == "__main__":

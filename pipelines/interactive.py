@@ -14,6 +14,10 @@ MAX_INTERACTIVE_POINTS = 200_000
 """The most points per trace in an HTML plot (a random subset of scores, an evenly thinned series, beyond)."""
 
 
+MAX_BINS = 2_000
+"""The most bins of an HTML histogram over all its scores (their width then grows past a 60th of the normal span)."""
+
+
 def _html(fig) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
 
@@ -35,8 +39,20 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
         return values if len(values) <= MAX_INTERACTIVE_POINTS else rng.choice(values, MAX_INTERACTIVE_POINTS)
 
     scores = np.asarray(scores, dtype=float)
+    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
+                        dtype=float)
+    normal = normal[np.isfinite(normal)]
+    everything = np.concatenate([scores, normal])
+    everything = everything[np.isfinite(everything)]
+    lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (everything.min(), everything.max())
+    if np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    span = (hi - lo) or 1.0
+    # one set of bins for every trace, 60 across the normal scores, at most MAX_BINS over all of them
+    low, high = float(everything.min()), float(everything.max())
+    size = max(span / 60, (high - low) / MAX_BINS)
     fig = go.Figure()
-    style = {"opacity": 0.6, "histnorm": "probability density", "nbinsx": 120}
+    style = {"opacity": 0.6, "histnorm": "probability density", "xbins": {"start": low, "end": high + size, "size": size}}
     if labels is not None:
         for value, name in [(0, "normal"), (1, "anomaly")]:
             fig.add_trace(go.Histogram(x=subset(scores[labels == value]), name=name, **style))
@@ -46,15 +62,7 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
         fig.add_trace(go.Histogram(x=subset(reference), name="calibration split", **style))
     if np.isfinite(threshold):
         fig.add_vline(x=threshold, line_dash="dash", line_color="red", annotation_text=f"threshold {threshold:.4g}")
-    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
-                        dtype=float)
-    normal = normal[np.isfinite(normal)]
-    if len(normal):
-        lo, hi = np.percentile(normal, [0.5, 99.5])
-        if np.isfinite(threshold):
-            lo, hi = min(lo, threshold), max(hi, threshold)
-        span = (hi - lo) or 1.0
-        fig.update_xaxes(range=[lo - 0.05 * span, hi + 0.15 * span])
+    fig.update_xaxes(range=[lo - 0.05 * span, hi + 0.15 * span])
     fig.update_layout(barmode="overlay", title=title + " (drag to zoom, double-click to see every score)",
                       xaxis_title="anomaly score (higher = more anomalous)", yaxis_title="density")
     return _html(fig)

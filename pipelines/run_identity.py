@@ -14,7 +14,7 @@ from pathlib import Path
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
-"""The kind MLflow's UI shows as *Model training*: it opens on the runs list."""
+"""The experiment kind MLflow calls *Model training* (as against GenAI development)."""
 
 TAG_PREFIX = "anomaly_vae."
 PARENT_RUN_TAG = "mlflow.parentRunId"
@@ -70,18 +70,24 @@ UI_DEFAULT = "http://127.0.0.1:5000"
 """Where ``mlflow ui`` serves a local store unless told otherwise."""
 
 
-def review_link(run_id: str) -> str:
-    """Where a reviewer opens ``run_id`` in the MLflow UI, on its *Model training* pages: MLflow 3.17's UI opens
-    every experiment on the GenAI overview unless the link (or the switch at the top left) says
-    ``workflowType=machine_learning``; the experiment's kind tag alone does not change that. For a local store,
-    the command that serves it comes first."""
+def review_url(run_id: str) -> str:
+    """Where ``run_id`` opens in the MLflow UI on its *Model training* pages: MLflow 3.17's UI opens every experiment
+    on the GenAI overview unless the link (or the switch at the top left) says ``workflowType=machine_learning``; the
+    experiment's kind tag alone does not change that. A local store is served by ``mlflow ui`` at :data:`UI_DEFAULT`."""
     import mlflow
 
     uri = mlflow.get_tracking_uri()
     experiment_id = mlflow.MlflowClient().get_run(run_id).info.experiment_id
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_DEFAULT
-    link = f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
-    return link if base != UI_DEFAULT else f"`mlflow ui --backend-store-uri {uri}`, then {link}"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def review_link(run_id: str) -> str:
+    """:func:`review_url`, after the command that serves a local store."""
+    import mlflow
+
+    uri, url = mlflow.get_tracking_uri(), review_url(run_id)
+    return url if uri.startswith(("http://", "https://")) else f"`mlflow ui --backend-store-uri {uri}`, then {url}"
 
 
 def model_folder_name(settings_run_name: str | None, data: str | None, run_id: str | None) -> str:

@@ -123,6 +123,7 @@ def log_score_run(settings: ScoreSettings, source, modality: str, detector, scor
     import mlflow
 
     from pipelines import interactive, plots, run_identity
+    from pipelines.model_description import NOUNS
     from pipelines.tracking import SafeRun, log_metrics_and_plots, open_store
 
     run = SafeRun()
@@ -143,8 +144,7 @@ def log_score_run(settings: ScoreSettings, source, modality: str, detector, scor
     run.call(mlflow.log_metrics, metrics)
     if len(scores) > MAX_PLOTTED_SCORES:
         scores = np.random.default_rng(0).choice(scores, MAX_PLOTTED_SCORES)
-    unit = {"table": "rows", "images": "images", "series": "time points"}[modality]
-    title = f"Scored {unit} against the calibration scores"
+    title = f"Scored {NOUNS[modality][1]}s against the calibration scores"
     log_metrics_and_plots(run, {}, {
         "score_histogram.png": plots.score_histogram(scores, detector.threshold_,
                                                      reference=detector.calibration_scores_, title=title),
