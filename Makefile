@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch first: the tests marked `once` (servers, pipelines, CLI) run on the first backend, and torch trains these
-# small networks fastest on a CPU (the whole suite: torch under 2 minutes, JAX near 20).
+# small networks fastest on a CPU.
 BACKENDS ?= torch tensorflow jax
 PYTEST_ARGS ?= --durations=10
 
@@ -16,7 +16,15 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # uv ignores pip's find-links unless told; that is where the CPU build of torch lies.
 export UV_FIND_LINKS := $(PIP_FIND_LINKS)
 
-.PHONY: install chromium java test demo bench speed clean
+# `make check`, the inner loop: the linter, then the unit tests of the model, the detector, the decisions, the
+# tables, the plots and the settings on one backend (no server, browser, Spark or pipeline run); under 3 minutes.
+CHECK_TESTS ?= tests/test_vae.py tests/test_elbo.py tests/test_detector.py tests/test_calibration.py \
+	tests/test_latent_mixture.py tests/test_preprocessing.py tests/test_schema.py tests/test_settings.py \
+	tests/test_tables.py tests/test_windows.py tests/test_series_metrics.py tests/test_image_files.py \
+	tests/test_review_plots.py tests/test_speed_guard.py tests/test_mixed_types_table.py \
+	tests/test_generative.py tests/security/test_output_property.py tests/security/test_untrusted_models.py
+
+.PHONY: install chromium java check test demo bench speed clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +47,10 @@ java:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
 # The whole suite on every backend. Server, UI and cross-backend tests run once (on the first backend).
+check: install
+	$(VENV)/bin/ruff check .
+	KERAS_BACKEND=$${KERAS_BACKEND:-torch} $(PY) -m pytest -q -n 2 $(CHECK_TESTS)
+
 test: install chromium java
 	@set -e; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \

@@ -382,7 +382,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
     # --------------------------------------------------------- persistence
     def __getstate__(self):
         if "_latent_fit" in self.__dict__:
-            self.latent_mixture_  # fitted now, so a pickle carries the mixture rather than training examples
+            _ = self.latent_mixture_  # fitted now, so a pickle carries the mixture rather than training examples
         state = self.__dict__.copy()
         state.pop("_scorers", None)
         if "vae_" in state:

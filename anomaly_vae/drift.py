@@ -88,7 +88,7 @@ def ks_two_sample(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     constant and ``F_a`` monotone), so ``3 len(b) + 2`` points give the same statistic. The p-value is then
     SciPy's asymptotic one, the one ``ks_2samp`` itself uses when a sample is larger than ``KS_EXACT_MAX_N``.
     """
-    from scipy.stats import kstwo, ks_2samp
+    from scipy.stats import ks_2samp, kstwo
 
     if max(len(a), len(b)) <= KS_EXACT_MAX_N:
         ks = ks_2samp(a, b)

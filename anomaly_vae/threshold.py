@@ -19,6 +19,7 @@ import numpy as np
 from anomaly_vae.p_values import CalibrationWarning, check_scores, conformal_threshold
 from anomaly_vae.tail import TailFit, fit_tail
 
+
 @dataclass(frozen=True)
 class Threshold:
     """A fitted threshold: its value (rows scoring strictly above it are flagged), how it was set, and the

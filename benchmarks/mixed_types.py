@@ -44,6 +44,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_output import local_model  # noqa: E402
+
 KINDS = ("global", "dependency", "contextual", "categorical")
 NUMERIC = ("income", "spend", "visits", "tenure_months", "balance", "risk_score", "age", "hour")
 CATEGORICAL = ("segment", "region", "product", "channel")

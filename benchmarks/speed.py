@@ -52,7 +52,6 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from anomaly_vae.base_detector import STEPS_PER_EXECUTION
     from anomaly_vae.persistence import compile_vae
     from anomaly_vae.scoring import ScoreModel, predict_scores, score_batch_size
-
     from anomaly_vae.steps import device_description
 
     x = make_data(rows)

@@ -182,7 +182,10 @@ def fit(**options) -> None:
 def _detector_options() -> list[inspect.Parameter]:
     """One ``--name`` option per detector parameter, its help from the detector's docstring."""
     from pipelines.detector_options import (
-        PIPELINE_ONLY, detector_parameters, image_only_parameters, series_only_parameters,
+        PIPELINE_ONLY,
+        detector_parameters,
+        image_only_parameters,
+        series_only_parameters,
     )
 
     def option(p, panel):

@@ -13,8 +13,8 @@ from pipelines.demo_data import DATA_DIR
 
 def main() -> None:
     from pipelines.fit import run_fit
-    from pipelines.score import run_score
     from pipelines.run_identity import review_url
+    from pipelines.score import run_score
     from pipelines.settings import FitSettings, ScoreSettings
     from pipelines.tracking import tracking_uri
 

@@ -132,17 +132,20 @@ def run_fit(settings: FitSettings) -> FitResult:
     from pipelines import calibration_report
     from pipelines.bundle import ModelBundle
     from pipelines.checkpoints import Checkpoint
-    from pipelines.stop_on_signal import StopOnSignal
+    from pipelines.image_files import is_image_input
     from pipelines.preprocessing import build_preprocessor, onehot_groups
     from pipelines.schema import Schema
     from pipelines.settings import table_detector_params
+    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tables import read_table
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        MLflowEpochLogger,
+        environment_params,
+        log_bundle_model,
+        log_fit_record,
+        log_metrics_and_plots,
         start_fit_run,
     )
-
-    from pipelines.image_files import is_image_input
 
     if is_image_input(settings.data):
         from pipelines.fit_images import run_image_fit

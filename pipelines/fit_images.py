@@ -57,7 +57,11 @@ def run_image_fit(settings):
     from pipelines.image_files import read_images
     from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        MLflowEpochLogger,
+        environment_params,
+        log_bundle_model,
+        log_fit_record,
+        log_metrics_and_plots,
         start_fit_run,
     )
 

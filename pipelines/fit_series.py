@@ -57,11 +57,15 @@ def run_series_fit(settings):
     from anomaly_vae.series_input import check_series
     from pipelines import calibration_report, interactive, plots, series_plots
     from pipelines.fit import FitResult, local_dataset_source, save_new
-    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.series_bundle import SeriesBundle
     from pipelines.settings import series_detector_params
+    from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tracking import (
-        MLflowEpochLogger, environment_params, log_bundle_model, log_fit_record, log_metrics_and_plots,
+        MLflowEpochLogger,
+        environment_params,
+        log_bundle_model,
+        log_fit_record,
+        log_metrics_and_plots,
         start_fit_run,
     )
 

@@ -37,8 +37,8 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
 
     from anomaly_vae.atomic import remove_stale_temporaries
     from anomaly_vae.drift import drift_report
-    from pipelines.interrupts import terminate_as_interrupt
     from pipelines.image_bundle import ImageBundle
+    from pipelines.interrupts import terminate_as_interrupt
     from pipelines.model_source import load_model
     from pipelines.series_bundle import SeriesBundle
     from pipelines.tracking import fail_fast_http, tracking_uri
@@ -276,7 +276,7 @@ def _score_table(settings: ScoreSettings, bundle):
         offset = 0
         with tqdm(desc=desc, unit=" rows", disable=None, file=sys.stderr) as bar:
             for chunk in iter_table(settings.data, settings.chunk_rows, text=True):
-                yield chunk, lambda fn, o=offset, n=len(chunk): _named(fn, settings, o, n)
+                yield chunk, lambda fn, o=offset, n=len(chunk): _named(fn, settings, o, n)  # noqa: B008 (binds now)
                 bar.update(len(chunk))
                 offset += len(chunk)
 

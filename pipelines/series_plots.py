@@ -50,7 +50,7 @@ def _lanes(ax, x: np.ndarray, flagged: np.ndarray, labels) -> None:
     lanes = [("flagged", flagged, "red")]
     if labels is not None:
         lanes.append(("labelled", np.asarray(labels) > 0, "0.35"))
-    for row, (name, mask, colour) in enumerate(lanes):
+    for row, (_, mask, colour) in enumerate(lanes):
         for start, stop in _runs(mask):
             ax.axvspan(x[start] - pad, x[min(stop, last)] + pad, ymin=row / len(lanes) + 0.1,
                        ymax=(row + 1) / len(lanes) - 0.1, color=colour, lw=0)

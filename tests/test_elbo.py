@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from anomaly_vae.elbo import elbo_loss, kl_to_standard_normal
 from anomaly_vae import likelihoods
+from anomaly_vae.elbo import elbo_loss, kl_to_standard_normal
 from anomaly_vae.likelihoods import bernoulli_nll, gaussian_nll, mse_nll
 
 rng = np.random.default_rng(1)

@@ -213,7 +213,7 @@ def test_two_scoring_processes_share_one_sqlite_store(tmp_path):
     procs = [cli("score", fitted.model_uri, str(TEST), str(tmp_path / f"s{i}.csv"), "--tracking-uri", store, cwd=tmp_path)
              for i in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err[-2000:]
     frames = [pd.read_csv(tmp_path / f"s{i}.csv") for i in range(2)]
     assert len(frames[0]) == len(frames[1]) == len(pd.read_csv(TEST))

@@ -21,7 +21,14 @@ from pipelines.output_rules import OutputRefused
 from pipelines.score import run_score
 from pipelines.settings import ScoreSettings
 from tests.security.helpers import (
-    TEST, assert_user_error, cli, digit_folder, popen_cli, save_small_bundle, save_small_image_bundle, snapshot,
+    TEST,
+    assert_user_error,
+    cli,
+    digit_folder,
+    popen_cli,
+    save_small_bundle,
+    save_small_image_bundle,
+    snapshot,
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.once]  # file and size rules: backend-independent
