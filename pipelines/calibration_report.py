@@ -64,9 +64,9 @@ def metrics(detector) -> dict[str, float]:
     return out
 
 
-def figures(detector) -> dict[str, Figure]:
-    """``calibration.png`` (target against realised rate on calibration folds), and ``tail_fit.png`` for a
-    ``pot`` threshold with a tail fit."""
+def figures(detector, what: str = "rows") -> dict[str, Figure]:
+    """``calibration.png`` (target against realised rate on calibration folds of ``what``), and ``tail_fit.png``
+    for a ``pot`` threshold with a tail fit."""
     scores = np.asarray(detector.calibration_scores_)
     out = {}
     fold = len(scores) // FOLDS
@@ -74,13 +74,13 @@ def figures(detector) -> dict[str, Figure]:
     if measurable:  # the model's own target is always shown, even where a fold is too small to measure it
         targets = sorted({*measurable, detector.target_fpr_})
         out["calibration.png"] = calibration_plot(fold_rates(scores, detector.threshold_rule_, targets), targets,
-                                                  detector.threshold_rule_, detector.target_fpr_, fold)
+                                                  detector.threshold_rule_, detector.target_fpr_, fold, what)
     if detector.tail_ is not None:
         out["tail_fit.png"] = tail_plot(scores, detector.tail_, detector.threshold_, detector.target_fpr_)
     return out
 
 
-def calibration_plot(rates: np.ndarray, targets, rule: str, target: float, fold: int) -> Figure:
+def calibration_plot(rates: np.ndarray, targets, rule: str, target: float, fold: int, what: str = "rows") -> Figure:
     fig, ax = plt.subplots(figsize=(5.8, 5))
     floor = 1.0 / fold
     for row in rates:
@@ -98,7 +98,7 @@ def calibration_plot(rates: np.ndarray, targets, rule: str, target: float, fold:
                 "the model's target is only roughly measured", transform=ax.transAxes, va="top", fontsize=8,
                 color="red")
     ax.set(xscale="log", yscale="log", xlabel="target false-positive rate", ylabel="realised rate on the held-out fold",
-           title=f"Threshold on calibration folds ({FOLDS} folds of {fold} rows)")
+           title=f"Threshold on calibration folds ({FOLDS} folds of {fold} {what})")
     ax.text(0.02, 0.98, f"rates of 0 drawn at {floor / 2:.2g}", transform=ax.transAxes, va="top", fontsize=8)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

@@ -103,7 +103,7 @@ def run_image_fit(settings):
                    **calibration_report.metrics(detector)}
         figures = {"training_curves.png": plots.training_curves(detector.history_,
                                                                 detector.training_plan_["epoch_kept"]),
-                   **calibration_report.figures(detector)}
+                   **calibration_report.figures(detector, "images")}
         shown = evaluation if evaluation is not None else train
         scores, maps = bundle.score_images(shown.images)
         labels = shown.labels if evaluation is not None else None

@@ -117,7 +117,7 @@ def run_series_fit(settings):
         title = f"{Path(settings.eval_data or settings.data).name}: series and score"
         figures = {"training_curves.png": plots.training_curves(detector.history_,
                                                                 detector.training_plan_["epoch_kept"]),
-                   **calibration_report.figures(detector),
+                   **calibration_report.figures(detector, "time points"),
                    "series_scores.png": series_plots.series_scores(*shown_as, title=title),
                    "series_scores.html": interactive.series_scores(*shown_as, title=title)}
         log_metrics_and_plots(run, metrics, figures)
