@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from anomaly_vae.choices import SAMPLE_CODES
+from pipelines.detector_options import IMAGES_PANEL, PANELS, SERIES_PANEL
 from pipelines.output_rules import OVERWRITE_HELP
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,12 +25,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-DATA_PANEL, TRACKING_PANEL = "Data", "Tracking and output"
+DATA_PANEL, TRACKING_PANEL, TRAINING_PANEL = "Data", "Tracking and output", "Training"
 """``fit --help`` panels of the pipeline's own options (the detector's: ``pipelines.detector_options.PANELS``)."""
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file of settings; flags override it.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
-TrackingOpt = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")]
+TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
+TrackingOpt = Annotated[Optional[str], typer.Option(help=TRACKING_HELP)]
 
 EXIT_BAD_INPUT = 2
 EXIT_TRACKING = 3
@@ -128,13 +130,13 @@ def _fit_pipeline_options(
     categorical_likelihood: Annotated[Optional[bool], typer.Option(rich_help_panel=DATA_PANEL, help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(metavar="FILE", rich_help_panel=DATA_PANEL, help="Labelled table for ROC-AUC, AP and plots.")] = None,
     output_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel=TRACKING_PANEL, help="Where the local copy of the model is saved.")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help=TRACKING_HELP)] = None,
     experiment: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow experiment name.")] = None,
     run_name: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow run name (and the local model folder's) (default: fit · <modality> · <data file>).")] = None,
     register: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="Register the model under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(metavar="ALIAS", rich_help_panel=TRACKING_PANEL, help="Alias for the registered version, e.g. champion.")] = None,
-    resume: Annotated[Optional[bool], typer.Option("--resume", rich_help_panel="Training", help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel="Training", help="Per-epoch checkpoint folder (default: a new one under OUTPUT_DIR/checkpoints); with --resume, the one to continue.")] = None,
+    resume: Annotated[Optional[bool], typer.Option("--resume", rich_help_panel=TRAINING_PANEL, help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
+    checkpoint_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel=TRAINING_PANEL, help="Per-epoch checkpoint folder (default: a new one under OUTPUT_DIR/checkpoints); with --resume, the one to continue.")] = None,
 ) -> None:
     """The fit command's own options; the detector's are added from its signature (``fit.__signature__``)."""
 
@@ -193,12 +195,11 @@ def _detector_options() -> list[inspect.Parameter]:
             Optional[str], typer.Option(help=p.help, metavar=p.metavar, rich_help_panel=panel)])
 
     return ([option(p, p.panel) for p in detector_parameters() if p.name not in PIPELINE_ONLY]
-            + [option(p, "Images") for p in image_only_parameters()]
-            + [option(p, "Series (with --time-column and/or --window)") for p in series_only_parameters()])
+            + [option(p, IMAGES_PANEL) for p in image_only_parameters()]
+            + [option(p, SERIES_PANEL) for p in series_only_parameters()])
 
 
-PANEL_ORDER = (DATA_PANEL, "Model", "Training", "Threshold and calibration", "Images",
-               "Series (with --time-column and/or --window)", TRACKING_PANEL)
+PANEL_ORDER = (DATA_PANEL, *PANELS, IMAGES_PANEL, SERIES_PANEL, TRACKING_PANEL)
 """The order of ``fit --help``'s panels (typer shows them in the order of their first option)."""
 
 
@@ -227,7 +228,7 @@ def score(
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
     engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark (default: local[*)].")] = None,
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark (default: local[*]).")] = None,
     maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
     fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
     recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,

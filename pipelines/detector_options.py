@@ -37,6 +37,9 @@ three seeds) and raised its mean (0.486 -> 0.495 AP, 0.819 -> 0.827 ROC-AUC), fo
 command (the members train in one network) and 20% more in scoring (benchmarks/RESULTS.md, "Mixed-type tables").
 The Python default stays 1, where the time to first result matters more."""
 
+IMAGES_PANEL, SERIES_PANEL = "Images", "Series (with --time-column and/or --window)"
+"""``fit --help`` panels of the image-only and series-only parameters."""
+
 PANELS = {
     "Model": ("latent_dim", "hidden_units", "beta", "likelihood", "activation", "n_members", "preprocessing",
               "corruption_noise", "corruption_mask", "precision"),
@@ -45,7 +48,7 @@ PANELS = {
     "Threshold and calibration": ("score_rule", "n_samples", "threshold", "target_fpr", "calibration_fraction"),
 }
 """The ``fit --help`` panel of each tabular detector parameter (image-only and series-only parameters have their
-own panels, "Images" and "Series"); a parameter in no panel is shown under "Model"."""
+own panels, ``IMAGES_PANEL`` and ``SERIES_PANEL``); a parameter in no panel is shown under "Model"."""
 
 _ROLE = re.compile(r":(?:\w+:)+`~?(?:[^`<]*<)?([^`>]+)>?`")
 
@@ -89,7 +92,7 @@ class DetectorParameter:
         if self.name in choices:
             return "[" + "|".join(choices[self.name]) + "]"
         kind = self.kind.split(", default")[0]
-        words = [w for w in ("auto",) if f'"{w}"' in kind] + (["none"] if "None" in kind else [])
+        words = (["auto"] if '"auto"' in kind else []) + (["none"] if "None" in kind else [])
         if kind.startswith(("tuple of int", "list of int")):
             base = "INTEGERS"
         elif kind.startswith("int"):

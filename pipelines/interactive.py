@@ -38,19 +38,16 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
         values = np.asarray(values, dtype=float)
         return values if len(values) <= MAX_INTERACTIVE_POINTS else rng.choice(values, MAX_INTERACTIVE_POINTS)
 
+    from pipelines.plots import score_axis
+
     scores = np.asarray(scores, dtype=float)
-    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
-                        dtype=float)
-    normal = normal[np.isfinite(normal)]
-    everything = np.concatenate([scores, normal])
+    lo, hi = score_axis(scores, threshold, reference, labels)  # the PNG's view, as the initial one
+    everything = np.concatenate([scores, [] if reference is None else np.asarray(reference, dtype=float)])
     everything = everything[np.isfinite(everything)]
-    lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (everything.min(), everything.max())
-    if np.isfinite(threshold):
-        lo, hi = min(lo, threshold), max(hi, threshold)
-    span = (hi - lo) or 1.0
-    # one set of bins for every trace, 60 across the normal scores, at most MAX_BINS over all of them
+    # one set of bins for every trace, 60 across the normal span (the view adds a fifth of margin: 72 across it), at
+    # most MAX_BINS over all the scores
     low, high = float(everything.min()), float(everything.max())
-    size = max(span / 60, (high - low) / MAX_BINS)
+    size = max((hi - lo) / 72, (high - low) / MAX_BINS)
     fig = go.Figure()
     style = {"opacity": 0.6, "histnorm": "probability density", "xbins": {"start": low, "end": high + size, "size": size}}
     if labels is not None:
@@ -62,7 +59,7 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
         fig.add_trace(go.Histogram(x=subset(reference), name="calibration split", **style))
     if np.isfinite(threshold):
         fig.add_vline(x=threshold, line_dash="dash", line_color="red", annotation_text=f"threshold {threshold:.4g}")
-    fig.update_xaxes(range=[lo - 0.05 * span, hi + 0.15 * span])
+    fig.update_xaxes(range=[lo, hi])
     fig.update_layout(barmode="overlay", title=title + " (drag to zoom, double-click to see every score)",
                       xaxis_title="anomaly score (higher = more anomalous)", yaxis_title="density")
     return _html(fig)

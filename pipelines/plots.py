@@ -32,6 +32,21 @@ def training_curves(history: dict, kept_epoch: int | None = None) -> Figure:
     return fig
 
 
+def score_axis(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
+               labels: np.ndarray | None = None) -> tuple[float, float]:
+    """The score axis of a histogram: the normal scores (the reference, else the label-0 scores, else all) from
+    their 0.5th to 99.5th percentile and the threshold, with a margin; a few huge anomaly scores stay off it."""
+    scores = np.asarray(scores, dtype=float)
+    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
+                        dtype=float)
+    normal = normal[np.isfinite(normal)]
+    lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (np.min(scores), np.max(scores))
+    if np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    span = (hi - lo) or 1.0
+    return float(lo - 0.05 * span), float(hi + 0.15 * span)
+
+
 def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
                     labels: np.ndarray | None = None, title: str = "Anomaly scores") -> Figure:
     """Score histogram with the threshold line; split by label, or against a reference distribution.
@@ -41,15 +56,8 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
     drawn in its last bin and counted in the legend."""
     fig, ax = plt.subplots(figsize=(7, 4))
     scores = np.asarray(scores, dtype=float)
-    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
-                        dtype=float)
-    normal = normal[np.isfinite(normal)]
-    lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (np.min(scores), np.max(scores))
+    lo, hi = score_axis(scores, threshold, reference, labels)
     shown = np.isfinite(threshold)  # an infinite threshold (nothing flagged) has no line
-    if shown:
-        lo, hi = min(lo, threshold), max(hi, threshold)
-    span = (hi - lo) or 1.0
-    lo, hi = lo - 0.05 * span, hi + 0.15 * span
     bins = np.linspace(lo, hi, 60)
 
     def drawn(values, name):

@@ -77,7 +77,9 @@ def log_bundle_model(run, local_model, signature, input_example, settings,
     )
     model_uri = f"runs:/{run.run_id}/model" if info else None
     if info is not None and description and getattr(info, "model_id", None):  # MLflow 3's logged model
-        run.call(mlflow.set_logged_model_tags, info.model_id, {"mlflow.note.content": description})
+        from pipelines.run_identity import DESCRIPTION_TAG
+
+        run.call(mlflow.set_logged_model_tags, info.model_id, {DESCRIPTION_TAG: description})
     registered = None
     if info and settings.register:
         registered = run.call(register, info.model_uri, settings.register, settings.alias)
