@@ -13,17 +13,17 @@ __all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "VAESe
            "load_imputer", "load_vae", "save_detector", "save_imputer", "save_vae"]
 
 _LOCATIONS = {
-    "VAE": "anomaly_vae.vae",
-    "VAEAnomalyDetector": "anomaly_vae.detector",
-    "VAEImageDetector": "anomaly_vae.image_detector",
-    "VAEImputer": "anomaly_vae.imputer",
-    "VAESeriesDetector": "anomaly_vae.series_detector",
-    "load_vae": "anomaly_vae.persistence",
-    "save_vae": "anomaly_vae.persistence",
-    "load_detector": "anomaly_vae.persistence",
-    "save_detector": "anomaly_vae.persistence",
-    "load_imputer": "anomaly_vae.imputer_persistence",
-    "save_imputer": "anomaly_vae.imputer_persistence",
+    "VAE": "anomaly_vae.network.vae",
+    "VAEAnomalyDetector": "anomaly_vae.detectors.table_detector",
+    "VAEImageDetector": "anomaly_vae.detectors.image_detector",
+    "VAEImputer": "anomaly_vae.detectors.imputer",
+    "VAESeriesDetector": "anomaly_vae.detectors.series_detector",
+    "load_vae": "anomaly_vae.persistence.model_files",
+    "save_vae": "anomaly_vae.persistence.model_files",
+    "load_detector": "anomaly_vae.persistence.model_files",
+    "save_detector": "anomaly_vae.persistence.model_files",
+    "load_imputer": "anomaly_vae.persistence.imputer_persistence",
+    "save_imputer": "anomaly_vae.persistence.imputer_persistence",
 }
 
 

@@ -5,10 +5,10 @@ What each choice means is documented where it is implemented (``likelihoods.py``
 """
 
 LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
-"""Decoder distributions; see :mod:`anomaly_vae.likelihoods`."""
+"""Decoder distributions; see :mod:`anomaly_vae.network.likelihoods`."""
 
 SCORES = ("elbo", "reconstruction", "kl", "recon_prob", "iwae")
-"""Anomaly score rules; see :mod:`anomaly_vae.scoring`."""
+"""Anomaly score rules; see :mod:`anomaly_vae.detectors.scoring`."""
 
 PREPROCESSINGS = ("standard", "robust", "quantile")
 """Input transforms of ``VAEAnomalyDetector(preprocessing=...)``."""
@@ -17,33 +17,33 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 """Keras dtype policies of ``VAEAnomalyDetector(precision=...)`` (``mixed_float16`` would need loss scaling)."""
 
 BACKENDS = ("jax", "tensorflow", "torch")
-"""Keras backends with a training step in :mod:`anomaly_vae.steps` (``<backend>_step.py``)."""
+"""Keras backends with a training step in :mod:`anomaly_vae.network.steps` (``<backend>_step.py``)."""
 
 PARAMETER_CHOICES = {"likelihood": LIKELIHOODS, "score_rule": SCORES, "preprocessing": PREPROCESSINGS,
                      "precision": PRECISIONS}
 """``VAEAnomalyDetector`` parameters whose value is one of a fixed set of names."""
 
 THRESHOLD_RULES = ("quantile", "conformal", "pot")
-"""How a detector sets its threshold from the calibration scores; see :mod:`anomaly_vae.threshold`."""
+"""How a detector sets its threshold from the calibration scores; see :mod:`anomaly_vae.decisions.threshold`."""
 
 PARAMETER_CHOICES["threshold"] = THRESHOLD_RULES
 
 MISSING = ("reject", "marginalise")
 """What ``VAEAnomalyDetector(missing=...)`` does with NaN in its input: refuse it, naming the row and column, or
-count only the observed entries (:class:`anomaly_vae.likelihoods.ObservedOnly`). Not a pipeline option (the fit
+count only the observed entries (:class:`anomaly_vae.network.likelihoods.ObservedOnly`). Not a pipeline option (the fit
 pipeline imputes), so not in :data:`PARAMETER_CHOICES`."""
 
 SERIES_ARCHITECTURES = ("conv", "dense")
 """Parts of ``VAESeriesDetector(architecture=...)``: 1-D convolutions over a window, or dense layers on the flattened
-window (:mod:`anomaly_vae.series_detector`)."""
+window (:mod:`anomaly_vae.detectors.series_detector`)."""
 
 SERIES_POINT_RULES = ("mean", "max", "position")
 """How ``VAESeriesDetector(point_rule=...)`` scores a time point from the windows covering it: the mean or the max of
-their scores, or the mean of the point's own shares of their scores (:mod:`anomaly_vae.series_detector`)."""
+their scores, or the mean of the point's own shares of their scores (:mod:`anomaly_vae.detectors.series_detector`)."""
 
 SERIES_PARAMETER_CHOICES = {"point_rule": SERIES_POINT_RULES, "architecture": SERIES_ARCHITECTURES}
 """``VAESeriesDetector``'s own parameters whose value is one of a fixed set of names."""
 
 SAMPLE_CODES = ("aggregate", "prior")
 """Where ``sample(codes=...)`` draws latent codes (the first is the default): a Gaussian mixture fitted to the
-training examples' codes (:mod:`anomaly_vae.latent_mixture`), or the prior N(0, I)."""
+training examples' codes (:mod:`anomaly_vae.generation.latent_mixture`), or the prior N(0, I)."""

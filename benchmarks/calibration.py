@@ -42,8 +42,8 @@ FDR = 0.05
 
 def dev_rows(path: Path, seed: int, params: dict) -> dict:
     from anomaly_vae import VAEAnomalyDetector
-    from anomaly_vae.p_values import bh_select
-    from anomaly_vae.threshold import fit_threshold
+    from anomaly_vae.decisions.p_values import bh_select
+    from anomaly_vae.decisions.threshold import fit_threshold
 
     data = np.load(path)
     X_train, X_test, y_test = split(data["X"], data["y"], seed)
@@ -121,7 +121,7 @@ def pot_detector_rows(seeds, params: dict) -> list[dict]:
 
 
 def pot_law_rows(repeats: int = 30) -> list[dict]:
-    from anomaly_vae.threshold import fit_threshold
+    from anomaly_vae.decisions.threshold import fit_threshold
 
     laws = {"normal": stats.norm(), "gamma(4)": stats.gamma(4.0), "Student t(5)": stats.t(5)}
     rows = []

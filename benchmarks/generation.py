@@ -61,7 +61,7 @@ def gaussian_mixture_samples(train: np.ndarray, n: int, seed: int) -> np.ndarray
 
 def numeric_rows(path: Path, seed: int, params: dict) -> dict:
     from anomaly_vae import VAEAnomalyDetector
-    from anomaly_vae.column_support import ColumnSupport
+    from anomaly_vae.generation.column_support import ColumnSupport
 
     data = np.load(path)
     X = data["X"][data["y"] == 0].astype(np.float64)

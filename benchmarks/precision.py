@@ -24,10 +24,10 @@ from speed import D, make_data  # noqa: E402
 
 def measure(policy: str, x: np.ndarray, hidden: tuple[int, ...], batch: int, epochs: int) -> dict:
     from anomaly_vae import VAE
-    from anomaly_vae.base_detector import STEPS_PER_EXECUTION
-    from anomaly_vae.persistence import compile_vae
-    from anomaly_vae.scoring import ScoreModel, predict_scores
-    from anomaly_vae.steps import device_description
+    from anomaly_vae.detectors.base_detector import STEPS_PER_EXECUTION
+    from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
+    from anomaly_vae.network.steps import device_description
+    from anomaly_vae.persistence.model_files import compile_vae
 
     vae = VAE(n_features=D, latent_dim=8, hidden_units=hidden, seed=0, dtype=policy)
     vae.build((None, D))

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from anomaly_vae.likelihoods import HALF_LOG_2PI
+from anomaly_vae.network.likelihoods import HALF_LOG_2PI
 
 HIDDEN, LATENT, LR, CLIPNORM = (64, 32), 8, 1e-3, 10.0
 

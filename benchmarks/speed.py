@@ -49,10 +49,10 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from raw_loops import RAW_LOOPS
 
     from anomaly_vae import VAE
-    from anomaly_vae.base_detector import STEPS_PER_EXECUTION
-    from anomaly_vae.persistence import compile_vae
-    from anomaly_vae.scoring import ScoreModel, predict_scores, score_batch_size
-    from anomaly_vae.steps import device_description
+    from anomaly_vae.detectors.base_detector import STEPS_PER_EXECUTION
+    from anomaly_vae.detectors.scoring import ScoreModel, predict_scores, score_batch_size
+    from anomaly_vae.network.steps import device_description
+    from anomaly_vae.persistence.model_files import compile_vae
 
     x = make_data(rows)
     out = {"backend": backend, "device": device_description()}
@@ -141,7 +141,7 @@ if {pyod}:
     PyodVAE(epoch_num={epochs}, verbose=0, random_state=0).fit(x)
 else:
     from anomaly_vae import VAE
-    from anomaly_vae.persistence import compile_vae
+    from anomaly_vae.persistence.model_files import compile_vae
     vae = VAE(n_features=x.shape[1], latent_dim=2, hidden_units=(128, 64, 32), seed=0)
     vae.build((None, x.shape[1]))
     compile_vae(vae, steps_per_execution=32).fit(x, epochs={epochs}, batch_size=128, verbose=0)

@@ -6,7 +6,7 @@ set (``benchmarks/generated_series.py``: 24 series, 6 anomaly kinds on 3 base si
 
 Every method sees the same windows (``--window`` points, stride 1) of the series standardised with the training
 part's mean and spread, and every window score becomes a per-point score by the same rule (the mean over the windows
-covering the point, :func:`anomaly_vae.windows.point_scores`):
+covering the point, :func:`anomaly_vae.detectors.windows.point_scores`):
 
 - ``VAE (dense)``: ``VAESeriesDetector(window=...)`` with its defaults (the dense parts on the flattened window);
 - ``VAE (conv)``: the same detector with ``architecture="conv"`` (1-D convolutions);
@@ -14,7 +14,7 @@ covering the point, :func:`anomaly_vae.windows.point_scores`):
 - ``IsolationForest`` (200 trees), ``PCA`` (reconstruction error, components for 95% of the variance) and ``kNN``
   (mean distance to the 5 nearest training windows) on the flattened windows.
 
-Measures (``anomaly_vae.series_metrics``): VUS-PR (buffers 0 to twice the window), range-based PR-AUC (buffer = the
+Measures (``anomaly_vae.evaluation.series_metrics``): VUS-PR (buffers 0 to twice the window), range-based PR-AUC (buffer = the
 window), point-wise PR-AUC (average precision) and ROC-AUC, and point-adjusted F1 (beside, never alone).
 
     python benchmarks/timeseries.py                  # everything (KERAS_BACKEND=torch is fastest on CPU)
@@ -58,7 +58,7 @@ def labelled_series() -> list[LabelledSeries]:
 
 
 def _flat_windows(series: np.ndarray, window: int):
-    from anomaly_vae.windows import sliding_windows
+    from anomaly_vae.detectors.windows import sliding_windows
 
     windows, starts = sliding_windows(series, window, 1)
     return windows.reshape(len(windows), -1), starts
@@ -67,7 +67,7 @@ def _flat_windows(series: np.ndarray, window: int):
 def _window_method(make_scorer):
     """A baseline that scores flattened windows; per-point scores by the mean over covering windows."""
     def run(train, test, window, seed):
-        from anomaly_vae.windows import point_scores
+        from anomaly_vae.detectors.windows import point_scores
 
         x_train, _ = _flat_windows(train, window)
         x_test, starts = _flat_windows(test, window)
@@ -124,7 +124,7 @@ METHODS = {
 def measure(labels, scores, window: int) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from anomaly_vae.series_metrics import point_adjusted_f1, range_pr_auc, vus_pr
+    from anomaly_vae.evaluation.series_metrics import point_adjusted_f1, range_pr_auc, vus_pr
 
     return {"VUS-PR": vus_pr(labels, scores, 2 * window), "R-AUC-PR": range_pr_auc(labels, scores, window),
             "PR-AUC": average_precision_score(labels, scores), "ROC-AUC": roc_auc_score(labels, scores),

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_vae.choices import SAMPLE_CODES
-from anomaly_vae.column_support import ColumnSupport
+from anomaly_vae.generation.column_support import ColumnSupport
 from pipelines.schema import Schema
 
 BUNDLE_FORMAT = 3
@@ -36,7 +36,7 @@ class ModelBundle:
     @classmethod
     def for_training(cls, schema: Schema, preprocessor, detector, train: pd.DataFrame) -> ModelBundle:
         """The bundle of a detector fitted on the conformed training frame ``train``, keeping its numeric
-        columns' support (:mod:`anomaly_vae.column_support`) for :meth:`sample`."""
+        columns' support (:mod:`anomaly_vae.generation.column_support`) for :meth:`sample`."""
         return cls(schema, preprocessor, detector, ColumnSupport.fit(train[schema.numeric].to_numpy(dtype=np.float64)))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -116,9 +116,10 @@ class ModelBundle:
     def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
         """Write the bundle atomically: ``bundle.json``, ``preprocessor.skops`` and ``detector/``.
         ``replace=False`` never replaces an existing folder (``FolderExistsError``)."""
-        from anomaly_vae import __version__, trusted_skops
-        from anomaly_vae.atomic import write_folder_atomically
-        from anomaly_vae.persistence import save_detector
+        from anomaly_vae import __version__
+        from anomaly_vae.persistence import trusted_skops
+        from anomaly_vae.persistence.atomic import write_folder_atomically
+        from anomaly_vae.persistence.model_files import save_detector
 
         meta = {"format": BUNDLE_FORMAT, "anomaly_vae_version": __version__, "schema": self.schema.to_dict()}
         if self.support is not None:
@@ -134,9 +135,9 @@ class ModelBundle:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> ModelBundle:
         """Load a bundle written by :meth:`save`; refuses unknown formats, damaged metadata and untrusted types."""
-        from anomaly_vae import trusted_skops
-        from anomaly_vae.documents import read_document
-        from anomaly_vae.persistence import load_detector
+        from anomaly_vae.persistence import trusted_skops
+        from anomaly_vae.persistence.documents import read_document
+        from anomaly_vae.persistence.model_files import load_detector
 
         folder = Path(folder)
         meta_path = folder / "bundle.json"
@@ -169,7 +170,7 @@ class ModelBundle:
 def score_columns(detector, scores: np.ndarray, p_cutoff: float | None = None) -> dict[str, np.ndarray]:
     """The score columns every model writes: ``anomaly_score``, its conformal ``p_value`` against the
     detector's calibration scores, and ``is_anomaly`` (by the threshold, or ``p_value <= p_cutoff``)."""
-    from anomaly_vae.p_values import conformal_p_values
+    from anomaly_vae.decisions.p_values import conformal_p_values
 
     p_values = conformal_p_values(detector.calibration_scores_, scores)
     flagged = scores > detector.threshold_ if p_cutoff is None else p_values <= p_cutoff
@@ -193,8 +194,8 @@ def load_bundle(folder: str | os.PathLike):
 
 def bundle_document_schema() -> dict:
     """JSON Schema of ``bundle.json``."""
-    from anomaly_vae.documents import strict_object, strings
-    from anomaly_vae.persistence import column_support_schema
+    from anomaly_vae.persistence.documents import strict_object, strings
+    from anomaly_vae.persistence.model_files import column_support_schema
 
     document = strict_object({
         "format": {"enum": list(READABLE_BUNDLE_FORMATS)},

@@ -27,7 +27,7 @@ def describe(detector, what: str = "rows", source: str | None = None) -> str:
     else:
         where = (f"validation {what} (they also chose the early-stopping epoch; --calibration-fraction holds out "
                  f"{what} that did not)")
-    from anomaly_vae.threshold import rule_used
+    from anomaly_vae.decisions.threshold import rule_used
 
     used = rule_used(detector.threshold_rule_, detector.target_fpr_, detector.tail_)
     rule = (f"the {used} rule" if used == detector.threshold_rule_ else
@@ -40,7 +40,7 @@ def describe(detector, what: str = "rows", source: str | None = None) -> str:
 def fold_rates(scores: np.ndarray, rule: str, targets, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
     """Realised false-positive rate ``(folds, len(targets))`` of ``rule`` set on all folds but one and measured
     on the one left out: how well the threshold holds on normal rows it was not set on."""
-    from anomaly_vae.threshold import fit_threshold
+    from anomaly_vae.decisions.threshold import fit_threshold
 
     parts = np.array_split(np.random.default_rng(seed).permutation(scores), folds)
     rates = np.zeros((folds, len(targets)))

@@ -43,7 +43,7 @@ class Checkpoint:
         root.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_name)[:80] or "run"
         checkpoint = cls(Path(tempfile.mkdtemp(dir=root, prefix=f"{safe}-")))
-        from anomaly_vae.atomic import apply_umask
+        from anomaly_vae.persistence.atomic import apply_umask
 
         apply_umask(checkpoint.folder)
         checkpoint.acquire()

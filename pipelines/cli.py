@@ -72,7 +72,7 @@ def _fail(message: str, code: int) -> None:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     """Our calibration warnings as one ``warning:`` line, not Python's file-and-line report."""
-    from anomaly_vae.p_values import CalibrationWarning
+    from anomaly_vae.decisions.p_values import CalibrationWarning
 
     if issubclass(category, CalibrationWarning):
         print(f"warning: {message}", file=file or sys.stderr)
@@ -161,7 +161,7 @@ def fit(**options) -> None:
             result = run_fit(settings)
         except TrainingInterrupted as err:
             _fail(str(err), EXIT_INTERRUPTED)
-        except FloatingPointError as err:  # anomaly_vae.callbacks.TrainingDivergedError
+        except FloatingPointError as err:  # anomaly_vae.network.callbacks.TrainingDivergedError
             _fail(str(err), EXIT_DIVERGED)
         except KeyboardInterrupt:  # before training started or after it ended: nothing to resume
             _fail("fit interrupted before training; nothing was saved.", EXIT_INTERRUPTED)

@@ -18,7 +18,7 @@ def write_digit_images(folder: str | Path, per_anomaly: int = 20, seed: int = 0)
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from anomaly_vae.atomic import write_folder_atomically
+    from anomaly_vae.persistence.atomic import write_folder_atomically
 
     digits = load_digits()
     pixels = np.round(digits.images * 255 / 16).astype(np.uint8)

@@ -2,7 +2,7 @@
 
 The image and series bundles are both this layout (the table bundle adds its schema and preprocessing); the JSON
 document names the modality and the format, and loading checks it strictly before reading the detector folder with
-:func:`~anomaly_vae.persistence.load_detector`'s own checks.
+:func:`~anomaly_vae.persistence.model_files.load_detector`'s own checks.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ def save_detector_bundle(detector, folder: str | os.PathLike, document: str, mod
                          replace: bool = True) -> Path:
     """Write ``document`` (format ``version``, ``modality``) and ``detector/`` into ``folder`` atomically."""
     from anomaly_vae import __version__
-    from anomaly_vae.atomic import write_folder_atomically
-    from anomaly_vae.persistence import save_detector
+    from anomaly_vae.persistence.atomic import write_folder_atomically
+    from anomaly_vae.persistence.model_files import save_detector
 
     meta = {"format": version, "anomaly_vae_version": __version__, "modality": modality}
 
@@ -32,8 +32,8 @@ def load_detector_bundle(folder: str | os.PathLike, document: str, modality: str
                          noun: str):
     """The detector of a folder written by :func:`save_detector_bundle`, refused unless the document matches and
     the detector is a ``detector_class`` (``noun`` names the kind in messages: "image", "series")."""
-    from anomaly_vae.documents import read_document, strict_object
-    from anomaly_vae.persistence import load_detector
+    from anomaly_vae.persistence.documents import read_document, strict_object
+    from anomaly_vae.persistence.model_files import load_detector
 
     folder = Path(folder)
     schema = strict_object({"format": {"const": version}, "anomaly_vae_version": {"type": "string"},

@@ -113,14 +113,14 @@ class DetectorParameter:
 @functools.lru_cache(maxsize=1)
 def detector_parameters() -> tuple[DetectorParameter, ...]:
     """The keyword parameters of ``VAEAnomalyDetector.__init__`` with their docstring entries."""
-    return _class_parameters("detector.py", "VAEAnomalyDetector")
+    return _class_parameters("detectors/table_detector.py", "VAEAnomalyDetector")
 
 
 @functools.lru_cache(maxsize=1)
 def image_only_parameters() -> tuple[DetectorParameter, ...]:
     """``VAEImageDetector`` parameters the tabular detector does not have (its options say "Images:")."""
     tabular = {p.name for p in detector_parameters()}
-    return tuple(p for p in _class_parameters("image_detector.py", "VAEImageDetector") if p.name not in tabular)
+    return tuple(p for p in _class_parameters("detectors/image_detector.py", "VAEImageDetector") if p.name not in tabular)
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,7 +128,7 @@ def series_only_parameters() -> tuple[DetectorParameter, ...]:
     """``VAESeriesDetector`` parameters neither other detector has (its options say "Series:"); setting
     ``time_column`` or ``window`` makes the fit pipeline read its data as a time series."""
     others = {p.name for p in (*detector_parameters(), *image_only_parameters())}
-    return tuple(p for p in _class_parameters("series_detector.py", "VAESeriesDetector") if p.name not in others)
+    return tuple(p for p in _class_parameters("detectors/series_detector.py", "VAESeriesDetector") if p.name not in others)
 
 
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:

@@ -43,7 +43,7 @@ class TrainingInterrupted(RuntimeError):
 def save_new(bundle, folder: Path) -> Path:
     """Save ``bundle`` at ``folder``, or at ``folder-2``, ``-3``... if a model is already there: a saved
     model (perhaps the only copy of an earlier fit with the same run name) is never replaced."""
-    from anomaly_vae.atomic import FolderExistsError
+    from anomaly_vae.persistence.atomic import FolderExistsError
 
     for n in range(1, 1000):
         target = folder if n == 1 else folder.with_name(f"{folder.name}-{n}")

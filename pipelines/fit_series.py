@@ -43,7 +43,7 @@ def series_measures(labels: np.ndarray, scores: np.ndarray, window: int) -> dict
     ROC-AUC: the measures of ``benchmarks/timeseries.py``."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from anomaly_vae.series_metrics import range_pr_auc, vus_pr
+    from anomaly_vae.evaluation.series_metrics import range_pr_auc, vus_pr
 
     return {"eval_vus_pr": vus_pr(labels, scores, 2 * window), "eval_range_pr_auc": range_pr_auc(labels, scores, window),
             "eval_average_precision": float(average_precision_score(labels, scores)),
@@ -54,7 +54,7 @@ def run_series_fit(settings):
     import mlflow
 
     from anomaly_vae import VAESeriesDetector
-    from anomaly_vae.series_input import check_series
+    from anomaly_vae.inputs.series_input import check_series
     from pipelines import calibration_report, interactive, plots, series_plots
     from pipelines.fit import FitResult, local_dataset_source, save_new
     from pipelines.series_bundle import SeriesBundle

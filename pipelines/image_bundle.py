@@ -86,7 +86,7 @@ class ImageBundle:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> ImageBundle:
-        from anomaly_vae.image_detector import VAEImageDetector
+        from anomaly_vae.detectors.image_detector import VAEImageDetector
         from pipelines.detector_bundle import load_detector_bundle
 
         return cls(load_detector_bundle(folder, DOCUMENT, "images", IMAGE_BUNDLE_FORMAT, VAEImageDetector, "image"))

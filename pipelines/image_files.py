@@ -102,7 +102,7 @@ def read_folder(root: Path, split: str = "train") -> ImageSet:
 
 def read_npz(path: Path) -> ImageSet:
     """``X`` (n, H, W) or (n, H, W, C), uint8 0-255 or float in [0, 1]; ``y`` optional (1 = anomalous)."""
-    from anomaly_vae.image_detector import check_images
+    from anomaly_vae.detectors.image_detector import check_images
 
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -61,12 +61,12 @@ def holdout_mask(observed: np.ndarray, share: float, seed: int) -> np.ndarray:
 
 def load_imputer_from(model: str):
     """A saved ``VAEImputer`` from a local folder or an artifact URI (``runs:/ID/imputer``, as the impute run logs
-    it): the files are downloaded and read as data by :func:`~anomaly_vae.imputer_persistence.load_imputer`."""
+    it): the files are downloaded and read as data by :func:`~anomaly_vae.persistence.imputer_persistence.load_imputer`."""
     import tempfile
 
     import mlflow
 
-    from anomaly_vae.imputer_persistence import load_imputer
+    from anomaly_vae.persistence.imputer_persistence import load_imputer
     from pipelines.model_source import is_uri
 
     if not is_uri(model):
@@ -155,7 +155,7 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     result_frame, rounded = completed_table(data, frame, output, schema.numeric, X, missing, completed)
     write_table_atomic([result_frame], out, replace=overwrite)
     if save_model is not None:
-        from anomaly_vae.imputer_persistence import save_imputer
+        from anomaly_vae.persistence.imputer_persistence import save_imputer
 
         save_imputer(imputer, save_model, replace=False)
     result = ImputeResult(out, len(frame), int(missing.sum()), schema.numeric,
@@ -240,7 +240,7 @@ def log_imputer(imputer) -> None:
 
     import mlflow
 
-    from anomaly_vae.imputer_persistence import save_imputer
+    from anomaly_vae.persistence.imputer_persistence import save_imputer
 
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifacts(str(save_imputer(imputer, Path(tmp) / "imputer")), IMPUTER_ARTIFACT)

@@ -8,7 +8,7 @@
 - Paths are compared resolved (symbolic links, ``..``, ``~``), and with ``os.path.samefile`` where both exist.
 
 The checks run before any model is loaded or any row read, so a refusal costs nothing and loses nothing; the
-writers then write into a temporary sibling and rename last (:mod:`anomaly_vae.atomic`).
+writers then write into a temporary sibling and rename last (:mod:`anomaly_vae.persistence.atomic`).
 """
 
 from __future__ import annotations

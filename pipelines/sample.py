@@ -31,9 +31,9 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     import mlflow
     import numpy as np
 
-    from anomaly_vae.atomic import write_folder_atomically
-    from anomaly_vae.generative import MAX_SAMPLE_VALUES
-    from anomaly_vae.validation import check_positive_int
+    from anomaly_vae.generation.generative import MAX_SAMPLE_VALUES
+    from anomaly_vae.inputs.validation import check_positive_int
+    from anomaly_vae.persistence.atomic import write_folder_atomically
     from pipelines.image_bundle import ImageBundle
     from pipelines.model_source import is_uri, load_model
     from pipelines.output_rules import check_output_file, check_output_folder

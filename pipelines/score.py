@@ -2,7 +2,7 @@
 
 Each row gets its ``anomaly_score``, its conformal ``p_value`` against the model's calibration scores and
 ``is_anomaly`` (by the model's threshold, or with ``--fdr`` by Benjamini-Hochberg over the whole file). Each
-run compares its scores with the calibration scores (:mod:`anomaly_vae.drift`), and ``--recalibrate NORMAL``
+run compares its scores with the calibration scores (:mod:`anomaly_vae.decisions.drift`), and ``--recalibrate NORMAL``
 re-fits the threshold on fresh normal rows first, without retraining, and logs the result as a new model.
 """
 
@@ -26,7 +26,7 @@ class ScoreResult:
     unknown_categories: dict
     run_id: str | None = None
     tracking_error: str | None = None
-    drift: object | None = None  # anomaly_vae.drift.DriftReport
+    drift: object | None = None  # anomaly_vae.decisions.drift.DriftReport
     recalibrated_model: Path | None = None
     recalibrated_uri: str | None = None
     registered: str | None = None  # models:/NAME/VERSION of a recalibrated registered model
@@ -35,8 +35,8 @@ class ScoreResult:
 def run_score(settings: ScoreSettings) -> ScoreResult:
     import mlflow
 
-    from anomaly_vae.atomic import remove_stale_temporaries
-    from anomaly_vae.drift import drift_report
+    from anomaly_vae.decisions.drift import drift_report
+    from anomaly_vae.persistence.atomic import remove_stale_temporaries
     from pipelines.image_bundle import ImageBundle
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.model_source import load_model
@@ -239,7 +239,7 @@ def _log_recalibrated(run, result: ScoreResult, recalibrated: Recalibrated, sour
 def score_series(settings: ScoreSettings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
     """Score the series in ``settings.data`` (the whole file: windows cross any chunk boundary) with a
     ``SeriesBundle``; write its rows plus the score columns, one per time point, atomically."""
-    from anomaly_vae.p_values import bh_cutoff, conformal_p_values
+    from anomaly_vae.decisions.p_values import bh_cutoff, conformal_p_values
     from pipelines.bundle import score_columns
     from pipelines.tables import read_table, write_table_atomic
 
@@ -264,7 +264,7 @@ def _score_table(settings: ScoreSettings, bundle):
     Benjamini-Hochberg cutoff, and the second flags each chunk by it."""
     from tqdm import tqdm
 
-    from anomaly_vae.p_values import bh_cutoff
+    from anomaly_vae.decisions.p_values import bh_cutoff
     from pipelines.interrupts import terminate_as_interrupt
     from pipelines.tables import input_arrow_schema, iter_table, table_format, write_table_atomic
 

@@ -50,8 +50,8 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
     """Score ``settings.data`` (a folder or ``.npz``) with an ``ImageBundle``; write the table (and maps)."""
     from PIL import Image
 
-    from anomaly_vae.atomic import write_folder_atomically
-    from anomaly_vae.p_values import bh_cutoff, conformal_p_values
+    from anomaly_vae.decisions.p_values import bh_cutoff, conformal_p_values
+    from anomaly_vae.persistence.atomic import write_folder_atomically
     from pipelines.bundle import score_columns
     from pipelines.image_files import read_images
     from pipelines.tables import write_table_atomic

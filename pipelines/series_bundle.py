@@ -75,7 +75,7 @@ class SeriesBundle:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> SeriesBundle:
-        from anomaly_vae.series_detector import VAESeriesDetector
+        from anomaly_vae.detectors.series_detector import VAESeriesDetector
         from pipelines.detector_bundle import load_detector_bundle
 
         return cls(load_detector_bundle(folder, DOCUMENT, "series", SERIES_BUNDLE_FORMAT, VAESeriesDetector, "series"))

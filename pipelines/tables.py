@@ -156,7 +156,7 @@ def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, 
     columns that come from the input, see :func:`input_arrow_schema`. ``replace=False`` never replaces an
     existing file (``FileExistsError``), even one created while the chunks are written.
     """
-    from anomaly_vae.atomic import atomic_file
+    from anomaly_vae.persistence.atomic import atomic_file
 
     path = Path(path)
     fmt = table_format(path)

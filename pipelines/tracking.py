@@ -21,7 +21,7 @@ def tracking_uri(flag: str | None = None) -> str:
 
 def environment_params() -> dict[str, str]:
     """Backend, device and package versions, logged as run parameters."""
-    from anomaly_vae.steps import device_description
+    from anomaly_vae.network.steps import device_description
 
     params = {"keras_backend": keras.backend.backend(), "device": device_description(), "python": platform.python_version()}
     for name in PACKAGES:

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 
 from anomaly_vae import VAE, load_vae, save_vae
-from anomaly_vae.persistence import compile_vae
-from anomaly_vae.scoring import ScoreModel, predict_scores
+from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
+from anomaly_vae.persistence.model_files import compile_vae
 
 X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
 
@@ -29,7 +29,7 @@ def digits() -> np.ndarray:
 
 def models():
     """The tabular VAE and a convolutional one on 8 x 8 images, with their training data."""
-    from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
+    from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder
 
     table = VAE(n_features=5, latent_dim=2, hidden_units=(16, 8), n_score_samples=8, seed=1)
     encoder = ConvEncoder((8, 8, 1), 4, filters=(8,), dense_units=16, seed=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_vae import VAEAnomalyDetector
-from anomaly_vae.persistence import load_detector, save_detector
+from anomaly_vae.persistence.model_files import load_detector, save_detector
 
 X = np.random.default_rng(0).normal(size=(1280, 6))
 PARAMS = dict(epochs=2, batch_size=128, random_state=0, patience=None)

@@ -9,10 +9,16 @@ from scipy import stats
 from sklearn.utils import check_random_state
 
 from anomaly_vae import load_detector, save_detector
-from anomaly_vae.drift import KS_EXACT_MAX_N, drift_report, ks_two_sample
-from anomaly_vae.p_values import CalibrationWarning, bh_cutoff, bh_select, conformal_p_values, conformal_threshold
-from anomaly_vae.tail import fit_tail
-from anomaly_vae.threshold import fit_threshold
+from anomaly_vae.decisions.drift import KS_EXACT_MAX_N, drift_report, ks_two_sample
+from anomaly_vae.decisions.p_values import (
+    CalibrationWarning,
+    bh_cutoff,
+    bh_select,
+    conformal_p_values,
+    conformal_threshold,
+)
+from anomaly_vae.decisions.tail import fit_tail
+from anomaly_vae.decisions.threshold import fit_threshold
 from tests.helpers import small_detector
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomaly_vae.p_values import bh_select
+from anomaly_vae.decisions.p_values import bh_select
 from pipelines.bundle import load_bundle
 from pipelines.fit import run_fit
 from pipelines.score import run_score

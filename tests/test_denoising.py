@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from anomaly_vae import VAE
-from anomaly_vae.persistence import load_detector, save_detector
+from anomaly_vae.persistence.model_files import load_detector, save_detector
 from tests.helpers import small_detector
 
 

@@ -174,7 +174,7 @@ def test_init_stores_parameters_verbatim():
 
 
 def test_auto_epochs_count_steps_and_repeat_small_training_sets():
-    from anomaly_vae.base_detector import AUTO_MIN_PASSES, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
+    from anomaly_vae.detectors.base_detector import AUTO_MIN_PASSES, AUTO_MIN_STEPS_PER_EPOCH, AUTO_STEPS
 
     det = VAEAnomalyDetector(epochs="auto", patience="auto", batch_size=128)
     rows = det._epoch_rows(n_train=100)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from anomaly_vae import likelihoods
-from anomaly_vae.elbo import elbo_loss, kl_to_standard_normal
-from anomaly_vae.likelihoods import bernoulli_nll, gaussian_nll, mse_nll
+from anomaly_vae.network import likelihoods
+from anomaly_vae.network.elbo import elbo_loss, kl_to_standard_normal
+from anomaly_vae.network.likelihoods import bernoulli_nll, gaussian_nll, mse_nll
 
 rng = np.random.default_rng(1)
 t = ops.convert_to_tensor

@@ -37,7 +37,7 @@ def test_the_latent_mixture_is_fitted_when_first_read_and_pickles_without_traini
     from the examples and seed the fit kept, so it is the same whenever that happens."""
     import pickle
 
-    from anomaly_vae.latent_mixture import LatentMixture
+    from anomaly_vae.generation.latent_mixture import LatentMixture
 
     unfitted = small_detector(epochs=3, latent_dim=2)
     assert not hasattr(unfitted, "latent_mixture_")

@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from anomaly_vae import VAEImageDetector, load_detector, save_detector
-from anomaly_vae.scoring import ScoreModel, predict_scores
+from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
 
 DIGITS = load_digits()
 IMAGES = (DIGITS.images / 16.0).astype("float32")  # (1797, 8, 8) in [0, 1]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from anomaly_vae.column_support import ColumnSupport, column_decimals
-from anomaly_vae.latent_mixture import LatentMixture
+from anomaly_vae.generation.column_support import ColumnSupport, column_decimals
+from anomaly_vae.generation.latent_mixture import LatentMixture
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from anomaly_vae import VAE
-from anomaly_vae.callbacks import FailOnNonFiniteLoss, TrainingDivergedError
-from anomaly_vae.persistence import compile_vae, load_detector, save_detector
+from anomaly_vae.network.callbacks import FailOnNonFiniteLoss, TrainingDivergedError
+from anomaly_vae.persistence.model_files import compile_vae, load_detector, save_detector
 from pipelines.bundle import ModelBundle
 from pipelines.demo_data import DATA_DIR
 from pipelines.tables import TableError, read_table

@@ -85,7 +85,7 @@ def test_bad_series_get_errors_naming_the_row_or_column(change, message):
 
 
 def test_float_timestamps_step_alike_up_to_rounding():
-    from anomaly_vae.series_input import check_series
+    from anomaly_vae.inputs.series_input import check_series
 
     times = np.arange(50) * 0.1  # 0.30000000000000004 and the like
     assert check_series(pd.DataFrame({"t": times, "v": 1.0}), "t").step == pytest.approx(0.1)
@@ -107,7 +107,7 @@ def test_window_and_stride_edge_cases():
 
 
 def test_point_rules_give_one_finite_score_per_point_and_shares_sum_to_window_scores():
-    from anomaly_vae.windows import sliding_windows
+    from anomaly_vae.detectors.windows import sliding_windows
 
     det = _small().fit(_sine(300))
     series = _sine(120, seed=1)

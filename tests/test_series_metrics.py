@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from anomaly_vae.series_metrics import (
+from anomaly_vae.evaluation.series_metrics import (
     N_THRESHOLDS,
     anomaly_ranges,
     point_adjusted_f1,

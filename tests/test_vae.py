@@ -6,9 +6,9 @@ import pytest
 from keras import ops
 
 from anomaly_vae import VAE, load_vae, save_vae
-from anomaly_vae.persistence import compile_vae
-from anomaly_vae.scoring import ScoreModel, predict_scores
-from anomaly_vae.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
+from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
+from anomaly_vae.network.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
+from anomaly_vae.persistence.model_files import compile_vae
 
 
 def make_vae(likelihood="gaussian", **kw):
@@ -67,7 +67,7 @@ def test_several_steps_per_call_train_as_one_step_per_call(normal_data):
 def test_torch_fused_adam_trains_as_keras_adam(monkeypatch, normal_data):
     """The torch step applies Keras' Adam and global-norm clip in fused kernels; the weights must
     match Keras' own ``optimizer.apply``. A large epsilon and a small clip norm make both matter."""
-    from anomaly_vae.steps import torch_step
+    from anomaly_vae.network.steps import torch_step
 
     x = normal_data.astype("float32")
     weights = []
@@ -88,8 +88,8 @@ def test_torch_fused_adam_trains_as_keras_adam(monkeypatch, normal_data):
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fused Adam update is the torch step's")
 def test_torch_fused_adam_trains_a_convolutional_vae_as_keras_adam(monkeypatch):
     """Convolution kernels get non-contiguous gradients on torch; the fused update must still be Adam's."""
-    from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
-    from anomaly_vae.steps import torch_step
+    from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder
+    from anomaly_vae.network.steps import torch_step
 
     x = np.random.default_rng(0).uniform(size=(128, 8, 8, 1)).astype("float32")
     weights = []
@@ -111,7 +111,7 @@ def test_torch_fused_adam_trains_a_convolutional_vae_as_keras_adam(monkeypatch):
 def test_torch_step_falls_back_to_keras_apply(case, monkeypatch, normal_data):
     """Another optimizer, or one that passes the checks but lacks Adam's private slots (as after a
     Keras rename), trains through ``optimizer.apply``."""
-    from anomaly_vae.steps import torch_step
+    from anomaly_vae.network.steps import torch_step
 
     optimizer = keras.optimizers.SGD(learning_rate=1e-2)
     if case == "keras_internals_renamed":
@@ -257,7 +257,7 @@ def test_mixed_bfloat16_computes_layers_in_bfloat16_and_the_loss_in_float32(tmp_
 
 
 def test_kl_warmup_ramps_the_training_kl_weight_and_leaves_validation_at_beta(normal_data):
-    from anomaly_vae.callbacks import KLWarmUp
+    from anomaly_vae.network.callbacks import KLWarmUp
 
     x = normal_data.astype("float32")
     vae = make_vae(beta=0.5)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from anomaly_vae.windows import point_scores, sliding_windows, window_starts
+from anomaly_vae.detectors.windows import point_scores, sliding_windows, window_starts
 
 
 def test_windows_cover_every_point_and_hold_the_series():

@@ -130,7 +130,7 @@ def test_sample_counts_are_capped_and_drawn_in_chunks(table_model, tmp_path, mon
     with pytest.raises(ValueError, match="at most 10,000,000"):
         sample.run_sample(str(table_model), 200_000_000, str(tmp_path / "s.csv"))
     width = int(np.prod(load_bundle(table_model).detector.vae_.event_shape))
-    monkeypatch.setattr("anomaly_vae.generative.MAX_SAMPLE_VALUES", width * 20)  # 20 rows a chunk
+    monkeypatch.setattr("anomaly_vae.generation.generative.MAX_SAMPLE_VALUES", width * 20)  # 20 rows a chunk
     with pytest.raises(ValueError, match="draw at most 20 per call"):  # the library's own bound
         load_bundle(table_model).detector.sample(21)
     chunked = sample.run_sample(str(table_model), 50, str(tmp_path / "chunked.csv"), random_state=3)
@@ -199,7 +199,7 @@ def test_more_convolution_stages_than_the_image_allows_are_refused_before_buildi
 
 def test_huge_images_are_refused_by_the_memory_their_network_would_need():
     """Was: 4000 x 4000 images, which the pixel limit admits, ended in a MemoryError traceback."""
-    from anomaly_vae.conv_parts import ConvEncoder
+    from anomaly_vae.network.conv_parts import ConvEncoder
 
     with pytest.raises(ValueError, match="4000 x 4000 x 1 images .* weights, more than the"):
         ConvEncoder((4000, 4000, 1), 16)
@@ -225,7 +225,7 @@ def test_settings_a_user_or_file_gives_have_bounds():
 def test_time_zone_aware_and_offset_time_columns_work(tz):
     """Was: ``TypeError: '<' not supported between 'Timedelta' and 'int'``; local offsets were told to use utc=True,
     which led to that crash."""
-    from anomaly_vae.series_input import check_series
+    from anomaly_vae.inputs.series_input import check_series
 
     times = pd.date_range("2024-03-31", periods=6, freq="h", tz=tz)  # across Berlin's daylight-saving change
     for column in (times, [t.isoformat() for t in times]):
@@ -286,7 +286,7 @@ def test_deeply_nested_or_repeated_keys_or_absurd_values_are_refused_on_loading(
 def test_a_zero_time_step_is_refused_on_loading(tmp_path):
     """Was: a zero or negative ``time_step_`` loaded."""
     from anomaly_vae import VAESeriesDetector
-    from anomaly_vae.persistence import load_detector, save_detector
+    from anomaly_vae.persistence.model_files import load_detector, save_detector
 
     detector = VAESeriesDetector(window=8, time_column="t", epochs=1, random_state=0)
     detector.fit(pd.DataFrame({"t": np.arange(200), "v": np.sin(np.arange(200) / 5)}))
@@ -300,7 +300,7 @@ def test_a_zero_time_step_is_refused_on_loading(tmp_path):
 def test_an_imputer_whose_column_names_were_reordered_is_refused_on_loading(tmp_path):
     """Was: an imputer.json with its column names reversed loaded, and imputed each column with another's model."""
     from anomaly_vae import VAEImputer
-    from anomaly_vae.imputer_persistence import load_imputer, save_imputer
+    from anomaly_vae.persistence.imputer_persistence import load_imputer, save_imputer
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(60, 3)) * [1, 10, 100], columns=["a", "b", "c"])
@@ -320,8 +320,8 @@ def test_a_threshold_on_too_few_calibration_scores_warns_and_says_its_rule():
     rule that fell back to the quantile was reported as "by the pot rule"."""
     from types import SimpleNamespace
 
-    from anomaly_vae.p_values import CalibrationWarning
-    from anomaly_vae.threshold import fit_threshold
+    from anomaly_vae.decisions.p_values import CalibrationWarning
+    from anomaly_vae.decisions.threshold import fit_threshold
     from pipelines.calibration_report import describe
 
     with pytest.warns(CalibrationWarning, match="set on 2 calibration score.*at least 100"):

@@ -116,7 +116,7 @@ def test_sigterm_while_scoring_exits_130_and_leaves_no_temporary_file(tmp_path):
 
 
 def test_stale_temporaries_of_killed_runs_are_removed_but_live_ones_kept(tmp_path):
-    from anomaly_vae.atomic import atomic_file, remove_stale_temporaries
+    from anomaly_vae.persistence.atomic import atomic_file, remove_stale_temporaries
 
     out = tmp_path / "s.csv"
     stale = tmp_path / ".s.csv-abc123.tmp"

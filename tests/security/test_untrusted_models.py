@@ -58,7 +58,7 @@ def eval_chain(marker):
 def test_function_chains_in_either_skops_file_are_refused_and_never_run(copy, tmp_path, chain, target):
     import skops.io as sio
 
-    from anomaly_vae import trusted_skops
+    from anomaly_vae.persistence import trusted_skops
 
     marker = tmp_path / "marker"
     sio.dump(chain(marker), copy / target)

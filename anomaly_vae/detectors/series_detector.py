@@ -1,6 +1,6 @@
 """``VAESeriesDetector``: a scikit-learn outlier detector for time series, a VAE over sliding windows (as Donut).
 
-The series is cut into windows of ``window`` points every ``stride`` points (:mod:`anomaly_vae.windows`); the VAE
+The series is cut into windows of ``window`` points every ``stride`` points (:mod:`anomaly_vae.detectors.windows`); the VAE
 learns the windows of a normal stretch; each time point's score is then formed from the scores of the windows that
 cover it (``point_rule``): their mean (the default) or their max. With ``point_rule="position"`` a window's score is
 split over its positions instead, each position getting its own reconstruction NLL (summed over the channels) plus
@@ -21,10 +21,10 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.choices import SERIES_ARCHITECTURES, SERIES_POINT_RULES
-from anomaly_vae.series_input import check_series, same_step
-from anomaly_vae.windows import point_scores, sliding_windows
+from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.detectors.windows import point_scores, sliding_windows
+from anomaly_vae.inputs.series_input import check_series, same_step
 
 MAX_WINDOW = 100_000
 """The longest window (and stride), in time points."""
@@ -63,7 +63,7 @@ class VAESeriesDetector(BaseVAEDetector):
         points, but ``'mean'`` ranked best under VUS-PR (``benchmarks/RESULTS.md``, "Time series").
     architecture : {"dense", "conv"}, default="dense"
         ``'dense'``: the tabular dense parts on the flattened window; ``'conv'``: a 1-D convolutional encoder and
-        decoder (:mod:`anomaly_vae.conv_parts`). The dense parts ranked better and trained about four times faster on
+        decoder (:mod:`anomaly_vae.network.conv_parts`). The dense parts ranked better and trained about four times faster on
         ``benchmarks/timeseries.py``.
     time_column : str or None, default=None
         For a DataFrame: the column holding the timestamps. They must be regular and strictly increasing (an error
@@ -287,9 +287,9 @@ data_parallel, precision, random_state, verbose
         return out.reshape(n, -1) if self.architecture == "dense" else out
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
-        from anomaly_vae.likelihoods import LIKELIHOODS
-        from anomaly_vae.size_limits import check_network_size, check_widths, conv_size, dense_size
-        from anomaly_vae.vae import VAE
+        from anomaly_vae.network.likelihoods import LIKELIHOODS
+        from anomaly_vae.network.size_limits import check_network_size, check_widths, conv_size, dense_size
+        from anomaly_vae.network.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_SERIES_LATENT
         common = dict(latent_dim=latent, likelihood=self.likelihood, beta=self.beta, n_score_samples=self.n_samples,
@@ -302,7 +302,7 @@ data_parallel, precision, random_state, verbose
             check_network_size(dense_size(n, self.hidden_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
                                batch, f"windows of {n} values with hidden_units {tuple(self.hidden_units)}")
             return VAE(n_features=n, hidden_units=tuple(self.hidden_units), **common)
-        from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder, describe_conv
+        from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
         if not all(isinstance(f, Integral) and f >= 1 for f in filters):

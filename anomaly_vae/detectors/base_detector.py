@@ -2,16 +2,16 @@
 
 The base owns fitting (validation split, seeding, the training schedule, compiling, callbacks, early
 stopping), scoring in fixed batches, the threshold and pickling. A detector for one modality (tables in
-:mod:`anomaly_vae.detector`, images in :mod:`anomaly_vae.image_detector`) supplies only its hooks:
+:mod:`anomaly_vae.detectors.table_detector`, images in :mod:`anomaly_vae.detectors.image_detector`) supplies only its hooks:
 
 - ``_check_input(X, reset)``: the user's input checked, as a float array ``(n, *event_shape)``;
 - ``_fit_transform(X_train)``: fit any input transform on the training examples (a scaler for tables);
 - ``_transform(X)``: examples as the network's float32 input;
-- ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.vae.VAE`;
+- ``_build_vae(event_shape, n_train, seed)``: the parts composed into a :class:`~anomaly_vae.network.vae.VAE`;
 - ``_split(X, rng)`` and ``_fit_scores(X, idx)``: the training / validation / calibration split and the held-out
   scores the threshold is fitted on (random rows and one score per example unless a detector says otherwise);
 - ``_from_network(x, like)`` and ``_one_example(a)``: generated examples in the user's units, and one example
-  as a batch (:mod:`anomaly_vae.generative`).
+  as a batch (:mod:`anomaly_vae.generation.generative`).
 
 Each detector lists its own parameters in ``__init__`` (scikit-learn reads them from the signature);
 those named in :data:`TRAINING_CONSTRAINTS` are the ones the base reads.
@@ -29,9 +29,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from anomaly_vae.choices import LIKELIHOODS, PRECISIONS, SCORES, THRESHOLD_RULES
-from anomaly_vae.generative import GenerativeMixin
-from anomaly_vae.threshold import fit_threshold
-from anomaly_vae.validation import check_finite_scores
+from anomaly_vae.decisions.threshold import fit_threshold
+from anomaly_vae.generation.generative import GenerativeMixin
+from anomaly_vae.inputs.validation import check_finite_scores
 
 AUTO_STEPS = 5_000
 AUTO_MIN_PASSES = 100
@@ -53,7 +53,7 @@ MAX_SCORE_SAMPLES = 10_000
 """The most latent draws per example when scoring (``n_samples``): each one is a pass of the decoder."""
 
 MAX_BATCH_SIZE = 1_000_000
-"""The largest training batch (``batch_size``); the network's size bounds it further (:mod:`anomaly_vae.size_limits`)."""
+"""The largest training batch (``batch_size``); the network's size bounds it further (:mod:`anomaly_vae.network.size_limits`)."""
 
 TRAINING_CONSTRAINTS: dict = {
     "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
@@ -85,11 +85,11 @@ detector has them and adds its own."""
 class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
     """Shared fit / score / threshold machinery of the VAE detectors (not used directly); the generative
     methods (``encode``, ``decode``, ``reconstruct``, ``sample``, ``interpolate``) come from
-    :class:`~anomaly_vae.generative.GenerativeMixin`."""
+    :class:`~anomaly_vae.generation.generative.GenerativeMixin`."""
 
     _auto_steps = AUTO_STEPS
     _steps_per_execution = STEPS_PER_EXECUTION
-    _score_batch_size: int | None = None  # None: anomaly_vae.scoring.score_batch_size for the input
+    _score_batch_size: int | None = None  # None: anomaly_vae.detectors.scoring.score_batch_size for the input
 
     # ------------------------------------------------------------------ hooks
     def _check_input(self, X, reset: bool) -> np.ndarray:
@@ -135,9 +135,9 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         """
         import keras
 
-        from anomaly_vae.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
-        from anomaly_vae.persistence import compile_vae
-        from anomaly_vae.steps import set_random_seed
+        from anomaly_vae.network.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
+        from anomaly_vae.network.steps import set_random_seed
+        from anomaly_vae.persistence.model_files import compile_vae
 
         self._validate_params()
         distribution = self._distribution()  # fails at once on a backend without keras.distribution
@@ -246,7 +246,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         return self
 
     def _apply_threshold(self, fitted) -> None:
-        """Keep a fitted :class:`~anomaly_vae.threshold.Threshold` as the detector's threshold attributes."""
+        """Keep a fitted :class:`~anomaly_vae.decisions.threshold.Threshold` as the detector's threshold attributes."""
         self.threshold_ = fitted.value
         self.offset_ = -self.threshold_
         self.threshold_rule_ = fitted.rule
@@ -259,9 +259,9 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         examples (counting the example itself) scoring at least as high. Small means unlike the normal data.
 
         If the example is normal and exchangeable with the calibration examples (drawn the same way, from the
-        same distribution), ``P(p <= a) <= a`` at every level ``a``; see :mod:`anomaly_vae.p_values`.
+        same distribution), ``P(p <= a) <= a`` at every level ``a``; see :mod:`anomaly_vae.decisions.p_values`.
         """
-        from anomaly_vae.p_values import conformal_p_values
+        from anomaly_vae.decisions.p_values import conformal_p_values
 
         return conformal_p_values(self.calibration_scores_, self.anomaly_score(X))
 
@@ -269,7 +269,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         """-1 for the examples Benjamini-Hochberg flags at false-discovery rate ``fdr`` on their
         :meth:`p_values`, +1 for the others: on average at most ``fdr`` of the flagged examples are normal.
         The decision for one example depends on the others passed with it (score a whole batch at once)."""
-        from anomaly_vae.p_values import bh_select
+        from anomaly_vae.decisions.p_values import bh_select
 
         return np.where(bh_select(self.p_values(X), fdr), -1, 1)
 
@@ -299,7 +299,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         are not aligned with each other)."""
         from keras import ops
 
-        from anomaly_vae.generative import GENERATE_BATCH
+        from anomaly_vae.generation.generative import GENERATE_BATCH
 
         out = [np.zeros((0, self.vae_.latent_dim))]
         for start in range(0, len(Xs), GENERATE_BATCH):
@@ -361,7 +361,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ scoring helpers
     def _scorer(self, features: bool):
-        from anomaly_vae.scoring import ScoreModel
+        from anomaly_vae.detectors.scoring import ScoreModel
 
         key = (self.score_rule, features)
         if key not in self._scorers:
@@ -370,7 +370,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
 
     def _predict(self, Xs: np.ndarray, features: bool = False):
         """Scores (and per-element NLL if ``features``) of prepared examples, checked finite."""
-        from anomaly_vae.scoring import predict_scores
+        from anomaly_vae.detectors.scoring import predict_scores
 
         if len(Xs) == 0:
             empty = np.zeros(0)
@@ -386,14 +386,14 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_scorers", None)
         if "vae_" in state:
-            from anomaly_vae.persistence import vae_to_bytes
+            from anomaly_vae.persistence.model_files import vae_to_bytes
 
             state["vae_"] = vae_to_bytes(state["vae_"])
         return state
 
     def __setstate__(self, state):
         if isinstance(state.get("vae_"), (bytes, bytearray)):
-            from anomaly_vae.persistence import vae_from_bytes
+            from anomaly_vae.persistence.model_files import vae_from_bytes
 
             state = {**state, "vae_": vae_from_bytes(bytes(state["vae_"])), "_scorers": {}}
         if "latent_mixture_" in state:  # pickled before the mixture was fitted on first use

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from anomaly_vae.atomic import atomic_file, write_folder_atomically
+from anomaly_vae.persistence.atomic import atomic_file, write_folder_atomically
 
 
 def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_per_execution: int = 1):
@@ -21,7 +21,7 @@ def compile_vae(vae, learning_rate: float = 1e-3, clipnorm: float = 10.0, steps_
     TensorFlow, to pay the per-call overhead once per group (``benchmarks/RESULTS.md``, "Speed");
     PyTorch supports only 1.
     """
-    from anomaly_vae.initializers import optimizer_slots_from_numpy
+    from anomaly_vae.network.initializers import optimizer_slots_from_numpy
 
     if keras.backend.backend() == "torch":
         steps_per_execution = 1
@@ -81,7 +81,7 @@ def load_vae(path: str | os.PathLike):
     The model is loaded with ``compile=False`` (a saved optimizer or ``jit_compile``
     setting may not fit the current backend); call :func:`compile_vae` to train further.
     """
-    from anomaly_vae.vae import VAE
+    from anomaly_vae.network.vae import VAE
 
     path = Path(path)
     if not path.is_file():
@@ -143,8 +143,8 @@ GENERATION_FIELDS = ("latent_mixture_", "column_support_")
 """``detector.json`` fields of format 8 that formats 6 and 7 lack (a detector loaded from those samples from the
 prior only, unrounded)."""
 
-DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detector", "VAEImageDetector": "anomaly_vae.image_detector",
-                    "VAESeriesDetector": "anomaly_vae.series_detector"}
+DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detectors.table_detector", "VAEImageDetector": "anomaly_vae.detectors.image_detector",
+                    "VAESeriesDetector": "anomaly_vae.detectors.series_detector"}
 """The detector classes a ``detector.json`` may name (its ``class`` field), and where they live."""
 
 
@@ -157,8 +157,8 @@ def _detector_class(name: str):
 def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
     """JSON Schema of ``detector.json`` for one detector class; the parameters are the class's own."""
     from anomaly_vae.choices import THRESHOLD_RULES
-    from anomaly_vae.documents import numbers, strict_object, strings
-    from anomaly_vae.tail import TailFit
+    from anomaly_vae.decisions.tail import TailFit
+    from anomaly_vae.persistence.documents import numbers, strict_object, strings
 
     params = {name: {} for name in _detector_class(class_name)().get_params()}
     tail = strict_object({f: {"type": "integer" if f.startswith("n_") else "number"} for f in TailFit.__dataclass_fields__})
@@ -197,8 +197,8 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
 
 
 def column_support_schema() -> dict:
-    """JSON Schema of a :class:`~anomaly_vae.column_support.ColumnSupport` (``ColumnSupport.to_dict``)."""
-    from anomaly_vae.documents import strict_object
+    """JSON Schema of a :class:`~anomaly_vae.generation.column_support.ColumnSupport` (``ColumnSupport.to_dict``)."""
+    from anomaly_vae.persistence.documents import strict_object
 
     ends = {"type": "array", "items": {"type": ["number", "null"]}}
     return strict_object({"decimals": {"type": "array", "items": {"type": ["integer", "null"], "minimum": 0}},
@@ -220,7 +220,7 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
     from sklearn.utils.validation import check_is_fitted
 
     import anomaly_vae
-    from anomaly_vae import trusted_skops
+    from anomaly_vae.persistence import trusted_skops
 
     check_is_fitted(detector)
     class_name = type(detector).__name__
@@ -276,11 +276,11 @@ def load_detector(folder: str | os.PathLike):
     import numpy as np
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from anomaly_vae import trusted_skops
-    from anomaly_vae.column_support import ColumnSupport
-    from anomaly_vae.documents import check_finite_numbers, read_document
-    from anomaly_vae.latent_mixture import LatentMixture
-    from anomaly_vae.tail import TailFit
+    from anomaly_vae.decisions.tail import TailFit
+    from anomaly_vae.generation.column_support import ColumnSupport
+    from anomaly_vae.generation.latent_mixture import LatentMixture
+    from anomaly_vae.persistence import trusted_skops
+    from anomaly_vae.persistence.documents import check_finite_numbers, read_document
 
     folder = Path(folder)
     meta_path = folder / "detector.json"

@@ -7,7 +7,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 
 IMAGE_AUTO_STEPS = 2_000
 """``epochs='auto'`` for images: about this many gradient steps (a convolutional step costs far more
@@ -29,7 +29,7 @@ class VAEImageDetector(BaseVAEDetector):
         Size of the latent code. None picks 16.
     filters : tuple of int or None, default=None
         Filters of the encoder's stride-2 convolution stages (the decoder mirrors them). None scales them to the
-        image size (:func:`anomaly_vae.conv_parts.default_filters`: (32, 64) for 28 x 28).
+        image size (:func:`anomaly_vae.network.conv_parts.default_filters`: (32, 64) for 28 x 28).
     dense_units : int, default=128
         Width of the dense layer between the convolutions and the latent code.
     beta : float, default=1.0
@@ -39,7 +39,7 @@ class VAEImageDetector(BaseVAEDetector):
         any costs much; it ranked one-class MNIST far better than Bernoulli (grey levels as soft targets) and
         the heteroscedastic Gaussian (``benchmarks/RESULTS.md``, "Images").
     score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
-        What ``anomaly_score`` computes; see :data:`anomaly_vae.scoring.SCORE_RULES`.
+        What ``anomaly_score`` computes; see :data:`anomaly_vae.detectors.scoring.SCORE_RULES`.
     epochs : int or "auto", default="auto"
         Maximum number of training epochs. ``'auto'`` trains for about ``IMAGE_AUTO_STEPS`` gradient steps.
     batch_size : int, default=64
@@ -76,7 +76,7 @@ class VAEImageDetector(BaseVAEDetector):
     Attributes
     ----------
     vae_ : anomaly_vae.VAE
-        The trained Keras model (:class:`~anomaly_vae.conv_parts.ConvEncoder` and ``ConvDecoder`` parts).
+        The trained Keras model (:class:`~anomaly_vae.network.conv_parts.ConvEncoder` and ``ConvDecoder`` parts).
     image_shape_ : tuple of int
         ``(height, width, channels)`` of the training images; every scored image must match it.
     n_features_in_ : int
@@ -177,10 +177,10 @@ class VAEImageDetector(BaseVAEDetector):
         return images
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
-        from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder, default_filters, describe_conv
-        from anomaly_vae.likelihoods import LIKELIHOODS
-        from anomaly_vae.size_limits import check_network_size, conv_size  # the stages: ConvEncoder checks them
-        from anomaly_vae.vae import VAE
+        from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, default_filters, describe_conv
+        from anomaly_vae.network.likelihoods import LIKELIHOODS
+        from anomaly_vae.network.size_limits import check_network_size, conv_size  # the stages: ConvEncoder checks them
+        from anomaly_vae.network.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_IMAGE_LATENT
         filters = default_filters(*event_shape[:-1]) if self.filters is None else tuple(self.filters)

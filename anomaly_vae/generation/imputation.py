@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from anomaly_vae.likelihoods import HALF_LOG_2PI
+from anomaly_vae.network.likelihoods import HALF_LOG_2PI
 
 DRAWS_PER_CALL = 65_536
 """Rows times importance draws decoded per call: bounds the memory of one call."""

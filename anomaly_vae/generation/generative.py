@@ -1,6 +1,6 @@
 """The VAE as a generative model: encode, decode, reconstruct, sample and interpolate, for every detector.
 
-:class:`GenerativeMixin` is mixed into :class:`~anomaly_vae.base_detector.BaseVAEDetector`. It works in the
+:class:`GenerativeMixin` is mixed into :class:`~anomaly_vae.detectors.base_detector.BaseVAEDetector`. It works in the
 network's units (scaled rows, images in [0, 1]) and hands results to the detector's ``_from_network`` hook, which
 returns them in the user's units (the inverse of the fitted scaler for tables; the input's range and layout for
 images). Models with several ensemble members generate from the first: members' latent spaces are not aligned.
@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from anomaly_vae.choices import SAMPLE_CODES
-from anomaly_vae.validation import check_positive_int
+from anomaly_vae.inputs.validation import check_positive_int
 
 GENERATE_BATCH = 1024
 """Latent codes decoded per call."""
@@ -65,11 +65,11 @@ class GenerativeMixin:
 
     def sample(self, n_samples: int = 1, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]):
         """``n_samples`` new examples: latent codes drawn from where the training examples' codes lie
-        (``codes="aggregate"``: a Gaussian mixture fitted to them after training, :mod:`anomaly_vae.latent_mixture`)
+        (``codes="aggregate"``: a Gaussian mixture fitted to them after training, :mod:`anomaly_vae.generation.latent_mixture`)
         or from the prior N(0, I) (``codes="prior"``), then one draw from the decoder's likelihood for each (with
         its noise; categorical columns draw one category), or with ``noise=False`` the decoder's mean (the usual
         picture of a VAE's image samples: per-pixel noise hides the shapes). A table's columns are then rounded to
-        their training values' decimals and clipped to their range (:mod:`anomaly_vae.column_support`).
+        their training values' decimals and clipped to their range (:mod:`anomaly_vae.generation.column_support`).
         ``random_state`` seeds it all, so the same seed gives the same samples."""
         check_is_fitted(self)
         n = check_positive_int("n_samples", n_samples)
@@ -105,7 +105,7 @@ class GenerativeMixin:
     # ------------------------------------------------------------------ the latent mixture, fitted on first use
     @property
     def latent_mixture_(self):
-        """The :class:`~anomaly_vae.latent_mixture.LatentMixture` of the training examples' codes, which
+        """The :class:`~anomaly_vae.generation.latent_mixture.LatentMixture` of the training examples' codes, which
         :meth:`sample` draws from; ``None`` for a detector saved before it existed.
 
         ``fit`` keeps the examples (``LATENT_FIT_EXAMPLES`` at most) and the mixture is fitted the first time it is
@@ -127,7 +127,7 @@ class GenerativeMixin:
     def _defer_latent_mixture(self, X_network: np.ndarray, seed: int) -> None:
         """Keep the training examples (network units; a random ``LATENT_FIT_EXAMPLES`` of them at most) and the
         seed that :attr:`latent_mixture_` is fitted from when first read."""
-        from anomaly_vae.latent_mixture import LATENT_FIT_EXAMPLES
+        from anomaly_vae.generation.latent_mixture import LATENT_FIT_EXAMPLES
 
         if len(X_network) > LATENT_FIT_EXAMPLES:
             X_network = X_network[np.random.default_rng(seed).choice(len(X_network), LATENT_FIT_EXAMPLES, replace=False)]
@@ -135,8 +135,8 @@ class GenerativeMixin:
         self.__dict__["_latent_fit"] = (X_network, seed)  # fit made these rows; nobody else holds them
 
     def _fit_latent_mixture(self, X_network: np.ndarray, seed: int):
-        """The :class:`~anomaly_vae.latent_mixture.LatentMixture` of the posterior means of ``X_network``."""
-        from anomaly_vae.latent_mixture import LatentMixture
+        """The :class:`~anomaly_vae.generation.latent_mixture.LatentMixture` of the posterior means of ``X_network``."""
+        from anomaly_vae.generation.latent_mixture import LatentMixture
 
         return LatentMixture.fit(self._latent_means(X_network), seed)
 

@@ -29,8 +29,8 @@ import numpy as np
 from keras import ops
 
 from anomaly_vae import choices
-from anomaly_vae.elbo import kl_to_standard_normal, sum_event
-from anomaly_vae.likelihoods import HALF_LOG_2PI
+from anomaly_vae.network.elbo import kl_to_standard_normal, sum_event
+from anomaly_vae.network.likelihoods import HALF_LOG_2PI
 
 
 @dataclass
@@ -147,7 +147,7 @@ GPU_IMAGE_SCORE_BATCH_SIZE = 1024
 @functools.lru_cache(maxsize=2)
 def score_batch_size(images: bool = False) -> int:
     """The fixed scoring batch for the device the backend computes on, for rows or for images."""
-    from anomaly_vae.steps import device_description
+    from anomaly_vae.network.steps import device_description
 
     gpu = device_description().startswith("GPU")
     if images:

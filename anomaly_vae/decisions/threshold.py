@@ -3,9 +3,9 @@
 - ``"quantile"``: the ``1 - target_fpr`` quantile of the calibration scores (linear interpolation), the rule
   the detectors always had.
 - ``"conformal"``: flags exactly the rows whose conformal p-value is at most ``target_fpr``
-  (:mod:`anomaly_vae.p_values`); the false-positive rate on exchangeable normal rows is then at most
+  (:mod:`anomaly_vae.decisions.p_values`); the false-positive rate on exchangeable normal rows is then at most
   ``target_fpr``, and infinite when fewer than ``1 / target_fpr - 1`` calibration scores make that impossible.
-- ``"pot"``: peaks over threshold (:mod:`anomaly_vae.tail`), for rates far below ``1 / n_calibration``.
+- ``"pot"``: peaks over threshold (:mod:`anomaly_vae.decisions.tail`), for rates far below ``1 / n_calibration``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly_vae.p_values import CalibrationWarning, check_scores, conformal_threshold
-from anomaly_vae.tail import TailFit, fit_tail
+from anomaly_vae.decisions.p_values import CalibrationWarning, check_scores, conformal_threshold
+from anomaly_vae.decisions.tail import TailFit, fit_tail
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Saving and loading a fitted :class:`~anomaly_vae.imputer.VAEImputer` without pickle, atomically.
+"""Saving and loading a fitted :class:`~anomaly_vae.detectors.imputer.VAEImputer` without pickle, atomically.
 
 The folder holds ``imputer.json`` (the imputer's parameters, its columns and the fixed importance draws that make
 its imputations reproducible) and ``detector/``, the VAE that marginalises missing entries, saved by
-:func:`~anomaly_vae.persistence.save_detector`. Loading checks both as strictly as a detector folder: one line
+:func:`~anomaly_vae.persistence.model_files.save_detector`. Loading checks both as strictly as a detector folder: one line
 naming the file and the field, and nothing in the folder is run.
 """
 
@@ -19,8 +19,8 @@ DOCUMENT = "imputer.json"
 
 def imputer_document_schema() -> dict:
     """JSON Schema of ``imputer.json``; the parameters are the class's own."""
-    from anomaly_vae.documents import numbers, strict_object, strings
-    from anomaly_vae.imputer import VAEImputer
+    from anomaly_vae.detectors.imputer import VAEImputer
+    from anomaly_vae.persistence.documents import numbers, strict_object, strings
 
     return strict_object({
         "format": {"const": IMPUTER_FORMAT},
@@ -42,9 +42,9 @@ def save_imputer(imputer, folder: str | os.PathLike, replace: bool = True) -> Pa
     from sklearn.utils.validation import check_is_fitted
 
     import anomaly_vae
-    from anomaly_vae.atomic import write_folder_atomically
-    from anomaly_vae.imputer import VAEImputer
-    from anomaly_vae.persistence import save_detector
+    from anomaly_vae.detectors.imputer import VAEImputer
+    from anomaly_vae.persistence.atomic import write_folder_atomically
+    from anomaly_vae.persistence.model_files import save_detector
 
     if type(imputer) is not VAEImputer:
         raise TypeError(f"save_imputer saves a VAEImputer, not {type(imputer).__name__}.")
@@ -71,13 +71,13 @@ def load_imputer(folder: str | os.PathLike):
     """Load an imputer saved by :func:`save_imputer`. Refuses, naming the file and field: a folder that is not an
     imputer, another format, invalid parameters, draws that are not finite or do not fit the VAE's latent size, and
     a detector that does not marginalise missing entries or takes other columns, or other column names (its own checks as
-    :func:`~anomaly_vae.persistence.load_detector`)."""
+    :func:`~anomaly_vae.persistence.model_files.load_detector`)."""
     import numpy as np
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from anomaly_vae.documents import read_document
-    from anomaly_vae.imputer import VAEImputer
-    from anomaly_vae.persistence import load_detector
+    from anomaly_vae.detectors.imputer import VAEImputer
+    from anomaly_vae.persistence.documents import read_document
+    from anomaly_vae.persistence.model_files import load_detector
 
     folder = Path(folder)
     path = folder / DOCUMENT

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomaly_vae.validation import check_positive_int
+from anomaly_vae.inputs.validation import check_positive_int
 
 POINT_RULES = ("mean", "max")
 """How a point's score is formed from the scores of the windows covering it."""

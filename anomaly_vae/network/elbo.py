@@ -24,7 +24,7 @@ def elbo_terms(x, outputs: dict, likelihood):
     """Reconstruction NLL per element (the shape of ``x``) and KL per example, in float32.
 
     ``outputs`` is what ``VAE.call`` returns (a leading member axis on each entry); ``likelihood`` a
-    :class:`~anomaly_vae.likelihoods.Likelihood`. Everything is cast to float32 so the loss stays in full
+    :class:`~anomaly_vae.network.likelihoods.Likelihood`. Everything is cast to float32 so the loss stays in full
     precision under a mixed-precision policy.
     """
     outputs = {k: ops.cast(v, "float32") for k, v in outputs.items()}

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from anomaly_vae import initializers
-from anomaly_vae.seeds import SeedCounter
-from anomaly_vae.size_limits import check_conv_stages, check_network_size, check_widths, conv_size
-from anomaly_vae.validation import check_positive_int
+from anomaly_vae.inputs.validation import check_positive_int
+from anomaly_vae.network import initializers
+from anomaly_vae.network.seeds import SeedCounter
+from anomaly_vae.network.size_limits import check_conv_stages, check_network_size, check_widths, conv_size
 
 MIN_GRID = 4
 """The encoder downsamples until the smaller image side would drop below this many cells (at most 4 stages)."""

@@ -1,11 +1,11 @@
 """The ``VAE`` Keras model, composed of parts: an encoder (inputs -> z_mean, z_log_var), the
 reparameterised sample z = mu + sigma * eps, a decoder (z -> the likelihood's parameters) and a
-likelihood (:mod:`anomaly_vae.likelihoods`) that scores the inputs under those parameters.
+likelihood (:mod:`anomaly_vae.network.likelihoods`) that scores the inputs under those parameters.
 
-Parts for tables are in :mod:`anomaly_vae.dense_parts` (built when only ``n_features`` is given), for
-images in :mod:`anomaly_vae.conv_parts`. The ELBO (:mod:`anomaly_vae.elbo`) and the score rules
-(:mod:`anomaly_vae.scoring`) reduce over every event axis of an example, so the same model class and the
-same per-backend training steps (:mod:`anomaly_vae.steps`) serve rows and images.
+Parts for tables are in :mod:`anomaly_vae.network.dense_parts` (built when only ``n_features`` is given), for
+images in :mod:`anomaly_vae.network.conv_parts`. The ELBO (:mod:`anomaly_vae.network.elbo`) and the score rules
+(:mod:`anomaly_vae.detectors.scoring`) reduce over every event axis of an example, so the same model class and the
+same per-backend training steps (:mod:`anomaly_vae.network.steps`) serve rows and images.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from anomaly_vae import initializers, likelihoods
-from anomaly_vae.conv_parts import ConvDecoder, ConvEncoder
-from anomaly_vae.dense_parts import DenseDecoder, DenseEncoder
-from anomaly_vae.elbo import elbo_loss
-from anomaly_vae.loss_tracker import LossTracker
-from anomaly_vae.seeds import SeedCounter
-from anomaly_vae.steps import step_mixin
-from anomaly_vae.validation import check_positive_int
+from anomaly_vae.inputs.validation import check_positive_int
+from anomaly_vae.network import initializers, likelihoods
+from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder
+from anomaly_vae.network.dense_parts import DenseDecoder, DenseEncoder
+from anomaly_vae.network.elbo import elbo_loss
+from anomaly_vae.network.loss_tracker import LossTracker
+from anomaly_vae.network.seeds import SeedCounter
+from anomaly_vae.network.steps import step_mixin
 
 Z_LOG_VAR_MIN = -12.0
 Z_LOG_VAR_MAX = 8.0
@@ -44,7 +44,7 @@ class VAE(step_mixin(), keras.Model):
 
     Give either ``n_features`` (a table: the dense parts are built from ``hidden_units``, ``activation`` and
     ``n_members``) or both ``encoder`` and ``decoder`` (any parts of :data:`ENCODERS` / :data:`DECODERS`,
-    for example :class:`~anomaly_vae.conv_parts.ConvEncoder` for images).
+    for example :class:`~anomaly_vae.network.conv_parts.ConvEncoder` for images).
 
     Parameters
     ----------
@@ -55,7 +55,7 @@ class VAE(step_mixin(), keras.Model):
     hidden_units : sequence of int
         Encoder layer widths of the tabular parts; the decoder mirrors them.
     likelihood : {"gaussian", "heteroscedastic", "mse", "bernoulli"}
-        Decoder distribution; see :data:`anomaly_vae.likelihoods.LIKELIHOODS`.
+        Decoder distribution; see :data:`anomaly_vae.network.likelihoods.LIKELIHOODS`.
     beta : float
         Weight of the KL term in the training loss (1.0 is the true ELBO).
     activation : str
@@ -64,14 +64,14 @@ class VAE(step_mixin(), keras.Model):
         Number of fixed latent draws used when scoring (see ``score_noise``).
     n_members : int
         Independent tabular networks trained side by side on the same batches (a leading weight axis, see
-        :class:`~anomaly_vae.member_dense.MemberDense`); the loss is their mean and scores average them.
+        :class:`~anomaly_vae.network.member_dense.MemberDense`); the loss is their mean and scores average them.
     categorical_groups : sequence of sequences of int
         Column indices of one-hot groups (a categorical input, one-hot encoded). Each group gets a
         categorical likelihood (softmax over its decoder outputs) instead of ``likelihood``.
     missing : bool
         Rows may hold NaN for missing entries (tables only): the encoder sees the observed mask and the likelihood
         counts the observed entries only, so missing entries are marginalised out of training and scores (as in
-        MIWAE; :class:`~anomaly_vae.likelihoods.ObservedOnly`).
+        MIWAE; :class:`~anomaly_vae.network.likelihoods.ObservedOnly`).
     corruption_noise : float
         Standard deviation of Gaussian noise added to the encoder's inputs in training (network units: standardised
         columns, pixels in [0, 1]); the loss still scores the clean inputs, so the model learns to denoise.
@@ -234,7 +234,7 @@ class VAE(step_mixin(), keras.Model):
 
     def _elbo_loss(self, x, outputs, training=True):
         """The beta-weighted negative ELBO; in training the KL weight is also scaled by ``kl_scale``
-        (ramped up from 0 by :class:`~anomaly_vae.callbacks.KLWarmUp`), so validation always sees ``beta``."""
+        (ramped up from 0 by :class:`~anomaly_vae.network.callbacks.KLWarmUp`), so validation always sees ``beta``."""
         beta = self.beta * ops.convert_to_tensor(self.kl_scale) if training else self.beta
         return elbo_loss(x, outputs, self.output_distribution, beta)
 
@@ -271,13 +271,21 @@ class VAE(step_mixin(), keras.Model):
         return cls(**config)
 
 
+FORMER_PART_MODULES = {"DenseEncoder": "anomaly_vae.dense_parts", "DenseDecoder": "anomaly_vae.dense_parts",
+                       "ConvEncoder": "anomaly_vae.conv_parts", "ConvDecoder": "anomaly_vae.conv_parts"}
+"""Where each part's class lived before the library was split into folders (5eefd4c and earlier): the module a
+``.keras`` file saved then names, accepted beside today's."""
+
+
 def _part(part, allowed: dict, what: str):
     """``part`` as a layer of one of the ``allowed`` classes; a serialized part is checked by its exact
-    class name and module before Keras builds anything from it."""
+    class name and module (today's, or the one it had before the layout moves) before Keras builds anything
+    from it."""
     if isinstance(part, dict):
         name, module = part.get("class_name"), part.get("module")
         registered = part.get("registered_name")
-        if name not in allowed or registered not in (None, f"anomaly_vae>{name}") or module not in (None, allowed[name].__module__):
+        modules = (None, allowed[name].__module__, FORMER_PART_MODULES.get(name)) if name in allowed else ()
+        if name not in allowed or registered not in (None, f"anomaly_vae>{name}") or module not in modules:
             raise ValueError(f"A VAE {what} must be one of {sorted(allowed)}; the model names {name!r} "
                              f"({registered!r}), which anomaly-vae never writes.")
         part = keras.saving.deserialize_keras_object(part)

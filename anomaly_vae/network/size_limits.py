@@ -48,7 +48,7 @@ def dense_size(n_features: int, hidden_units: Sequence[int], latent_dim: int, n_
 
 def conv_size(image_shape: Sequence[int], filters: Sequence[int], dense_units: int, latent_dim: int,
               kernel_size: int = 3, heads: int = 2) -> NetworkSize:
-    """A convolutional VAE (:mod:`anomaly_vae.conv_parts`): stride-2 stages down, a dense bottleneck, upsampling
+    """A convolutional VAE (:mod:`anomaly_vae.network.conv_parts`): stride-2 stages down, a dense bottleneck, upsampling
     stages back, one convolution per likelihood head."""
     *sides, channels = (int(s) for s in image_shape)
     kernel = kernel_size ** len(sides)

@@ -10,9 +10,9 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from anomaly_vae.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.choices import MISSING, PREPROCESSINGS
-from anomaly_vae.validation import check_finite, check_missing
+from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.inputs.validation import check_finite, check_missing
 
 MAX_MEMBERS = 64
 """The most ensemble members (``n_members``): each is a whole network."""
@@ -77,7 +77,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         ``'quantile'``: their ``1 - target_fpr`` quantile; ``'conformal'``: flag exactly the rows whose
         p-value (:meth:`p_values`) is at most ``target_fpr``, which keeps the false-positive rate at most
         ``target_fpr`` on new normal rows; ``'pot'``: a generalised Pareto fit to the highest scores, for rates far
-        below one over the number of calibration rows (:mod:`anomaly_vae.threshold`).
+        below one over the number of calibration rows (:mod:`anomaly_vae.decisions.threshold`).
     target_fpr : float in (0, 1), default=0.01
         Share of normal rows the threshold should flag (its false-positive rate).
     n_samples : int, default=16
@@ -152,11 +152,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         cannot flag anything at ``target_fpr`` with so few calibration rows).
     threshold_rule_, target_fpr_ : str, float
         The rule and target the threshold was set with (``fit`` or :meth:`set_threshold`).
-    latent_mixture_ : anomaly_vae.latent_mixture.LatentMixture
+    latent_mixture_ : anomaly_vae.generation.latent_mixture.LatentMixture
         A Gaussian mixture fitted to the training rows' codes: where :meth:`sample` draws codes.
-    column_support_ : anomaly_vae.column_support.ColumnSupport
+    column_support_ : anomaly_vae.generation.column_support.ColumnSupport
         Each scaled column's decimals and range in the training rows: where :meth:`sample` keeps its values.
-    tail_ : anomaly_vae.tail.TailFit or None
+    tail_ : anomaly_vae.decisions.tail.TailFit or None
         The generalised Pareto fit of the ``'pot'`` rule (start, shape, scale, excesses); None otherwise or
         when it fell back to the quantile.
     offset_ : float
@@ -270,7 +270,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return X
 
     def _fit_transform(self, X_train: np.ndarray) -> None:
-        from anomaly_vae.column_support import ColumnSupport
+        from anomaly_vae.generation.column_support import ColumnSupport
 
         self.scaler_ = self._make_scaler(len(X_train))
         scaled = self._scaled_columns(X_train.shape[1])
@@ -290,8 +290,8 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return np.clip(out, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
-        from anomaly_vae.size_limits import check_network_size, check_widths, dense_size
-        from anomaly_vae.vae import VAE
+        from anomaly_vae.network.size_limits import check_network_size, check_widths, dense_size
+        from anomaly_vae.network.vae import VAE
 
         (d,) = event_shape
         latent_dim, hidden_units = self._architecture(n_train, d)
@@ -350,7 +350,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
 
     def _generated(self, x: np.ndarray):
         """Sampled rows in the input's units, each scaled column rounded to its training values' decimals and
-        clipped to their range (:mod:`anomaly_vae.column_support`): a count stays a whole number."""
+        clipped to their range (:mod:`anomaly_vae.generation.column_support`): a count stays a whole number."""
         out = self._from_network(x)
         values = np.asarray(out, dtype=np.float64).copy()
         scaled = self._scaled_columns(values.shape[1])
@@ -386,7 +386,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
 
     def _groups(self, X: np.ndarray) -> list[list[int]]:
         """``categorical_groups`` checked against ``X``: indices in range, used once, values 0 or 1."""
-        from anomaly_vae.likelihoods import check_groups
+        from anomaly_vae.network.likelihoods import check_groups
 
         groups = [list(g) for g in check_groups(self.categorical_groups or (), X.shape[1])]
         for g in groups:
@@ -396,7 +396,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         return groups
 
     def _make_scaler(self, n_train: int):
-        from anomaly_vae.likelihoods import LIKELIHOODS
+        from anomaly_vae.network.likelihoods import LIKELIHOODS
 
         if LIKELIHOODS[self.likelihood].unit_interval:
             return MinMaxScaler()

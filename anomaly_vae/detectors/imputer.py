@@ -12,23 +12,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from anomaly_vae.base_detector import TRAINING_CONSTRAINTS
 from anomaly_vae.choices import PREPROCESSINGS
-from anomaly_vae.p_values import CalibrationWarning
-from anomaly_vae.validation import check_missing, check_positive_int
+from anomaly_vae.decisions.p_values import CalibrationWarning
+from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS
+from anomaly_vae.inputs.validation import check_missing, check_positive_int
 
 DETECTOR_PARAMETERS = ("latent_dim", "hidden_units", "beta", "likelihood", "preprocessing", "epochs", "batch_size",
                        "learning_rate", "validation_fraction", "patience", "activation", "random_state", "verbose")
-"""The imputer's parameters that configure its :class:`~anomaly_vae.detector.VAEAnomalyDetector` (same meaning)."""
+"""The imputer's parameters that configure its :class:`~anomaly_vae.detectors.table_detector.VAEAnomalyDetector` (same meaning)."""
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Fill missing values (NaN) with a VAE trained on the incomplete data itself, the MIWAE way.
 
-    ``fit`` trains a :class:`~anomaly_vae.detector.VAEAnomalyDetector` with ``missing="marginalise"``: its
+    ``fit`` trains a :class:`~anomaly_vae.detectors.table_detector.VAEAnomalyDetector` with ``missing="marginalise"``: its
     likelihood counts only the observed entries and its encoder sees which are missing, so no value is
     invented for training. ``transform`` replaces each NaN by its importance-weighted conditional mean given the
-    row's observed entries (:mod:`anomaly_vae.imputation`); observed entries are returned exactly as given.
+    row's observed entries (:mod:`anomaly_vae.generation.imputation`); observed entries are returned exactly as given.
     :meth:`sample_imputations` draws from the conditional distribution instead, for multiple imputation.
 
     Parameters
@@ -142,7 +142,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        from anomaly_vae.detector import VAEAnomalyDetector
+        from anomaly_vae.detectors.table_detector import VAEAnomalyDetector
 
         self._validate_params()
         X = self._check(X, reset=True)
@@ -159,7 +159,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """``X`` with each NaN replaced by its conditional mean given the row's observed entries."""
-        from anomaly_vae.imputation import conditional_means
+        from anomaly_vae.generation.imputation import conditional_means
 
         check_is_fitted(self)
         X = self._check(X, reset=False)
@@ -176,7 +176,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """``n_imputations`` completed copies of ``X``, each NaN drawn from its conditional distribution given the
         row's observed entries (multiple imputation: analyse each copy, then pool, as with Rubin's rules).
         Observed entries are kept exactly. Returns a list of arrays, or of DataFrames when ``X`` is one."""
-        from anomaly_vae.imputation import conditional_draws
+        from anomaly_vae.generation.imputation import conditional_draws
 
         check_is_fitted(self)
         m = check_positive_int("n_imputations", n_imputations)

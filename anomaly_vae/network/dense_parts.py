@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from anomaly_vae import initializers
-from anomaly_vae.member_dense import MemberDense
-from anomaly_vae.seeds import SeedCounter
-from anomaly_vae.validation import check_positive_int
+from anomaly_vae.inputs.validation import check_positive_int
+from anomaly_vae.network import initializers
+from anomaly_vae.network.member_dense import MemberDense
+from anomaly_vae.network.seeds import SeedCounter
 
 
 def _dense(units, n_members, activation, seed, name, dtype):

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from anomaly_vae.p_values import CalibrationWarning, check_scores
+from anomaly_vae.decisions.p_values import CalibrationWarning, check_scores
 
 TAIL_SHARE = 0.05
 """Share of the calibration scores above the tail's starting point ``u`` (the 95% quantile; the paper used 98%,

@@ -19,15 +19,15 @@ def step_mixin() -> type:
     """The training-step mixin for the active Keras backend."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        from anomaly_vae.steps.tensorflow_step import TensorFlowELBOStep
+        from anomaly_vae.network.steps.tensorflow_step import TensorFlowELBOStep
 
         return TensorFlowELBOStep
     if backend == "jax":
-        from anomaly_vae.steps.jax_step import JaxELBOStep
+        from anomaly_vae.network.steps.jax_step import JaxELBOStep
 
         return JaxELBOStep
     if backend == "torch":
-        from anomaly_vae.steps.torch_step import TorchELBOStep
+        from anomaly_vae.network.steps.torch_step import TorchELBOStep
 
         return TorchELBOStep
     return _UnsupportedBackendStep
@@ -63,7 +63,7 @@ def _step_module():
         return None
     from importlib import import_module
 
-    return import_module(f"anomaly_vae.steps.{backend}_step")
+    return import_module(f"anomaly_vae.network.steps.{backend}_step")
 
 
 def backend_array(values: np.ndarray):

@@ -16,7 +16,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from anomaly_vae.documents import parse_json
+from anomaly_vae.persistence.documents import parse_json
 
 _NUMPY_SCALARS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
                   "uint8", "uint16", "uint32", "uint64", "bool_")

@@ -3,7 +3,7 @@
 Keras' own initialisers run backend random ops eagerly, and under JAX each new weight
 shape compiled its own kernel: about 4 s of a first 1,000-row fit on CPU. Drawing with
 NumPy costs microseconds and gives the same starting weights on every backend. The draws are
-handed over as the backend's own arrays (:func:`anomaly_vae.steps.backend_array`), since JAX
+handed over as the backend's own arrays (:func:`anomaly_vae.network.steps.backend_array`), since JAX
 also compiles a conversion per shape; :func:`optimizer_slots_from_numpy` gives Adam's zero
 slots the same treatment.
 """
@@ -16,7 +16,7 @@ import math
 import keras
 import numpy as np
 
-from anomaly_vae.steps import backend_array
+from anomaly_vae.network.steps import backend_array
 
 
 class _Seeded(keras.initializers.Initializer):
