@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# torch first: the tests marked `once` (servers, pipelines, CLI) run on the first backend, and torch trains these
-# small networks fastest on a CPU.
+# torch first: everything runs on the first backend, and torch trains these small networks fastest on a CPU; the
+# tests marked `backend` (the network, the training steps, the detectors, estimator checks, saved models) run again
+# on each other backend. Pipelines, servers, the CLI and file rules do not depend on the backend.
 BACKENDS ?= torch tensorflow jax
 PYTEST_ARGS ?= --durations=10
 
@@ -16,8 +17,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # uv ignores pip's find-links unless told; that is where the CPU build of torch lies.
 export UV_FIND_LINKS := $(PIP_FIND_LINKS)
 
-# `make check`, the inner loop: the linter, then the unit tests of the model, the detector, the decisions, the
-# tables, the plots and the settings on one backend (no server, browser, Spark or pipeline run); under 3 minutes.
+# `make check`, the inner loop: the linter, the formatter's check, the type checker, then the unit tests of the
+# model, the detector, the decisions, the tables, the plots, the settings and saved models on one backend (no server,
+# browser, Spark or pipeline run); under 3 minutes.
 CHECK_TESTS ?= tests/test_vae.py tests/test_elbo.py tests/test_detector.py tests/test_calibration.py \
 	tests/test_latent_mixture.py tests/test_preprocessing.py tests/test_schema.py tests/test_settings.py \
 	tests/test_tables.py tests/test_windows.py tests/test_series_metrics.py tests/test_image_files.py \
@@ -47,15 +49,17 @@ java:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
-# The whole suite on every backend. Server, UI and cross-backend tests run once (on the first backend).
 check: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	KERAS_BACKEND=$${KERAS_BACKEND:-torch} $(PY) -m pytest -q -n 2 $(CHECK_TESTS)
 
+# The whole suite on the first backend, then the tests marked `backend` on each other one.
 test: install chromium java
 	@set -e; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  if [ $$first = 1 ]; then sel=""; else sel="not once"; fi; \
+	  if [ $$first = 1 ]; then sel=""; else sel="backend"; fi; \
 	  KERAS_BACKEND=$$b $(PY) -m pytest -q -n 2 -m "$$sel" $(PYTEST_ARGS); \
 	  first=0; \
 	done

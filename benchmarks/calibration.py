@@ -128,9 +128,8 @@ def pot_law_rows(repeats: int = 30) -> list[dict]:
     for name, law in laws.items():
         for n, target in ((1000, 1e-3), (5000, 1e-3), (5000, 1e-4), (5000, 1e-5)):
             for rule in ("pot", "quantile"):
-                ratios = [law.sf(fit_threshold(law.rvs(size=n, random_state=seed), rule, target).value) / target
-                          for seed in range(repeats)]
-                ratios = np.asarray(ratios)
+                ratios = np.asarray([law.sf(fit_threshold(law.rvs(size=n, random_state=seed), rule, target).value)
+                                     / target for seed in range(repeats)])
                 rows.append(dict(law=name, n_cal=n, target=target, rule=rule,
                                  median_ratio=f"{np.median(ratios):.2f}",
                                  within_0_3_to_3=f"{int(((ratios >= 0.3) & (ratios <= 3)).sum())}/{repeats}"))

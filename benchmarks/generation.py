@@ -88,10 +88,10 @@ def numeric_rows(path: Path, seed: int, params: dict) -> dict:
 
 def demo_rows(seed: int, params: dict) -> dict:
     from anomaly_vae import VAEAnomalyDetector
-    from pipelines.bundle import ModelBundle
     from pipelines.demo_data import DATA_DIR
-    from pipelines.preprocessing import build_preprocessor, onehot_groups
-    from pipelines.schema import Schema
+    from pipelines.modalities.table.bundle import ModelBundle
+    from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups
+    from pipelines.modalities.table.schema import Schema
 
     train_frame, test_frame = pd.read_csv(DATA_DIR / "transactions_train.csv"), pd.read_csv(DATA_DIR / "transactions_test.csv")
     schema = Schema.infer(train_frame, "label")

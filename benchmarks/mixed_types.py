@@ -269,7 +269,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mixed_types.csv")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    variants = [] if args.no_defaults else [("VAE, pipeline defaults", [])]
+    variants: list[tuple[str, list[str]]] = [] if args.no_defaults else [("VAE, pipeline defaults", [])]
     for spec in args.variant:
         name, _, options = spec.partition("=")
         variants.append((f"VAE, {name}", shlex.split(options)))

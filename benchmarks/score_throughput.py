@@ -44,8 +44,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="score-throughput-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="score-throughput-") as folder:
+        tmp = Path(folder)
         baseline = tmp / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline), args.baseline], check=True)
         try:

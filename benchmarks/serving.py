@@ -46,20 +46,20 @@ def main(argv=None) -> None:
 
     import mlflow
 
-    from pipelines.bundle import ModelBundle
     from pipelines.fit import run_fit
+    from pipelines.modalities.table.bundle import ModelBundle
     from pipelines.serving import invoke, served_model
-    from pipelines.settings import FitSettings
+    from pipelines.settings import FitSettings, load_settings
 
     test = pd.read_csv(DATA_DIR / "transactions_test.csv")
     big = test.iloc[np.random.default_rng(0).integers(0, len(test), 1000)]
-    with tempfile.TemporaryDirectory(prefix="serving-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="serving-") as folder:
+        tmp = Path(folder)
         store = f"sqlite:///{tmp / 'mlflow.db'}"
         mlflow.MlflowClient(store).create_experiment("serving", artifact_location=str(tmp / "artifacts"))
-        fitted = run_fit(FitSettings(data=str(DATA_DIR / "transactions_train.csv"), label_column="label", epochs=3,
-                                     verbose=0, tracking_uri=store, experiment="serving", output_dir=str(tmp / "out"),
-                                     register="bench", alias="live"))
+        fitted = run_fit(load_settings(FitSettings, None, dict(
+            data=str(DATA_DIR / "transactions_train.csv"), label_column="label", epochs=3, verbose=0, tracking_uri=store,
+            experiment="serving", output_dir=str(tmp / "out"), register="bench", alias="live")))
         bundle = ModelBundle.load(fitted.local_model)
         plan = [(test.head(1), args.requests), (big, max(1, args.requests // 10))]
         lines = []

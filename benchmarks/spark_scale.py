@@ -43,8 +43,8 @@ def main(argv=None) -> None:
 
     cols = [f"f{i}" for i in range(10)]
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory(prefix="spark-scale-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="spark-scale-") as folder:
+        tmp = Path(folder)
         store = f"sqlite:///{tmp / 'mlflow.db'}"
         pd.DataFrame(rng.normal(size=(5000, 10)), columns=cols).to_parquet(tmp / "train.parquet")
         cli("fit", tmp / "train.parquet", "--epochs", "3", "--verbose", "0", "--tracking-uri", store,

@@ -55,7 +55,7 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     from anomaly_vae.persistence.model_files import compile_vae
 
     x = make_data(rows)
-    out = {"backend": backend, "device": device_description()}
+    out: dict[str, str | float] = {"backend": backend, "device": device_description()}
     for batch in (256, 2048):
         keras_times, raw_times = [], []
         vae = compile_vae(_built_vae(VAE), steps_per_execution=STEPS_PER_EXECUTION)  # as the detector does

@@ -57,7 +57,7 @@ def main(version: Annotated[Optional[bool], typer.Option("--version", callback=_
 
 def _echo_review_link(run_id: str) -> None:
     """Print where the run opens in the MLflow UI (best effort: a store that just failed is not asked twice)."""
-    from pipelines.run_identity import review_link
+    from pipelines.tracking.run_identity import review_link
 
     try:
         typer.echo(f"review: {review_link(run_id)}")
@@ -85,7 +85,7 @@ def user_errors():
     """Map what goes wrong for a user to one line and an exit code (README, "Trust and safety"), never a traceback."""
     from mlflow.exceptions import MlflowException
 
-    from pipelines.tracking import TrackingError
+    from pipelines.tracking.mlflow_runs import TrackingError
 
     warnings.showwarning = _one_line_warning
     try:
@@ -174,7 +174,8 @@ def fit(**options) -> None:
         _fail(f"MLflow tracking failed ({result.tracking_error}). The trained model and its threshold are saved "
               f"at {result.local_model}; score with `anomaly-vae score {result.local_model} DATA OUTPUT`.", EXIT_TRACKING)
     typer.echo(f"run id: {result.run_id}")
-    _echo_review_link(result.run_id)
+    if result.run_id:
+        _echo_review_link(result.run_id)
     typer.echo(f"model uri: {result.model_uri}")
     if result.registered_version:
         typer.echo(f"registered: models:/{settings.register}/{result.registered_version}"
@@ -209,7 +210,7 @@ def _panel_rank(parameter: inspect.Parameter) -> int:
     return PANEL_ORDER.index(panel) if panel in PANEL_ORDER else -1  # the DATA argument first
 
 
-fit.__signature__ = inspect.Signature(sorted(
+fit.__signature__ = inspect.Signature(sorted(  # type: ignore[attr-defined]  # typer reads it
     [p if p.name == "data" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
      for p in (*inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(), *_detector_options())],
     key=_panel_rank))
@@ -247,14 +248,14 @@ def score(
             if settings.engine == "spark":
                 from pipelines.spark_score import run_spark_score
 
-                result = run_spark_score(settings)
-                typer.echo(f"scored {result.rows} rows with Spark -> {result.output} "
-                           f"(anomaly rate {result.anomaly_rate:.2%})")
-                if result.tracking_error:
-                    _fail(f"the scores are written to {result.output}, but MLflow logging failed: "
-                          f"{result.tracking_error}", EXIT_TRACKING)
-                if result.run_id:
-                    typer.echo(f"run id: {result.run_id}")
+                spark = run_spark_score(settings)
+                typer.echo(f"scored {spark.rows} rows with Spark -> {spark.output} "
+                           f"(anomaly rate {spark.anomaly_rate:.2%})")
+                if spark.tracking_error:
+                    _fail(f"the scores are written to {spark.output}, but MLflow logging failed: "
+                          f"{spark.tracking_error}", EXIT_TRACKING)
+                if spark.run_id:
+                    typer.echo(f"run id: {spark.run_id}")
                 return
             if settings.engine != "local":
                 raise ValueError(f"--engine must be local or spark; got {settings.engine!r}.")

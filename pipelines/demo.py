@@ -13,14 +13,14 @@ from pipelines.demo_data import DATA_DIR
 
 def main() -> None:
     from pipelines.fit import run_fit
-    from pipelines.run_identity import review_url
     from pipelines.score import run_score
-    from pipelines.settings import FitSettings, ScoreSettings
-    from pipelines.tracking import tracking_uri
+    from pipelines.settings import FitSettings, ScoreSettings, load_settings
+    from pipelines.tracking.mlflow_runs import tracking_uri
+    from pipelines.tracking.run_identity import review_url
 
     train, test = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
-    fitted = run_fit(FitSettings(data=str(train), label_column="label", eval_data=str(test), run_name=None,
-                                 register="anomaly-vae-demo", alias="champion", verbose=1))
+    fitted = run_fit(load_settings(FitSettings, None, dict(data=str(train), label_column="label", eval_data=str(test),
+                                                           register="anomaly-vae-demo", alias="champion", verbose=1)))
     if fitted.tracking_error:
         raise SystemExit(f"MLflow tracking failed: {fitted.tracking_error}; the model is saved at {fitted.local_model}")
     output = Path("outputs") / "demo_scores.csv"
@@ -39,11 +39,11 @@ def main() -> None:
     from pipelines.demo_images import write_digit_images
 
     images = write_digit_images(Path("outputs") / "digit_images")
-    fitted_images = run_fit(FitSettings(data=str(images), run_name=None, verbose=1))
+    fitted_images = run_fit(load_settings(FitSettings, None, dict(data=str(images), verbose=1)))
     if fitted_images.tracking_error:
         raise SystemExit(f"MLflow tracking failed: {fitted_images.tracking_error}")
     maps = Path("outputs") / "digit_maps"
-    scored_images = run_score(ScoreSettings(model_uri=fitted_images.model_uri, data=str(images), maps=str(maps),
+    scored_images = run_score(ScoreSettings(model_uri=fitted_images.model_uri or str(fitted_images.local_model), data=str(images), maps=str(maps),
                                             output=str(Path("outputs") / "digit_scores.csv"), overwrite=True))
     print("\n=== anomaly-vae image demo (scikit-learn's 8 x 8 digits; normal: 0, anomalies: 1-9) ===")
     print(f"fit run id:        {fitted_images.run_id}   model: {fitted_images.model_uri}")
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"scores file:       {scored_images.output}  ({scored_images.rows} images, "
           f"{scored_images.anomaly_rate:.1%} flagged); anomaly maps in {maps}")
     print(f"open the UI with:  .venv/bin/mlflow ui --backend-store-uri {uri}")
-    print(f"then the table fit: {review_url(fitted.run_id)}  (MLflow's model-training pages, not its GenAI overview)")
+    print(f"then the table fit: {review_url(str(fitted.run_id))}  (MLflow's model-training pages, not its GenAI overview)")
 
 
 if __name__ == "__main__":

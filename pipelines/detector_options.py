@@ -21,7 +21,7 @@ from typing import Any
 PIPELINE_ONLY = {
     "categorical_groups": "the fit pipeline passes its one-hot groups itself",
     "contamination": "the fit pipeline sets the threshold with --threshold and --target-fpr",
-    "missing": "the fit pipeline imputes missing values and flags them with indicator columns (pipelines/preprocessing.py)",
+    "missing": "the fit pipeline imputes missing values and flags them with indicator columns (pipelines/modalities/table/preprocessing.py)",
 }
 """Detector parameters the fit pipeline sets itself, and why; every other one is a setting and an option."""
 
@@ -132,7 +132,9 @@ def series_only_parameters() -> tuple[DetectorParameter, ...]:
 
 
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:
-    source = Path(find_spec("anomaly_vae").submodule_search_locations[0]) / file_name
+    spec = find_spec("anomaly_vae")
+    assert spec is not None and spec.submodule_search_locations  # the package this module belongs beside
+    source = Path(spec.submodule_search_locations[0]) / file_name
     tree = ast.parse(source.read_text(encoding="utf-8"))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
@@ -140,6 +142,8 @@ def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParamete
     out = []
     for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults):
         kind, summary = docs.get(arg.arg, ("", ""))
+        if default is None:  # a keyword-only parameter without a default: none of ours has one
+            raise TypeError(f"{class_name}.__init__ parameter {arg.arg!r} has no default.")
         out.append(DetectorParameter(arg.arg, ast.literal_eval(default), kind, summary))
     return tuple(out)
 
@@ -149,7 +153,10 @@ def _parameter_docs(docstring: str) -> dict[str, tuple[str, str]]:
     section = docstring.split("Parameters\n    ----------\n" if "    ----------" in docstring else "Parameters\n----------\n", 1)
     body = section[1] if len(section) == 2 else ""
     body = re.split(r"\n\s*\n\s*Attributes\n", body, maxsplit=1)[0]
-    docs, name, kind, lines = {}, None, "", []
+    docs: dict[str, tuple[str, str]] = {}
+    name: str | None = None
+    kind = ""
+    lines: list[str] = []
     for line in body.splitlines():
         match = re.match(r"^(\w+) : (.*)$", line.strip()) if not line.startswith("        ") else None
         if match:
@@ -197,3 +204,8 @@ def parse_option(name: str, text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of a settings field (``target_fpr`` is ``--target-fpr``)."""
+    return "--" + field_name.replace("_", "-")

@@ -92,14 +92,14 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     import mlflow
 
     from anomaly_vae import VAEImputer
-    from pipelines import run_identity
+    from pipelines.modalities.table.schema import Schema
     from pipelines.model_source import is_uri
     from pipelines.output_rules import check_output_file, check_output_folder
-    from pipelines.schema import Schema
     from pipelines.settings import DEFAULT_EXPERIMENT, check_folder
     from pipelines.tables import read_table, table_format, write_table_atomic
-    from pipelines.tracking import SafeRun, fail_fast_http, open_store
-    from pipelines.tracking import tracking_uri as resolve_uri
+    from pipelines.tracking import run_identity
+    from pipelines.tracking.mlflow_runs import SafeRun, fail_fast_http, open_store
+    from pipelines.tracking.mlflow_runs import tracking_uri as resolve_uri
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout!r}.")

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipelines.tracking import TrackingError
+from pipelines.tracking.mlflow_runs import TrackingError
 
 CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
 ENTRY_FILE = "pyfunc_entry.py"  # pipelines/pyfunc_entry.py, logged as the model's code
@@ -56,7 +56,7 @@ def check_mlmodel(path: Path, where: str) -> dict:
         raise ValueError(f"{where}: its MLmodel file is not readable YAML: {err}") from None
     flavors = meta.get("flavors") if isinstance(meta, dict) else None
     pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
-    if not isinstance(pyfunc, dict) or set(flavors) != {"python_function"}:
+    if not isinstance(pyfunc, dict) or not isinstance(flavors, dict) or set(flavors) != {"python_function"}:
         found = sorted(flavors) if isinstance(flavors, dict) else None
         raise ValueError(f"{where} is not an anomaly-vae model (flavours {found}); refusing to load it.")
     artifacts = pyfunc.get("artifacts")
@@ -84,20 +84,19 @@ def bundle_path(artifacts) -> str | None:
 
 
 def bundle_from_model_folder(folder: Path, where: str):
-    """A ``ModelBundle``, ``ImageBundle`` or ``SeriesBundle`` from a bundle folder or from an MLflow model folder
+    """The bundle of a model folder (any modality's, :mod:`pipelines.modalities`) or of an MLflow model folder
     holding one."""
-    from pipelines import series_bundle
-    from pipelines.bundle import load_bundle
-    from pipelines.image_bundle import DOCUMENT
+    from pipelines.modalities import MODALITIES, load_bundle
 
-    if any((folder / name).is_file() for name in ("bundle.json", DOCUMENT, series_bundle.DOCUMENT)):
+    if any(m.saved_in(folder) for m in MODALITIES):
         return load_bundle(folder)
     if (folder / "MLmodel").is_file():
         meta = check_mlmodel(folder / "MLmodel", where)
-        return load_bundle(folder / bundle_path(meta["flavors"]["python_function"]["artifacts"]))
-    raise ValueError(f"{where} is neither an anomaly-vae model folder (bundle.json, {DOCUMENT} or "
-                     f"{series_bundle.DOCUMENT}) nor an MLflow "
-                     "model (MLmodel).")
+        inside = bundle_path(meta["flavors"]["python_function"]["artifacts"])
+        assert inside is not None  # check_mlmodel refused an MLmodel without exactly one bundle
+        return load_bundle(folder / inside)
+    documents = ", ".join(m.bundle_class.DOCUMENT for m in MODALITIES)
+    raise ValueError(f"{where} is neither an anomaly-vae model folder ({documents}) nor an MLflow model (MLmodel).")
 
 
 def registry_source(uri: str) -> ModelSource:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 
-class AnomalyVAEModel(mlflow.pyfunc.PythonModel):
+class AnomalyVAEModel(PythonModel):
     """``predict(DataFrame)`` returns ``anomaly_score``, ``p_value``, ``is_anomaly`` and (tables) ``top_features`` per row;
-    an image model takes a column ``image`` of PNG/JPEG bytes (:mod:`pipelines.image_bundle`); a series model takes the
-    series, one row per time point (:mod:`pipelines.series_bundle`)."""
+    an image model takes a column ``image`` of PNG/JPEG bytes (:mod:`pipelines.modalities.images.bundle`); a series model takes the
+    series, one row per time point (:mod:`pipelines.modalities.series.bundle`)."""
 
     def load_context(self, context) -> None:
-        from pipelines.bundle import load_bundle
+        from pipelines.modalities import load_bundle
 
         self.bundle = load_bundle(context.artifacts["bundle"])
 

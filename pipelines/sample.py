@@ -1,7 +1,8 @@
 """``anomaly-vae sample MODEL N OUTPUT``: new rows (or images) drawn from a model, written atomically.
 
-A table model writes a ``.csv`` or ``.parquet`` with the model's input columns (:meth:`ModelBundle.sample`); an
-image model writes a new folder of PNGs (``sample_0000000.png``, ...). Samples are drawn and written in chunks of
+What is written is the model's modality's (:meth:`~pipelines.modalities.contract.Modality.write_samples`): a table
+model writes a ``.csv`` or ``.parquet`` with the model's input columns, a series model one of windows, an image model
+a new folder of PNGs (``sample_0000000.png``, ...). Samples are drawn and written in chunks of
 at most ``MAX_SAMPLE_VALUES`` values, so memory stays bounded; N itself is capped at ``MAX_SAMPLES``. OUTPUT follows
 :mod:`pipelines.output_rules`: it never names the model, and an existing file or non-empty folder is replaced only
 with ``--overwrite``.
@@ -22,7 +23,7 @@ MAX_SAMPLES = 10_000_000
 class SampleResult:
     output: Path
     n: int
-    kind: str  # "rows" or "images"
+    kind: str  # what was drawn: "rows", "windows" or "images"
 
 
 def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | None = 0,
@@ -33,14 +34,13 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
 
     from anomaly_vae.generation.generative import MAX_SAMPLE_VALUES
     from anomaly_vae.inputs.validation import check_positive_int
-    from anomaly_vae.persistence.atomic import write_folder_atomically
-    from pipelines.image_bundle import ImageBundle
+    from pipelines import modalities
     from pipelines.model_source import is_uri, load_model
     from pipelines.output_rules import check_output_file, check_output_folder
     from pipelines.settings import check_folder
-    from pipelines.tables import table_format, write_table_atomic
-    from pipelines.tracking import fail_fast_http
-    from pipelines.tracking import tracking_uri as resolve_uri
+    from pipelines.tables import FORMATS, table_format
+    from pipelines.tracking.mlflow_runs import fail_fast_http
+    from pipelines.tracking.mlflow_runs import tracking_uri as resolve_uri
 
     n = check_positive_int("N (the number of samples)", n_samples)
     if n > MAX_SAMPLES:
@@ -57,6 +57,7 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     fail_fast_http()
     mlflow.set_tracking_uri(resolve_uri(tracking_uri))
     bundle, _ = load_model(model_uri)
+    modality = modalities.for_bundle(bundle)
     per_sample = int(np.prod(bundle.detector.vae_.event_shape))
     chunk = max(1, MAX_SAMPLE_VALUES // per_sample)
 
@@ -67,30 +68,12 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
                 np.random.SeedSequence([random_state, i]).generate_state(1)[0])
             yield start, bundle.sample(min(chunk, n - start), random_state=seed, noise=noise, codes=codes)
 
-    if isinstance(bundle, ImageBundle):
+    if modality.sample_suffixes:  # a table of samples
+        check_output_file(out, inputs, overwrite)
+        if table_format(output) not in {FORMATS[s] for s in modality.sample_suffixes}:
+            raise ValueError(f"OUTPUT {output!r}: samples are written as "
+                             f"{' or '.join(modality.sample_suffixes)}, not {out.suffix}.")
+    else:  # a folder of samples
         check_output_folder(out, inputs, overwrite)
-
-        def write(tmp: Path) -> None:
-            from PIL import Image
-
-            for start, images in draws():
-                for i, image in enumerate(images, start=start):
-                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp / f"sample_{i:07d}.png")
-
-        write_folder_atomically(out, write, replace=overwrite)
-        return SampleResult(out, n, "images")
-    check_output_file(out, inputs, overwrite)
-    if table_format(output) == "npz":
-        raise ValueError(f"OUTPUT {output!r}: samples are written as .csv or .parquet, not .npz.")
-    from pipelines.series_bundle import SeriesBundle
-
-    series = isinstance(bundle, SeriesBundle)
-
-    def frames():
-        for start, frame in draws():  # checked finite as each chunk is decoded
-            if series:  # windows numbered through the whole file
-                frame["window"] += start
-            yield frame
-
-    write_table_atomic(frames(), out, replace=overwrite)
-    return SampleResult(out, n, "windows" if series else "rows")
+    kind = modality.write_samples(draws(), out, overwrite)  # checked finite as each chunk is decoded
+    return SampleResult(out, n, kind)

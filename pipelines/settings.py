@@ -6,14 +6,18 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, dataclass_transform
 
 import yaml
 
+from pipelines.detector_options import flag
 
+
+@dataclass_transform()
 def with_detector_settings(cls):
     """Add one setting per ``VAEAnomalyDetector`` parameter (:mod:`pipelines.detector_options`), then make
-    ``cls`` a dataclass: None means the detector's default, except where the pipeline has its own."""
+    ``cls`` a dataclass: None means the detector's default, except where the pipeline has its own. (A type checker
+    sees the fields written in the class; the detector's are given through :func:`load_settings`.)"""
     from pipelines.detector_options import PIPELINE_DEFAULTS, setting_names
 
     for name in setting_names():
@@ -30,6 +34,8 @@ DEFAULT_EXPERIMENT = "anomaly-vae"
 @with_detector_settings
 class FitSettings:
     """The fit pipeline's settings; every ``VAEAnomalyDetector`` parameter is added as one more field."""
+
+    DETECTOR_FIELDS: ClassVar[tuple[str, ...]] = ()  # set by with_detector_settings
 
     data: str
     label_column: str | None = None
@@ -126,14 +132,9 @@ class ScoreSettings:
             check_folder(self.maps, "maps")
 
 
-def flag(field_name: str) -> str:
-    """The command-line flag of a settings field (``target_fpr`` is ``--target-fpr``)."""
-    return "--" + field_name.replace("_", "-")
-
-
 def check_folder(path: str | os.PathLike, field_name: str | None, what: str | None = None) -> None:
     """Refuse a folder path that is a file, or under one, before any work is done."""
-    what = what or f"{flag(field_name)} {str(path)!r}"
+    what = what or f"{flag(field_name or 'path')} {str(path)!r}"
     p = Path(path)
     for part in [p, *p.parents]:
         if part.exists():
@@ -161,32 +162,6 @@ def check_detector_params(params: dict[str, Any]) -> None:
         VAESeriesDetector(**{k: v for k, v in params.items() if k in series_only})._validate_params()
     except InvalidParameterError as err:
         raise ValueError(re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))) from None
-
-
-def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` for ``VAEAnomalyDetector`` with the table pipeline's own defaults where unset
-    (:data:`~pipelines.detector_options.TABLE_PIPELINE_DEFAULTS`), refusing an image-only or series-only option by
-    its flag."""
-    from pipelines.detector_options import TABLE_PIPELINE_DEFAULTS, image_only_parameters, series_only_parameters
-
-    image_only = sorted(k for k in params if k in {p.name for p in image_only_parameters()})
-    if image_only:
-        raise ValueError(f"{', '.join(flag(k) for k in image_only)} apply to images, not to tables.")
-    series_only = sorted(k for k in params if k in {p.name for p in series_only_parameters()})
-    if series_only:
-        raise ValueError(f"{', '.join(flag(k) for k in series_only)} apply to time series (give --time-column or "
-                         "--window to fit one), not to tables.")
-    return {**TABLE_PIPELINE_DEFAULTS, **params}
-
-
-def series_detector_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` for ``VAESeriesDetector``, refusing an option it does not have by its flag."""
-    from anomaly_vae import VAESeriesDetector
-
-    other = sorted(k for k in params if k not in VAESeriesDetector().get_params())
-    if other:
-        raise ValueError(f"{', '.join(flag(k) for k in other)} do not apply to time series.")
-    return params
 
 
 RENAMED = {"threshold_fpr": "target_fpr"}

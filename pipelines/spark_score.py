@@ -82,8 +82,9 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     import mlflow
     from pyspark.sql import functions as F
 
+    from pipelines import modalities
     from pipelines.model_source import is_uri, load_model
-    from pipelines.tracking import fail_fast_http, tracking_uri
+    from pipelines.tracking.mlflow_runs import fail_fast_http, tracking_uri
 
     settings.check_engine()
     if settings.chunk_rows < 1:
@@ -95,25 +96,29 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
         raise ValueError(f"{settings.model_uri!r}: the Spark engine scores MLflow models (runs:/..., models:/..., "
                          "or a folder with an MLmodel file), not a bare model bundle.")
     bundle, source = load_model(settings.model_uri)  # refuses anything that is not ours, before Spark loads it
-    if not hasattr(bundle, "schema"):
-        kind = "a time-series" if hasattr(bundle, "series") else "an image"
-        raise ValueError(f"{settings.model_uri!r} is {kind} model; --engine spark scores tables only so far (rows "
-                         "scored independently). Score it with the default --engine local.")
+    modality = modalities.for_bundle(bundle)
+    if not modality.spark_scoring:
+        raise ValueError(f"{settings.model_uri!r} is a model of {modality.nouns[0]}; --engine spark scores tables only "
+                         "so far (rows scored independently). Score it with the default --engine local.")
     model_uri = f"models:/{source.name}/{source.version}" if source.version else settings.model_uri
     spark = spark_session(settings.spark_master)
     frame = read_input(spark, settings.data)
     sample = frame.limit(CHECK_ROWS).toPandas()
     try:
-        bundle.schema.conform(sample)
+        model_columns, numeric = modality.spark_columns(bundle, sample)
     except ValueError as err:
         raise ValueError(f"{settings.data!r}: {err}") from None
     env = {"KERAS_BACKEND": keras.backend.backend(), "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
            "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
                                                       os.environ.get("PYTHONPATH")) if p)}
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type=RESULT_TYPE, extra_env=env)
-    scored = frame.withColumn("_scores", udf(*[F.col(f"`{c}`") for c in bundle.schema.columns]))
+    scored = frame.withColumn("_scores", udf(*[F.col(f"`{c}`") for c in model_columns]))
     score_names = [f.split()[0] for f in RESULT_TYPE.split(", ")]
-    inputs = [F.col(f"`{c}`").alias(f"{c}_input" if c in score_names else c) for c in frame.columns]  # as `score` does
+    text = dict(frame.dtypes)
+    # as the local engine writes CSV into Parquet: the model's numeric columns as numbers (the model has read each
+    # of them as a number, or the job failed), every other column as it came; a clashing name gets "_input"
+    inputs = [(F.col(f"`{c}`").cast("double") if c in numeric and text[c] == "string" else F.col(f"`{c}`"))
+              .alias(f"{c}_input" if c in score_names else c) for c in frame.columns]
     scored = scored.select(*inputs, "_scores.*")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -130,11 +135,11 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     counts = written.agg(F.count("*").alias("n"), F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]
     result = SparkScoreResult(out, int(counts["n"]), (counts["k"] or 0) / max(int(counts["n"]), 1))
     if settings.log_run:
-        result.run_id, result.tracking_error = log_spark_run(settings, source, bundle, written, result)
+        result.run_id, result.tracking_error = log_spark_run(settings, source, modality, bundle, written, result)
     return result
 
 
-def log_spark_run(settings: ScoreSettings, source, bundle, written, result: SparkScoreResult):
+def log_spark_run(settings: ScoreSettings, source, modality, bundle, written, result: SparkScoreResult):
     """The same score run as local scoring logs (:func:`pipelines.score.log_score_run`), its quantiles and histogram
     from a random subset of at most ``MAX_PLOTTED_SCORES`` scores. Returns the run id and the tracking error."""
     from pipelines.score import MAX_PLOTTED_SCORES, log_score_run
@@ -142,7 +147,7 @@ def log_spark_run(settings: ScoreSettings, source, bundle, written, result: Spar
     fraction = min(1.0, MAX_PLOTTED_SCORES / max(result.rows, 1))
     scores = written.select("anomaly_score").sample(fraction=fraction, seed=0).toPandas()["anomaly_score"].to_numpy()
     metrics = {"rows_scored": float(result.rows), "anomaly_rate": result.anomaly_rate}
-    run, active = log_score_run(settings, source, "table", bundle.detector, scores.astype(float), metrics, engine="spark")
+    run, active = log_score_run(settings, source, modality, bundle.detector, scores.astype(float), metrics, engine="spark")
     if active is not None:
         run.finish("FINISHED" if run.error is None else "FAILED")
     return run.run_id, None if run.error is None else f"{type(run.error).__name__}: {run.error}"

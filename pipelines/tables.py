@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,7 @@ def _iter_npz(path: Path, chunk_rows):
         yield frame
 
 
-def input_arrow_schema(path: str | os.PathLike, numeric: list[str] = ()):
+def input_arrow_schema(path: str | os.PathLike, numeric: Sequence[str] = ()):
     """The Arrow types of the input columns in a Parquet output: Parquet input keeps the file's own
     schema; CSV input has its ``numeric`` (model) columns as float64 and every other column as text
     (as :func:`iter_table` with ``text=True`` reads them); ``.npz``: None, every chunk is alike."""

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from anomaly_vae.decisions.p_values import bh_select
-from pipelines.bundle import load_bundle
 from pipelines.fit import run_fit
+from pipelines.modalities import load_bundle
 from pipelines.score import run_score
 from pipelines.settings import FitSettings, ScoreSettings
 

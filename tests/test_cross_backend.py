@@ -22,7 +22,6 @@ def run_worker(backend, mode, folder):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.reliability
 def test_keras_files_cross_backends(tmp_path):

@@ -13,6 +13,8 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from anomaly_vae import VAEAnomalyDetector
 from tests.helpers import small_detector
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 
 @pytest.fixture
 def fitted(normal_frame):

@@ -1,8 +1,11 @@
 """scikit-learn's own estimator suite, run on the active Keras backend."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from anomaly_vae import VAEAnomalyDetector, VAEImputer
+
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
 
 # Nothing is expected to fail: keep this empty, or give each entry a one-line reason.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}

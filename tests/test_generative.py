@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import small_detector
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 
 @pytest.fixture(scope="module")
 def frame():

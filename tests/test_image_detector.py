@@ -10,6 +10,8 @@ from sklearn.metrics import roc_auc_score
 from anomaly_vae import VAEImageDetector, load_detector, save_detector
 from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 DIGITS = load_digits()
 IMAGES = (DIGITS.images / 16.0).astype("float32")  # (1797, 8, 8) in [0, 1]
 ZEROS = IMAGES[DIGITS.target == 0]

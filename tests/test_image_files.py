@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from pipelines.image_files import is_image_input, read_images
+from pipelines.modalities.images.files import is_image_input, read_images
 
 DIGITS = load_digits()
 PIXELS = np.round(DIGITS.images * 255 / 16).astype(np.uint8)  # (1797, 8, 8)
@@ -105,7 +105,7 @@ def test_npz_arrays_with_labels_and_their_errors(tmp_path):
 
 
 def test_the_review_plots_draw_images_and_maps():
-    from pipelines.image_plots import anomaly_map_overlays, reconstruction_grid
+    from pipelines.modalities.images.plots import anomaly_map_overlays, reconstruction_grid
 
     images = PIXELS[:4, :, :, None]
     fig = reconstruction_grid(images, images / 255.0, titles=list("abcd"))

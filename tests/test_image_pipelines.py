@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipelines.demo_images import write_digit_images
 from pipelines.fit import run_fit
-from pipelines.image_bundle import ImageBundle
+from pipelines.modalities.images.bundle import ImageBundle
 from pipelines.score import run_score
 from pipelines.settings import FitSettings, ScoreSettings
 
@@ -110,7 +110,7 @@ def test_the_spark_engine_refuses_an_image_model_before_starting_spark(fitted, i
     pytest.importorskip("pyspark")
     from pipelines.spark_score import run_spark_score
 
-    with pytest.raises(ValueError, match="is an image model; --engine spark scores tables only"):
+    with pytest.raises(ValueError, match="is a model of images; --engine spark scores tables only"):
         run_spark_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(workdir / "spark_out.parquet"),
                                       engine="spark", tracking_uri=store))
 

@@ -8,6 +8,8 @@ from anomaly_vae import VAEImputer
 from anomaly_vae.persistence.model_files import load_detector, save_detector
 from tests.helpers import small_detector
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 
 @pytest.fixture(scope="module")
 def complete():

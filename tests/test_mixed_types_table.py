@@ -9,8 +9,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import mixed_types as mt  # noqa: E402
 
-pytestmark = pytest.mark.once
-
 
 @pytest.fixture(scope="module")
 def table():

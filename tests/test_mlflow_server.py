@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.demo_data import DATA_DIR
 
-pytestmark = [pytest.mark.once, pytest.mark.mlflow_server, pytest.mark.slow]
+pytestmark = [pytest.mark.mlflow_server, pytest.mark.slow]
 TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "outputs" / "screenshots"
@@ -65,14 +65,14 @@ def fitted_run(server, tmp_path_factory):
     """Fit and score through the CLI against the server, as a user would."""
     work = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(TRAIN), "--label-column", "label", "--eval-data", str(TEST),
+    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(TRAIN), "--label-column", "label", "--eval-data", str(TEST),
                           "--epochs", "3", "--verbose", "0", "--run-name", "server-run", "--register", "fraud", "--alias", "champion"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
     run_id = next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
     review = next(line.split(": ", 1)[1] for line in fit.stdout.splitlines() if line.startswith("review:"))
     out = work / "scores.csv"
-    score = subprocess.run([sys.executable, "-m", "pipelines.score", "models:/fraud@champion", str(TEST), str(out)],
+    score = subprocess.run([sys.executable, "-m", "pipelines", "score", "models:/fraud@champion", str(TEST), str(out)],
                            cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert score.returncode == 0, score.stderr[-3000:]
     return {"run_id": run_id, "scores": out, "review": review}
@@ -135,7 +135,7 @@ def image_run(server, tmp_path_factory):
     work = tmp_path_factory.mktemp("images")
     images = write_digit_images(work / "digits", per_anomaly=10)
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(images), "--epochs", "10", "--filters", "8",
+    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(images), "--epochs", "10", "--filters", "8",
                           "--dense-units", "32", "--latent-dim", "4", "--verbose", "0", "--run-name", "image-run"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
@@ -215,7 +215,7 @@ def series_run(server, tmp_path_factory):
         pd.DataFrame({"timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
                       "value": values, "is_anomaly": labels}).to_csv(work / name, index=False)
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines.fit", str(work / "sensor_train.csv"), "--time-column",
+    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(work / "sensor_train.csv"), "--time-column",
                           "timestamp", "--label-column", "is_anomaly", "--eval-data", str(work / "sensor_test.csv"),
                           "--window", "16", "--epochs", "4", "--hidden-units", "16", "--latent-dim", "4",
                           "--verbose", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -26,7 +26,6 @@ def worker(mode: str, folder: Path, devices: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.once
 @pytest.mark.slow
 def test_four_devices_train_as_one_and_the_model_scores_on_one_device(tmp_path):
     fitted = worker("fit", tmp_path / "det", devices=4)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.bundle import ModelBundle
 from pipelines.demo_data import DATA_DIR
 from pipelines.fit import run_fit
+from pipelines.modalities.table.bundle import ModelBundle
 from pipelines.score import run_score
 from pipelines.settings import FitSettings, ScoreSettings
 
@@ -106,7 +106,6 @@ def test_score_pipeline_writes_scores_atomically_and_logs_a_run(fitted, store, w
     assert result.unknown_categories.get("region", 0) == (~test["region"].isin(["north", "south", "east", "west"]) & test["region"].notna()).sum()
 
 
-@pytest.mark.once
 def test_cli_flags_override_the_yaml_config(workdir, store):
     cfg = workdir / "fit.yaml"
     cfg.write_text(f"data: {TRAIN}\nlabel_column: label\nepochs: 50\nverbose: 0\nrun_name: from-yaml\n")
@@ -119,7 +118,6 @@ def test_cli_flags_override_the_yaml_config(workdir, store):
     assert ModelBundle.load(workdir / "cli" / "from-yaml" / "model").detector.categorical_groups is None
 
 
-@pytest.mark.once
 @pytest.mark.reliability
 def test_cli_bad_input_exits_cleanly_without_output(fitted, workdir):
     bad = workdir / "bad.csv"
@@ -131,7 +129,6 @@ def test_cli_bad_input_exits_cleanly_without_output(fitted, workdir):
     assert not out_file.exists()
 
 
-@pytest.mark.once
 @pytest.mark.reliability
 def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdir):
     out = run_cli("fit", str(TRAIN), "--epochs", "many", "--output-dir", str(workdir / "never"), cwd=workdir)
@@ -140,7 +137,6 @@ def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdi
     assert not (workdir / "never").exists()
 
 
-@pytest.mark.once
 @pytest.mark.reliability
 def test_bad_detector_setting_fails_before_a_run_is_opened(tmp_path):
     out = run_cli("fit", str(TRAIN), "--precision", "float16", "--output-dir", str(tmp_path / "out"),
@@ -153,7 +149,6 @@ def test_bad_detector_setting_fails_before_a_run_is_opened(tmp_path):
     assert out.returncode == 2 and "--kl-warmup must be" in out.stderr
 
 
-@pytest.mark.once
 @pytest.mark.reliability
 def test_unreachable_tracking_server_still_saves_the_model(workdir):
     out = run_cli("fit", str(TRAIN), "--label-column", "label", "--epochs", "1", "--verbose", "0",
@@ -165,7 +160,6 @@ def test_unreachable_tracking_server_still_saves_the_model(workdir):
     assert np.isfinite(ModelBundle.load(saved[0].parent).detector.threshold_)
 
 
-@pytest.mark.once
 def test_help_does_not_import_a_backend():
     code = ("import sys; from typer.testing import CliRunner; from pipelines.cli import app; "
             "r = CliRunner().invoke(app, ['fit', '--help']); assert r.exit_code == 0 and '--label-column' in r.output; "
@@ -174,7 +168,6 @@ def test_help_does_not_import_a_backend():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.once
 def test_fit_help_groups_typed_options_in_panels_free_of_markup_and_version_prints():
     from typer.testing import CliRunner
 
@@ -199,7 +192,7 @@ def test_fit_help_groups_typed_options_in_panels_free_of_markup_and_version_prin
 def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
     """A reviewer tells runs apart from the list, reads what fit resolved, and finds the decision in the run's
     and the registered version's description; a score run links to the fit run and version it used."""
-    from pipelines.run_identity import DESCRIPTION_TAG, EXPERIMENT_KIND_TAG, MODEL_TRAINING, PARENT_RUN_TAG
+    from pipelines.tracking.run_identity import DESCRIPTION_TAG, EXPERIMENT_KIND_TAG, MODEL_TRAINING, PARENT_RUN_TAG
 
     client = mlflow.MlflowClient(store)
     experiment = client.get_experiment_by_name("anomaly-vae")
@@ -235,9 +228,8 @@ def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
     assert score_run.data.tags["anomaly_vae.model_version"] == f"demo/{fitted.registered_version}"
 
 
-@pytest.mark.once
 def test_an_experiment_kind_chosen_by_a_person_is_kept(tmp_path):
-    from pipelines.run_identity import EXPERIMENT_KIND_TAG, MODEL_TRAINING, use_experiment
+    from pipelines.tracking.run_identity import EXPERIMENT_KIND_TAG, MODEL_TRAINING, use_experiment
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'kinds.db'}")
     client = mlflow.MlflowClient()

@@ -8,10 +8,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from anomaly_vae import VAEAnomalyDetector
-from pipelines.bundle import ModelBundle
 from pipelines.demo_data import DATA_DIR
-from pipelines.preprocessing import build_preprocessor, onehot_groups, source_columns
-from pipelines.schema import Schema
+from pipelines.modalities.table.bundle import ModelBundle
+from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups, source_columns
+from pipelines.modalities.table.schema import Schema
 
 TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
 

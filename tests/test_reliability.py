@@ -19,8 +19,8 @@ from hypothesis.extra import numpy as hnp
 from anomaly_vae import VAE
 from anomaly_vae.network.callbacks import FailOnNonFiniteLoss, TrainingDivergedError
 from anomaly_vae.persistence.model_files import compile_vae, load_detector, save_detector
-from pipelines.bundle import ModelBundle
 from pipelines.demo_data import DATA_DIR
+from pipelines.modalities.table.bundle import ModelBundle
 from pipelines.tables import TableError, read_table
 from tests.helpers import small_detector
 
@@ -97,7 +97,6 @@ def test_fit_trains_to_finite_scores_or_raises_value_error():
     assert outcomes["fitted"] >= 2 and outcomes["refused"] >= 2, outcomes
 
 
-@pytest.mark.once
 @hypothesis_settings(150)
 @given(suffix=st.sampled_from([".csv", ".parquet", ".npz"]),
        content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
@@ -163,7 +162,6 @@ def cli(*args, cwd, env=None):
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
-@pytest.mark.once
 @pytest.mark.slow
 def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(tmp_path):
     import mlflow
@@ -201,7 +199,6 @@ def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(tmp_path
     assert not checkpoint.exists()
 
 
-@pytest.mark.once
 @pytest.mark.slow
 def test_two_scoring_processes_share_one_sqlite_store(tmp_path):
     from pipelines.fit import run_fit

@@ -3,8 +3,8 @@ the epoch that was kept."""
 
 import numpy as np
 
-from pipelines import plots
-from pipelines.calibration_report import calibration_plot, fold_rates
+from pipelines.review import plots
+from pipelines.review.calibration_report import calibration_plot, fold_rates
 
 
 def legend_texts(ax) -> list[str]:
@@ -46,7 +46,7 @@ def test_the_calibration_plot_always_shows_the_models_own_target():
 
 
 def test_a_long_series_plot_shows_an_overview_lanes_and_zooms_on_the_stretches_that_matter():
-    from pipelines.series_plots import MAX_DRAWN_POINTS, series_scores
+    from pipelines.modalities.series.plots import MAX_DRAWN_POINTS, series_scores
 
     rng = np.random.default_rng(0)
     n = 10_000

@@ -14,9 +14,9 @@ TRAIN = DATA_DIR / "transactions_train.csv"
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     from anomaly_vae import VAEAnomalyDetector
-    from pipelines.bundle import ModelBundle
-    from pipelines.preprocessing import build_preprocessor, onehot_groups
-    from pipelines.schema import Schema
+    from pipelines.modalities.table.bundle import ModelBundle
+    from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups
+    from pipelines.modalities.table.schema import Schema
 
     frame = pd.read_csv(TRAIN)
     schema = Schema.infer(frame, "label")
@@ -57,7 +57,6 @@ def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_pa
     assert list(means.columns) == list(samples.columns) and means["amount"].std() < samples["amount"].std()
 
 
-@pytest.mark.once
 def test_the_cli_samples_and_refuses_bad_counts_and_outputs(model, tmp_path):
     out = cli("sample", model, 20, tmp_path / "s.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -75,7 +74,7 @@ def test_a_bundle_saved_before_the_support_was_kept_still_samples(model, tmp_pat
     import json
     import shutil
 
-    from pipelines.bundle import ModelBundle
+    from pipelines.modalities.table.bundle import ModelBundle
 
     old = shutil.copytree(model, tmp_path / "old")
     meta = json.loads((old / "bundle.json").read_text())

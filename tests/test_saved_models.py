@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 FIXTURES = Path(__file__).parent / "fixtures" / "saved_by_5eefd4c"
 EXPECTED = json.loads((FIXTURES / "expected_scores.json").read_text())
 
@@ -18,7 +20,7 @@ def sensor_series() -> pd.DataFrame:
 
 
 def scores_of(kind: str, tmp_path: Path) -> np.ndarray:
-    from pipelines.bundle import load_bundle
+    from pipelines.modalities import load_bundle
 
     bundle = load_bundle(FIXTURES / kind)
     if kind == "table":
@@ -26,7 +28,7 @@ def scores_of(kind: str, tmp_path: Path) -> np.ndarray:
         return bundle.score(frame)["anomaly_score"].to_numpy()
     if kind == "images":
         from pipelines.demo_images import write_digit_images
-        from pipelines.image_files import read_images
+        from pipelines.modalities.images.files import read_images
 
         found = read_images(write_digit_images(tmp_path / "digits", per_anomaly=3), "test")
         return bundle.detector.anomaly_score(found.images[:6])

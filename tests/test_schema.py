@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.schema import Schema
+from pipelines.modalities.table.schema import Schema
 
 TRAIN = pd.DataFrame({"x": [1.0, 2.0], "n": [1, 2], "c": ["a", "b"], "label": [0, 0], "id": [7, 8]})
 

@@ -6,6 +6,8 @@ import pytest
 
 from anomaly_vae import VAESeriesDetector
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 
 def _sine(n=600, seed=0, channels=1):
     t = np.arange(n)
@@ -129,8 +131,8 @@ def test_save_and_load_keep_the_scores_and_the_time_step(tmp_path):
     assert type(loaded) is VAESeriesDetector and loaded.time_step_ == pd.Timedelta(seconds=5)
     np.testing.assert_allclose(loaded.anomaly_score(frame), det.anomaly_score(frame), rtol=1e-5)
     assert loaded.threshold_ == det.threshold_
-    from pipelines.image_bundle import ImageBundle
-    from pipelines.series_bundle import SeriesBundle
+    from pipelines.modalities.images.bundle import ImageBundle
+    from pipelines.modalities.series.bundle import SeriesBundle
 
     folder = SeriesBundle(det).save(tmp_path / "bundle")
     assert type(SeriesBundle.load(folder).detector) is VAESeriesDetector

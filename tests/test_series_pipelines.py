@@ -12,12 +12,11 @@ import pandas as pd
 import pytest
 
 from pipelines.fit import run_fit
+from pipelines.modalities.series.bundle import SeriesBundle
 from pipelines.score import run_score
-from pipelines.series_bundle import SeriesBundle
 from pipelines.settings import FitSettings, ScoreSettings
 
 # The pipelines add no maths of their own: the detector is tested on every backend (test_series_detector.py)
-pytestmark = pytest.mark.once
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(window=16, epochs=4, hidden_units=[16], latent_dim=4, n_samples=4, verbose=0)
 

@@ -12,7 +12,7 @@ from pipelines.score import run_score
 from pipelines.serving import invoke, post, served_model
 from pipelines.settings import FitSettings, ScoreSettings
 
-pytestmark = [pytest.mark.once, pytest.mark.mlflow_server]
+pytestmark = pytest.mark.mlflow_server
 TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
 
 

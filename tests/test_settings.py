@@ -2,6 +2,7 @@
 
 import inspect
 
+import click
 import pytest
 import typer
 
@@ -22,7 +23,9 @@ def test_the_parameters_read_from_source_are_the_detectors_own():
 
 def fit_options() -> dict[str, str]:
     """``anomaly-vae fit``'s options as click sees them: flag -> help."""
-    command = typer.main.get_command(app).commands["fit"]
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    command = group.commands["fit"]
     return {opt: param.help or "" for param in command.params for opt in param.opts}
 
 

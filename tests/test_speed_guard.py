@@ -5,10 +5,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.once
 
 
 def compare(table: pd.DataFrame, path: Path) -> subprocess.CompletedProcess:

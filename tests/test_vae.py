@@ -10,6 +10,8 @@ from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
 from anomaly_vae.network.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
 from anomaly_vae.persistence.model_files import compile_vae
 
+pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
+
 
 def make_vae(likelihood="gaussian", **kw):
     vae = VAE(n_features=4, latent_dim=2, hidden_units=(8,), likelihood=likelihood, n_score_samples=3, seed=7, **kw)

@@ -38,7 +38,9 @@ class DriftReport:
         out = {"drift_ks_statistic": self.ks_statistic, "drift_ks_p_value": self.ks_p_value,
                "flagged_share": self.flagged_share}
         if self.expected_share is not None:
-            out.update(expected_flagged_share=self.expected_share, drift_flagged_p_value=self.flagged_p_value)
+            out["expected_flagged_share"] = self.expected_share
+        if self.flagged_p_value is not None:
+            out["drift_flagged_p_value"] = self.flagged_p_value
         return out
 
     def message(self) -> str:
@@ -64,7 +66,7 @@ def drift_report(scores, calibration_scores, n_flagged: int, rule: str | None, t
     ks_statistic, ks_p_value = ks_two_sample(scores, calibration_scores)
     m, n = len(scores), len(calibration_scores)
     expected = p_flagged = None
-    if rule is not None:
+    if rule is not None and target_fpr is not None:
         k = np.floor(target_fpr * (n + 1) + 1e-9) if rule == "conformal" else target_fpr * (n + 1)
         if k > 0:  # k = 0: a conformal threshold too high to flag anything, nothing to test
             law = betabinom(m, k, n + 1 - k)

@@ -167,7 +167,7 @@ class VAEImageDetector(BaseVAEDetector):
     def _check_input(self, X, reset: bool) -> np.ndarray:
         images = check_images(X, min_images=2 if reset else 1)
         if reset:
-            if self.filters is not None and not all(isinstance(f, Integral) and f >= 1 for f in self.filters):
+            if self.filters is not None and not all(isinstance(f, Integral) and int(f) >= 1 for f in self.filters):
                 raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
             self.image_shape_ = tuple(int(s) for s in images.shape[1:])
             self.n_features_in_ = int(np.prod(self.image_shape_))

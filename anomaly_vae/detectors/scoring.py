@@ -44,7 +44,7 @@ class ScoreTerms:
     features: object
     kl: object
     z: object
-    eps: object
+    eps: np.ndarray
     z_log_var: object
 
     @functools.cached_property
@@ -177,8 +177,8 @@ def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = N
             features.append(np.asarray(out[1]))
         else:
             scores.append(np.asarray(out))
-    scores = np.concatenate(scores)[:n].astype(np.float64) if n else np.zeros(0)
+    all_scores = np.concatenate(scores)[:n].astype(np.float64) if n else np.zeros(0)
     if scorer.features:
         feats = np.concatenate(features)[:n].astype(np.float64) if n else np.zeros((0, *x.shape[1:]))
-        return scores, feats
-    return scores
+        return all_scores, feats
+    return all_scores

@@ -305,7 +305,7 @@ data_parallel, precision, random_state, verbose
         from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
-        if not all(isinstance(f, Integral) and f >= 1 for f in filters):
+        if not all(isinstance(f, Integral) and int(f) >= 1 for f in filters):
             raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
         check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
                                      heads=len(LIKELIHOODS[self.likelihood].row_heads)),

@@ -264,7 +264,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
             check_finite(X, names)
         if reset:
             units = self.hidden_units
-            if units is not None and not all(isinstance(u, Integral) and u >= 1 for u in units):
+            if units is not None and not all(isinstance(u, Integral) and int(u) >= 1 for u in units):
                 raise ValueError(f"hidden_units must be a sequence of positive integers, got {units!r}.")
             self._groups(X)
         return X

@@ -52,7 +52,7 @@ def _thresholds(scores: np.ndarray) -> np.ndarray:
     return ordered[np.linspace(0, len(ordered) - 1, N_THRESHOLDS).astype(int)]
 
 
-def _flags(labels, scores):
+def _flags(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape or labels.ndim != 1:
         raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be one value per point, alike.")

@@ -9,6 +9,8 @@ images). Models with several ensemble members generate from the first: members' 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -27,6 +29,11 @@ float64); draw more in several calls, as ``anomaly-vae sample`` does."""
 
 class GenerativeMixin:
     """``encode``, ``decode``, ``reconstruct``, ``denoise``, ``sample`` and ``interpolate``; see the module docstring."""
+
+    # what the detector (BaseVAEDetector) this mixes into provides
+    vae_: Any
+    _prepare: Callable[..., np.ndarray]
+    _latent_means: Callable[..., np.ndarray]
 
     # ------------------------------------------------------------------ hooks of the detectors
     def _from_network(self, x: np.ndarray, like=None):
@@ -87,7 +94,7 @@ class GenerativeMixin:
                           "its samples' codes come from the prior; fit it again to sample where its codes lie.",
                           UserWarning, stacklevel=2)
             codes = "prior"
-        z = mixture.sample(n, rng) if codes == "aggregate" else rng.standard_normal((n, self.vae_.latent_dim))
+        z = mixture.sample(n, rng) if mixture is not None and codes == "aggregate" else rng.standard_normal((n, self.vae_.latent_dim))
         seed = int(rng.randint(np.iinfo(np.int32).max))
         return self._generated(self._decode(z, sample=bool(noise), seed=seed if noise else None))
 

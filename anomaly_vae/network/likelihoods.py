@@ -90,7 +90,7 @@ class Gaussian(Likelihood):
     """N(x_mean, exp(x_log_var)) with one learned log-variance per element, shared by all examples."""
 
     name = "gaussian"
-    shared_heads = ("x_log_var",)
+    shared_heads: tuple[str, ...] = ("x_log_var",)
 
     def nll(self, x, params):
         return gaussian_nll(x, params["x_mean"], params["x_log_var"])
@@ -153,13 +153,16 @@ def get(name: str, categorical_groups=(), n_features: int | None = None, missing
         raise ValueError(f"likelihood must be one of {choices.LIKELIHOODS}, got {name!r}.")
     out = LIKELIHOODS[name]()
     if categorical_groups:
+        if n_features is None:
+            raise ValueError("categorical_groups need n_features, the width of the examples they index.")
         out = WithCategoricalGroups(out, categorical_groups, n_features)
     return ObservedOnly(out) if missing else out
 
 
 def check_groups(groups, n_features: int) -> tuple[tuple[int, ...], ...]:
     """Validate one-hot column groups: integer indices in range, each group non-empty, no column twice."""
-    out, seen = [], set()
+    out: list = []
+    seen: set[int] = set()
     for group in groups or ():
         group = tuple(group)
         if not group or not all(isinstance(c, Integral) and not isinstance(c, bool) for c in group):

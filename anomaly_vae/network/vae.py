@@ -39,7 +39,7 @@ PART_ATTRIBUTES = {"encoder": ("event_shape", "latent_dim", "n_members"),
 
 
 @keras.saving.register_keras_serializable(package="anomaly_vae")
-class VAE(step_mixin(), keras.Model):
+class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's step, chosen at import
     """Variational autoencoder trained on the negative ELBO, composed of an encoder, a decoder and a likelihood.
 
     Give either ``n_features`` (a table: the dense parts are built from ``hidden_units``, ``activation`` and
@@ -139,7 +139,7 @@ class VAE(step_mixin(), keras.Model):
             encoder = DenseEncoder(n_features, hidden_units=hidden_units, mask_input=missing, name="encoder", **common)
             decoder = DenseDecoder(n_features, hidden_units=hidden_units[::-1], heads=heads, name="decoder",
                                    seed_start=encoder.seeds_used, **common)
-            self._tabular = dict(n_features=n_features, hidden_units=list(hidden_units), activation=activation,
+            self._tabular: dict | None = dict(n_features=n_features, hidden_units=list(hidden_units), activation=activation,
                                  n_members=int(n_members))
         elif missing:
             raise ValueError("missing=True needs the tabular parts (n_features): only tables marginalise missing entries.")
@@ -284,7 +284,7 @@ def _part(part, allowed: dict, what: str):
     if isinstance(part, dict):
         name, module = part.get("class_name"), part.get("module")
         registered = part.get("registered_name")
-        modules = (None, allowed[name].__module__, FORMER_PART_MODULES.get(name)) if name in allowed else ()
+        modules = (None, allowed[name].__module__, FORMER_PART_MODULES.get(str(name))) if name in allowed else ()
         if name not in allowed or registered not in (None, f"anomaly_vae>{name}") or module not in modules:
             raise ValueError(f"A VAE {what} must be one of {sorted(allowed)}; the model names {name!r} "
                              f"({registered!r}), which anomaly-vae never writes.")

@@ -89,7 +89,7 @@ def remove_stale_temporaries(path: str | os.PathLike, suffix: str = TMP_SUFFIX) 
     A temporary whose lock can be taken belongs to no live writer. Returns what was removed.
     """
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for candidate in path.parent.glob(f"{temporary_name(path)}*{suffix}"):

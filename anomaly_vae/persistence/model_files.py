@@ -160,7 +160,7 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
     from anomaly_vae.decisions.tail import TailFit
     from anomaly_vae.persistence.documents import numbers, strict_object, strings
 
-    params = {name: {} for name in _detector_class(class_name)().get_params()}
+    params: dict[str, dict] = {name: {} for name in _detector_class(class_name)().get_params()}
     tail = strict_object({f: {"type": "integer" if f.startswith("n_") else "number"} for f in TailFit.__dataclass_fields__})
     common = {
         "format": {"enum": list(READABLE_FORMATS)},
@@ -326,7 +326,7 @@ def load_detector(folder: str | os.PathLike):
             raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
                              f"{state['n_features_in_']} features.")
         detector.scaler_ = trusted_skops.load(folder / "scaler.skops", state["scaler_types"])
-        event_shape = (int(state["n_features_in_"]),)
+        event_shape: tuple[int, ...] = (int(state["n_features_in_"]),)
         detector.n_features_in_ = event_shape[0]
         if names:
             detector.feature_names_in_ = np.asarray(names, dtype=object)

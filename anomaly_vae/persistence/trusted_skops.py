@@ -33,7 +33,7 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         "DTypeNode:numpy.dtype",
         "NdArrayNode:numpy.ndarray",
         *(f"NdArrayNode:numpy.{name}" for name in _NUMPY_SCALARS),
-        # the fit pipeline's ColumnTransformer (pipelines/preprocessing.py)
+        # the fit pipeline's ColumnTransformer (pipelines/modalities/table/preprocessing.py)
         "ObjectNode:sklearn.compose._column_transformer.ColumnTransformer",
         "ObjectNode:sklearn.pipeline.Pipeline",
         "ObjectNode:sklearn.impute._base.SimpleImputer",

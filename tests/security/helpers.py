@@ -18,9 +18,9 @@ TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test
 def save_small_bundle(folder: Path) -> Path:
     """Fit preprocessing and a tiny detector on the demo data (about a second) and save the bundle."""
     from anomaly_vae import VAEAnomalyDetector
-    from pipelines.bundle import ModelBundle
-    from pipelines.preprocessing import build_preprocessor
-    from pipelines.schema import Schema
+    from pipelines.modalities.table.bundle import ModelBundle
+    from pipelines.modalities.table.preprocessing import build_preprocessor
+    from pipelines.modalities.table.schema import Schema
 
     frame = pd.read_csv(TRAIN)
     schema = Schema.infer(frame, "label")
@@ -57,8 +57,8 @@ def assert_user_error(result: subprocess.CompletedProcess, code: int, *fragments
 def save_small_image_bundle(folder: Path, images: Path) -> Path:
     """Fit a tiny image detector on the ``train/good`` images of an MVTec-style folder and save its bundle."""
     from anomaly_vae import VAEImageDetector
-    from pipelines.image_bundle import ImageBundle
-    from pipelines.image_files import read_images
+    from pipelines.modalities.images.bundle import ImageBundle
+    from pipelines.modalities.images.files import read_images
 
     detector = VAEImageDetector(epochs=2, filters=(8,), dense_units=16, latent_dim=2, n_samples=2, random_state=0)
     detector.fit(read_images(images, "train").images)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.schema import Schema
+from pipelines.modalities.table.schema import Schema
 from tests.security.helpers import TEST, TRAIN, assert_user_error, cli, save_small_bundle
 
 pytestmark = pytest.mark.reliability
@@ -52,7 +52,6 @@ def test_type_inference_says_what_it_decided_and_why():
     assert any(line.startswith("region: categorical (non-numeric values;") for line in lines)
 
 
-@pytest.mark.once
 def test_cli_fit_refuses_a_stray_value_and_an_identifier_before_training(tmp_path):
     data = tmp_path / "stray.csv"
     numbers_with_a_stray_value().to_csv(data, index=False)
@@ -66,7 +65,6 @@ def test_cli_fit_refuses_a_stray_value_and_an_identifier_before_training(tmp_pat
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
 
 
-@pytest.mark.once
 @pytest.mark.parametrize("args, fragment", [
     ((), "Missing required setting(s): ['data']"),
     (("--config", "missing.yaml"), "Config file not found: 'missing.yaml'"),
@@ -80,7 +78,6 @@ def test_cli_fit_without_data_or_with_a_bad_config_is_one_line(tmp_path, args, f
     assert_user_error(out, 2, fragment)
 
 
-@pytest.mark.once
 def test_cli_flags_that_cannot_work_fail_before_training_naming_the_flag(tmp_path):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     (tmp_path / "a-file").write_text("x")
@@ -96,7 +93,6 @@ def test_cli_flags_that_cannot_work_fail_before_training_naming_the_flag(tmp_pat
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
 
 
-@pytest.mark.once
 def test_cli_score_flags_that_cannot_work_fail_before_scoring(tmp_path):
     model = save_small_bundle(tmp_path / "model")
     (tmp_path / "a-file").write_text("x")

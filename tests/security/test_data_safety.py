@@ -31,7 +31,7 @@ from tests.security.helpers import (
     snapshot,
 )
 
-pytestmark = [pytest.mark.reliability, pytest.mark.once]  # file and size rules: backend-independent
+pytestmark = pytest.mark.reliability
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_a_missing_input_is_reported_before_the_model_loads(tmp_path):
 def test_sample_counts_are_capped_and_drawn_in_chunks(table_model, tmp_path, monkeypatch):
     """Was: ``sample MODEL 200000000`` drew every code at once and ended in a traceback."""
     from pipelines import sample
-    from pipelines.bundle import load_bundle
+    from pipelines.modalities import load_bundle
 
     with pytest.raises(ValueError, match="at most 10,000,000"):
         sample.run_sample(str(table_model), 200_000_000, str(tmp_path / "s.csv"))
@@ -271,7 +271,7 @@ def _tampered(model: Path, tmp_path: Path, edit) -> Path:
 def test_deeply_nested_or_repeated_keys_or_absurd_values_are_refused_on_loading(table_model, tmp_path):
     """Was: 100,000 nested brackets gave a RecursionError traceback; a duplicated key and a threshold of -1e300
     loaded."""
-    from pipelines.bundle import load_bundle
+    from pipelines.modalities import load_bundle
 
     cases = [
         (lambda t: t[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "deeper than"),
@@ -322,7 +322,7 @@ def test_a_threshold_on_too_few_calibration_scores_warns_and_says_its_rule():
 
     from anomaly_vae.decisions.p_values import CalibrationWarning
     from anomaly_vae.decisions.threshold import fit_threshold
-    from pipelines.calibration_report import describe
+    from pipelines.review.calibration_report import describe
 
     with pytest.warns(CalibrationWarning, match="set on 2 calibration score.*at least 100"):
         fit_threshold([1.0, 2.0], "quantile", 0.01)

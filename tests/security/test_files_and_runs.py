@@ -36,7 +36,6 @@ def fitted(workdir):
 
 
 # ------------------------------------------------------------------ item 9
-@pytest.mark.once
 @pytest.mark.slow
 def test_two_fits_at_once_in_one_folder_and_one_new_store_both_succeed(tmp_path):
     store = f"sqlite:///{tmp_path / 'new.db'}"
@@ -52,7 +51,6 @@ def test_two_fits_at_once_in_one_folder_and_one_new_store_both_succeed(tmp_path)
     assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
 
 
-@pytest.mark.once
 def test_two_processes_creating_one_new_sqlite_store_both_succeed(tmp_path):
     """MLflow's schema creation fails in one of two processes that create a store at once (seen every
     time here without the retry); the pipelines open the store through ``open_store``, which retries."""
@@ -61,7 +59,7 @@ def test_two_processes_creating_one_new_sqlite_store_both_succeed(tmp_path):
 
     from tests.security.helpers import ROOT
 
-    code = ("import sys, mlflow; from pipelines.tracking import open_store; open_store(sys.argv[1]); "
+    code = ("import sys, mlflow; from pipelines.tracking.mlflow_runs import open_store; open_store(sys.argv[1]); "
             "mlflow.set_tracking_uri(sys.argv[1]); mlflow.set_experiment('x')")
     for attempt in range(3):
         uri = f"sqlite:///{tmp_path / f'store{attempt}.db'}"
@@ -97,7 +95,6 @@ def test_a_second_fit_with_the_same_run_name_never_replaces_the_first_model(work
 
 
 # ----------------------------------------------------------------- item 11
-@pytest.mark.once
 @pytest.mark.slow
 def test_sigterm_while_scoring_exits_130_and_leaves_no_temporary_file(tmp_path):
     model = save_small_bundle(tmp_path / "model")
@@ -128,7 +125,6 @@ def test_stale_temporaries_of_killed_runs_are_removed_but_live_ones_kept(tmp_pat
     assert out.read_text() == "being written"
 
 
-@pytest.mark.once
 def test_a_scoring_run_removes_what_a_killed_one_left(tmp_path):
     model = save_small_bundle(tmp_path / "model")
     stale = tmp_path / ".s.csv-killed.tmp"
@@ -174,7 +170,6 @@ def test_parquet_text_column_empty_in_the_first_chunk_scores(tmp_path):
         np.testing.assert_allclose(written["amount"].to_numpy(), test["amount"].to_numpy())
 
 
-@pytest.mark.once
 def test_parquet_input_with_duplicate_column_names_is_refused(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -204,7 +199,6 @@ def blocked_experiment(store: str, tmp_path: Path, name: str) -> None:
     mlflow.MlflowClient(store).create_experiment(name, artifact_location=str(tmp_path / "blocker" / "artifacts"))
 
 
-@pytest.mark.once
 def test_a_scoring_run_whose_logging_stops_partway_is_failed_not_finished(fitted, tmp_path):
     result, store = fitted
     blocked_experiment(store, tmp_path, "blocked-score")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.security.helpers import TRAIN, save_small_bundle, snapshot
 
-pytestmark = [pytest.mark.reliability, pytest.mark.once]  # file and size rules: backend-independent
+pytestmark = pytest.mark.reliability
 
 OUTPUTS = ["new.csv", "in.csv", "./in.csv", "dir/../in.csv", "link.csv", "old.csv", "dir", "dir/x.csv",
            "dir/new.csv", "empty", "model", "model/bundle.json", "model/new.csv", "new/deeper/out.parquet",

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pipelines.bundle import ModelBundle
+from pipelines.modalities.table.bundle import ModelBundle
 from tests.security.helpers import TEST, assert_user_error, cli, save_small_bundle
 
 pytestmark = pytest.mark.reliability
@@ -82,7 +82,6 @@ def test_types_differing_from_the_recorded_list_are_refused(copy):
         ModelBundle.load(copy)
 
 
-@pytest.mark.once
 def test_cli_refuses_a_tampered_scaler_with_exit_2(copy, tmp_path):
     import skops.io as sio
 
@@ -131,7 +130,6 @@ def test_a_pickled_foreign_mlflow_model_is_refused_before_it_is_loaded(foreign_m
     assert not marker.exists()
 
 
-@pytest.mark.once
 def test_cli_refuses_a_pickled_foreign_mlflow_model_with_exit_2(foreign_model, tmp_path):
     uri, store, marker = foreign_model
     out = cli("score", uri, TEST, tmp_path / "s.csv", "--tracking-uri", store, "--no-log-run", cwd=tmp_path)
@@ -182,7 +180,6 @@ def test_damaged_detector_json_is_refused_naming_the_file_and_field(copy, damage
     assert "detector.json" in str(err.value) and field in str(err.value)
 
 
-@pytest.mark.once
 def test_cli_refuses_damaged_metadata_without_a_traceback(copy, tmp_path):
     meta = json.loads((copy / "bundle.json").read_text())
     del meta["schema"]
@@ -207,7 +204,6 @@ def test_nan_weights_never_score_and_are_refused_on_loading(copy, tmp_path):
         ModelBundle.load(copy)
 
 
-@pytest.mark.once
 def test_cli_fails_on_a_nan_model_and_writes_nothing(copy, tmp_path):
     nan_weights(copy).save(copy)
     out = cli("score", copy, TEST, tmp_path / "s.csv", "--no-log-run", cwd=tmp_path)
@@ -215,7 +211,6 @@ def test_cli_fails_on_a_nan_model_and_writes_nothing(copy, tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
-@pytest.mark.once
 def test_cli_wrong_model_references_exit_2_and_a_down_server_exits_3(bundle_folder, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for uri in ("models:/no-such-model@champion", "runs:/0123456789abcdef/model", str(tmp_path / "no-such-folder")):

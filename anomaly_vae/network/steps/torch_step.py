@@ -67,7 +67,7 @@ def fused_adam(optimizer, params: list, momentums: list, velocities: list, grads
     optimizer.iterations.value.add_(1)  # in place, as Keras' assign_add, at a tenth of its cost
 
 
-_GENERATORS = weakref.WeakKeyDictionary()
+_GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _training_noise(model, shape, device):
@@ -85,7 +85,7 @@ def _training_noise(model, shape, device):
     return torch.randn(shape, generator=generator, device=device)
 
 
-_ADAM_TENSORS = weakref.WeakKeyDictionary()
+_ADAM_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Per optimizer: the weights' ids and their torch tensors, with Adam's momentums and velocities
 (reading each Keras variable's ``.value`` every step cost as much as the fused update)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.plots import plt
+from pipelines.review.plots import plt
 
 MAX_DRAWN_POINTS = 2_000
 """Beyond this many points the overview draws each column as its min-max band per bin (a line through 10,000
@@ -68,7 +68,7 @@ def _zooms(scores: np.ndarray, flagged: np.ndarray, labels) -> list[tuple[int, i
         labelled = _runs(np.asarray(labels) > 0)
         if labelled:
             chosen = chosen[: N_ZOOMS - 1] + [min(labelled, key=lambda r: np.nanmax(scores[r[0]:r[1]]))]
-    windows = []
+    windows: list = []
     for start, stop in sorted(chosen[:N_ZOOMS]):
         pad = max(50, stop - start)
         window = (max(0, start - pad), min(len(scores), stop + pad))

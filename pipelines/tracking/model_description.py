@@ -7,10 +7,6 @@ the training data and the evaluation figures are on the page a reviewer opens, n
 
 from __future__ import annotations
 
-NOUNS = {"table": ("tables", "row", "rows"), "images": ("images", "image", "images"),
-         "series": ("time series", "time point", "windows")}
-"""Per modality: what the detector is for, one scored unit, and what it trains on."""
-
 
 def resolved_params(detector) -> dict[str, str]:
     """``resolved.<name>`` run parameters: the network and schedule ``fit`` built, every ``auto`` resolved
@@ -23,12 +19,13 @@ def resolved_params(detector) -> dict[str, str]:
     return {f"resolved.{k}": str(v) for k, v in plan.items()}
 
 
-def describe(detector, modality: str, data: str, metrics: dict, eval_data: str | None = None,
+def describe(detector, modality, data: str, metrics: dict, eval_data: str | None = None,
              run_id: str | None = None) -> str:
-    """The Markdown description of a fitted detector (see the module docstring)."""
-    from pipelines.run_identity import data_name
+    """The Markdown description of a fitted detector (see the module docstring); ``modality`` names its nouns
+    (:attr:`pipelines.modalities.contract.Modality.nouns`)."""
+    from pipelines.tracking.run_identity import data_name
 
-    kind, one, trained = NOUNS[modality]
+    kind, one, trained = modality.nouns
     plan = getattr(detector, "training_plan_", {})
     split = ""
     if plan:

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from pipelines.plots import Figure, plt
+from pipelines.review.plots import Figure, plt
 
 FOLDS = 5
 TARGETS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2)

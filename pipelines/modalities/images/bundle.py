@@ -1,5 +1,5 @@
 """``ImageBundle``: a fitted ``VAEImageDetector`` saved as one folder and scored as one unit, the image twin of
-:class:`pipelines.bundle.ModelBundle` (the fit pipeline saves it, the pyfunc model and ``anomaly-vae score``
+:class:`pipelines.modalities.table.bundle.ModelBundle` (the fit pipeline saves it, the pyfunc model and ``anomaly-vae score``
 load it).
 
 The pyfunc's input for images follows MLflow's practice for binary data: a DataFrame with one column,
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,9 @@ DOCUMENT = "image_bundle.json"
 
 @dataclass
 class ImageBundle:
-    detector: object  # fitted anomaly_vae.VAEImageDetector
+    DOCUMENT = DOCUMENT  # the file that marks a folder as this bundle's (read by pipelines.modalities)
+
+    detector: Any  # fitted anomaly_vae.VAEImageDetector
 
     def score_images(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Anomaly scores ``(n,)`` and maps ``(n, height, width)`` of uint8 or [0, 1] images, in one pass."""
@@ -33,7 +36,7 @@ class ImageBundle:
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The pyfunc contract: ``frame[IMAGE_COLUMN]`` holds encoded PNG/JPEG bytes, one image per row."""
-        from pipelines.image_files import decode_image
+        from pipelines.modalities.images.files import decode_image
 
         if IMAGE_COLUMN not in frame.columns:
             raise ValueError(f"An image model takes a column {IMAGE_COLUMN!r} of PNG or JPEG bytes; got columns "
@@ -48,7 +51,7 @@ class ImageBundle:
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             raise ValueError(f"The images in one request must have one size; got {sorted(shapes)}.")
-        from pipelines.bundle import score_columns
+        from pipelines.score_columns import score_columns
 
         scores = self.detector.anomaly_score(np.stack(images))
         return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
@@ -80,13 +83,13 @@ class ImageBundle:
 
     def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
         """Write ``image_bundle.json`` and ``detector/`` atomically."""
-        from pipelines.detector_bundle import save_detector_bundle
+        from pipelines.modalities.detector_bundle import save_detector_bundle
 
         return save_detector_bundle(self.detector, folder, DOCUMENT, "images", IMAGE_BUNDLE_FORMAT, replace=replace)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> ImageBundle:
         from anomaly_vae.detectors.image_detector import VAEImageDetector
-        from pipelines.detector_bundle import load_detector_bundle
+        from pipelines.modalities.detector_bundle import load_detector_bundle
 
         return cls(load_detector_bundle(folder, DOCUMENT, "images", IMAGE_BUNDLE_FORMAT, VAEImageDetector, "image"))

@@ -10,27 +10,32 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from anomaly_vae.choices import SAMPLE_CODES
 from anomaly_vae.generation.column_support import ColumnSupport
-from pipelines.schema import Schema
+from pipelines.modalities.table.schema import Schema
 
 BUNDLE_FORMAT = 3
 """Version of the bundle layout (2: ``bundle.json`` records the types in ``preprocessor.skops``; 3: and the numeric
 columns' support, which :meth:`ModelBundle.sample` keeps samples in)."""
 
 READABLE_BUNDLE_FORMATS = (2, BUNDLE_FORMAT)
+DOCUMENT = "bundle.json"
+"""The file that marks a folder as a table model."""
 TOP_FEATURES = 3
 
 
 @dataclass
 class ModelBundle:
+    DOCUMENT = DOCUMENT  # the file that marks a folder as this bundle's (read by pipelines.modalities)
+
     schema: Schema
-    preprocessor: object  # fitted sklearn ColumnTransformer
-    detector: object  # fitted anomaly_vae.VAEAnomalyDetector
+    preprocessor: Any  # fitted sklearn ColumnTransformer
+    detector: Any  # fitted anomaly_vae.VAEAnomalyDetector
     support: ColumnSupport | None = None  # the numeric columns' decimals and range in training (None: not kept)
 
     @classmethod
@@ -49,7 +54,7 @@ class ModelBundle:
         return self._per_input(self.detector.feature_scores(Xt))
 
     def _per_input(self, features: pd.DataFrame) -> pd.DataFrame:
-        from pipelines.preprocessing import source_columns
+        from pipelines.modalities.table.preprocessing import source_columns
 
         return features.T.groupby(source_columns(self.preprocessor, self.schema), sort=False).sum().T
 
@@ -59,6 +64,8 @@ class ModelBundle:
         (a Benjamini-Hochberg cutoff over the whole file) ``p_value <= p_cutoff``."""
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
+        from pipelines.score_columns import score_columns
+
         scores, features = self.detector.score_with_features(self.transform(frame))
         per_input = self._per_input(features)
         order = np.argsort(-per_input.to_numpy(), axis=1)[:, :top]
@@ -77,10 +84,10 @@ class ModelBundle:
         stays whole), each categorical column one category drawn by the categorical likelihood (a drawn
         "missing" category is a missing value); the missing-value indicators the preprocessor adds are dropped.
         ``noise=False``: the decoder's means (each categorical column its most likely category)."""
-        from pipelines.preprocessing import MISSING_CATEGORY, onehot_groups
+        from pipelines.modalities.table.preprocessing import MISSING_CATEGORY, onehot_groups
 
         drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes), dtype=np.float64)
-        columns = {}
+        columns: dict[str, Any] = {}
         if self.schema.numeric:
             start = self.preprocessor.output_indices_["num"].start
             numeric = drawn[:, start : start + len(self.schema.numeric)]
@@ -103,13 +110,13 @@ class ModelBundle:
         from mlflow.types.schema import AnyType, ColSpec, DataType
         from mlflow.types.schema import Schema as MlflowSchema
 
-        inputs = [ColSpec(AnyType(), c) for c in self.schema.numeric]
+        inputs: list = [ColSpec(AnyType(), c) for c in self.schema.numeric]
         inputs += [ColSpec(DataType.string, c, required=False) for c in self.schema.categorical]
         outputs = infer_signature(example, self.score(example)).outputs
         return ModelSignature(inputs=MlflowSchema(inputs), outputs=outputs)
 
     def unknown_categories(self, frame: pd.DataFrame) -> dict[str, int]:
-        from pipelines.preprocessing import unknown_categories
+        from pipelines.modalities.table.preprocessing import unknown_categories
 
         return unknown_categories(self.preprocessor, self.schema.conform(frame), self.schema)
 
@@ -128,7 +135,7 @@ class ModelBundle:
         def write(tmp: Path) -> None:
             meta["preprocessor_types"] = trusted_skops.dump(self.preprocessor, tmp / "preprocessor.skops")
             save_detector(self.detector, tmp / "detector")
-            (tmp / "bundle.json").write_text(json.dumps(meta, indent=1))
+            (tmp / DOCUMENT).write_text(json.dumps(meta, indent=1))
 
         return write_folder_atomically(folder, write, replace=replace)
 
@@ -140,7 +147,7 @@ class ModelBundle:
         from anomaly_vae.persistence.model_files import load_detector
 
         folder = Path(folder)
-        meta_path = folder / "bundle.json"
+        meta_path = folder / DOCUMENT
         if not meta_path.is_file():
             raise ValueError(f"{str(folder)!r} is not an anomaly-vae model bundle (no bundle.json).")
         meta = read_document(meta_path, bundle_document_schema(), "bundle")
@@ -165,31 +172,6 @@ class ModelBundle:
             raise ValueError(f"{str(folder / 'preprocessor.skops')!r} makes {n_out} features but the detector "
                              f"in {str(folder / 'detector')!r} takes {bundle.detector.n_features_in_}.")
         return bundle
-
-
-def score_columns(detector, scores: np.ndarray, p_cutoff: float | None = None) -> dict[str, np.ndarray]:
-    """The score columns every model writes: ``anomaly_score``, its conformal ``p_value`` against the
-    detector's calibration scores, and ``is_anomaly`` (by the threshold, or ``p_value <= p_cutoff``)."""
-    from anomaly_vae.decisions.p_values import conformal_p_values
-
-    p_values = conformal_p_values(detector.calibration_scores_, scores)
-    flagged = scores > detector.threshold_ if p_cutoff is None else p_values <= p_cutoff
-    return {"anomaly_score": scores, "p_value": p_values, "is_anomaly": flagged}
-
-
-def load_bundle(folder: str | os.PathLike):
-    """A saved model folder as its bundle: ``ModelBundle`` (a table: ``bundle.json``),
-    :class:`~pipelines.image_bundle.ImageBundle` (images: ``image_bundle.json``) or
-    :class:`~pipelines.series_bundle.SeriesBundle` (a time series: ``series_bundle.json``)."""
-    from pipelines import image_bundle, series_bundle
-
-    folder = Path(folder)
-    if not (folder / "bundle.json").exists():
-        if (folder / image_bundle.DOCUMENT).is_file():
-            return image_bundle.ImageBundle.load(folder)
-        if (folder / series_bundle.DOCUMENT).is_file():
-            return series_bundle.SeriesBundle.load(folder)
-    return ModelBundle.load(folder)
 
 
 def bundle_document_schema() -> dict:

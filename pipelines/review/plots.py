@@ -58,7 +58,7 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
     scores = np.asarray(scores, dtype=float)
     lo, hi = score_axis(scores, threshold, reference, labels)
     shown = np.isfinite(threshold)  # an infinite threshold (nothing flagged) has no line
-    bins = np.linspace(lo, hi, 60)
+    bins = np.linspace(lo, hi, 60).tolist()
 
     def drawn(values, name):
         beyond = int(np.sum(values > hi))

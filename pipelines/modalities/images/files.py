@@ -144,7 +144,8 @@ def _nested_image_files(root: Path) -> list[Path]:
     """The image files in ``root`` and its subfolders, sorted by relative path; other files skipped with a warning."""
     import os
 
-    images, others = [], []
+    images: list[Path] = []
+    others: list[Path] = []
     for folder, subfolders, names in os.walk(root):
         subfolders.sort()
         for name in sorted(names):

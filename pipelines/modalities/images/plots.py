@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipelines.plots import plt
+from pipelines.review.plots import plt
 
 
 def _show(ax, image: np.ndarray) -> None:

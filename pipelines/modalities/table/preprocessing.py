@@ -9,7 +9,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from pipelines.schema import Schema
+from pipelines.modalities.table.schema import Schema
 
 MISSING_CATEGORY = "__missing__"
 
@@ -65,7 +65,7 @@ def source_columns(preprocessor: ColumnTransformer, schema: Schema) -> list[str]
         sources[where] = out
     if any(s is None for s in sources):
         raise ValueError("The fitted preprocessor has output columns from no known input column.")
-    return sources
+    return [str(s) for s in sources]
 
 
 def onehot_groups(preprocessor: ColumnTransformer, schema: Schema) -> list[list[int]]:

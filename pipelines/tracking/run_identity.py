@@ -35,6 +35,8 @@ def use_experiment(name: str):
         except mlflow.exceptions.MlflowException:  # another process created it meanwhile
             pass
         experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise mlflow.exceptions.MlflowException(f"experiment {name!r} could not be created.")
     if EXPERIMENT_KIND_TAG not in experiment.tags:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
     return mlflow.set_experiment(experiment_id=experiment.experiment_id)

@@ -52,8 +52,8 @@ def score_images(settings, bundle) -> tuple[pd.DataFrame, np.ndarray]:
 
     from anomaly_vae.decisions.p_values import bh_cutoff, conformal_p_values
     from anomaly_vae.persistence.atomic import write_folder_atomically
-    from pipelines.bundle import score_columns
-    from pipelines.image_files import read_images
+    from pipelines.modalities.images.files import read_images
+    from pipelines.score_columns import score_columns
     from pipelines.tables import write_table_atomic
 
     found = read_images(settings.data, "test")

@@ -38,7 +38,7 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
         values = np.asarray(values, dtype=float)
         return values if len(values) <= MAX_INTERACTIVE_POINTS else rng.choice(values, MAX_INTERACTIVE_POINTS)
 
-    from pipelines.plots import score_axis
+    from pipelines.review.plots import score_axis
 
     scores = np.asarray(scores, dtype=float)
     lo, hi = score_axis(scores, threshold, reference, labels)  # the PNG's view, as the initial one

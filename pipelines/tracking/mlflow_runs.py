@@ -71,13 +71,13 @@ def log_bundle_model(run, local_model, signature, input_example, settings,
     ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask, the logged model and the
     version carrying ``description``; its URI and version."""
     info = run.call(
-        mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
+        mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).parents[1] / "pyfunc_entry.py"),
         artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
         pip_requirements=pip_requirements(),
     )
     model_uri = f"runs:/{run.run_id}/model" if info else None
     if info is not None and description and getattr(info, "model_id", None):  # MLflow 3's logged model
-        from pipelines.run_identity import DESCRIPTION_TAG
+        from pipelines.tracking.run_identity import DESCRIPTION_TAG
 
         run.call(mlflow.set_logged_model_tags, info.model_id, {DESCRIPTION_TAG: description})
     registered = None
@@ -99,7 +99,7 @@ def open_store(uri: str, attempts: int = 3) -> None:
     import random
     import time
 
-    lock = contextlib.nullcontext()
+    lock: contextlib.AbstractContextManager = contextlib.nullcontext()
     if uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
         path = Path(uri[len("sqlite:///"):].split("?")[0])
         folder = path.resolve().parent
@@ -197,10 +197,10 @@ class SafeRun:
 
 def start_fit_run(settings, modality: str, previous: dict | None = None) -> tuple[SafeRun, object | None, str]:
     """Open a fit's MLflow run in ``settings``' store and experiment (named and tagged by
-    :mod:`pipelines.run_identity`), or resume ``previous``'s (a checkpoint's run info). Returns the
+    :mod:`pipelines.tracking.run_identity`), or resume ``previous``'s (a checkpoint's run info). Returns the
     :class:`SafeRun`, the active run (None when tracking failed: the fit goes on and the pipeline exits non-zero at
-    the end) and the name of the local model folder (:func:`~pipelines.run_identity.model_folder_name`)."""
-    from pipelines import run_identity
+    the end) and the name of the local model folder (:func:`~pipelines.tracking.run_identity.model_folder_name`)."""
+    from pipelines.tracking import run_identity
 
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
@@ -218,7 +218,7 @@ def start_fit_run(settings, modality: str, previous: dict | None = None) -> tupl
 
 def log_metrics_and_plots(run: SafeRun, metrics: dict, figures: dict) -> None:
     """A run's final metrics and its review plots (``plots/<name>``): matplotlib figures, each closed once logged,
-    and interactive HTML pages given as text (:mod:`pipelines.interactive`)."""
+    and interactive HTML pages given as text (:mod:`pipelines.review.interactive`)."""
     import matplotlib.pyplot as plt
 
     if metrics:
@@ -231,11 +231,12 @@ def log_metrics_and_plots(run: SafeRun, metrics: dict, figures: dict) -> None:
         plt.close(fig)
 
 
-def log_fit_record(run: SafeRun, detector, modality: str, settings, metrics: dict) -> str:
+def log_fit_record(run: SafeRun, detector, modality, settings, metrics: dict) -> str:
     """What ``fit`` resolved (``resolved.*`` parameters) and the model's description (the run's, returned for the
-    registered version): :mod:`pipelines.model_description`."""
-    from pipelines import model_description
-    from pipelines.run_identity import DESCRIPTION_TAG
+    registered version): :mod:`pipelines.tracking.model_description`. ``modality``: the fit's
+    :class:`~pipelines.modalities.contract.Modality`."""
+    from pipelines.tracking import model_description
+    from pipelines.tracking.run_identity import DESCRIPTION_TAG
 
     run.call(mlflow.log_params, model_description.resolved_params(detector))
     text = model_description.describe(detector, modality, settings.data, metrics, settings.eval_data, run.run_id)

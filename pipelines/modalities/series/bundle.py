@@ -1,5 +1,5 @@
 """``SeriesBundle``: a fitted ``VAESeriesDetector`` saved as one folder and scored as one unit, the time-series twin of
-:class:`pipelines.bundle.ModelBundle` (the fit pipeline saves it, the pyfunc model and ``anomaly-vae score`` load it).
+:class:`pipelines.modalities.table.bundle.ModelBundle` (the fit pipeline saves it, the pyfunc model and ``anomaly-vae score`` load it).
 
 The pyfunc's input is the series itself: a DataFrame with the time column (if the model has one) and the value
 columns, one row per time point, in time order. Output: ``anomaly_score``, ``p_value`` and ``is_anomaly`` per time
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +24,9 @@ DOCUMENT = "series_bundle.json"
 
 @dataclass
 class SeriesBundle:
-    detector: object  # fitted anomaly_vae.VAESeriesDetector
+    DOCUMENT = DOCUMENT  # the file that marks a folder as this bundle's (read by pipelines.modalities)
+
+    detector: Any  # fitted anomaly_vae.VAESeriesDetector
 
     @property
     def columns(self) -> list[str]:
@@ -42,7 +45,7 @@ class SeriesBundle:
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The pyfunc contract: one row per time point in, its score columns out (module docstring)."""
-        from pipelines.bundle import score_columns
+        from pipelines.score_columns import score_columns
 
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
@@ -69,13 +72,13 @@ class SeriesBundle:
 
     def save(self, folder: str | os.PathLike, replace: bool = True) -> Path:
         """Write ``series_bundle.json`` and ``detector/`` atomically."""
-        from pipelines.detector_bundle import save_detector_bundle
+        from pipelines.modalities.detector_bundle import save_detector_bundle
 
         return save_detector_bundle(self.detector, folder, DOCUMENT, "series", SERIES_BUNDLE_FORMAT, replace=replace)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> SeriesBundle:
         from anomaly_vae.detectors.series_detector import VAESeriesDetector
-        from pipelines.detector_bundle import load_detector_bundle
+        from pipelines.modalities.detector_bundle import load_detector_bundle
 
         return cls(load_detector_bundle(folder, DOCUMENT, "series", SERIES_BUNDLE_FORMAT, VAESeriesDetector, "series"))

@@ -1,0 +1,1 @@
+"""Time series: ``modality`` (the plug-in), ``bundle`` (the model folder) and ``plots``."""

@@ -1,0 +1,1 @@
+"""Tables: ``modality`` (the plug-in), ``bundle`` (the model folder), ``schema`` and ``preprocessing``."""
