@@ -9,8 +9,19 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "VAEAnomalyDetector", "VAEImageDetector", "VAEImputer", "VAESeriesDetector", "load_detector",
-           "load_imputer", "load_vae", "save_detector", "save_imputer", "save_vae"]
+__all__ = [
+    "VAE",
+    "VAEAnomalyDetector",
+    "VAEImageDetector",
+    "VAEImputer",
+    "VAESeriesDetector",
+    "load_detector",
+    "load_imputer",
+    "load_vae",
+    "save_detector",
+    "save_imputer",
+    "save_vae",
+]
 
 _LOCATIONS = {
     "VAE": "anomaly_vae.network.vae",

@@ -19,8 +19,12 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 BACKENDS = ("jax", "tensorflow", "torch")
 """Keras backends with a training step in :mod:`anomaly_vae.network.steps` (``<backend>_step.py``)."""
 
-PARAMETER_CHOICES = {"likelihood": LIKELIHOODS, "score_rule": SCORES, "preprocessing": PREPROCESSINGS,
-                     "precision": PRECISIONS}
+PARAMETER_CHOICES = {
+    "likelihood": LIKELIHOODS,
+    "score_rule": SCORES,
+    "preprocessing": PREPROCESSINGS,
+    "precision": PRECISIONS,
+}
 """``VAEAnomalyDetector`` parameters whose value is one of a fixed set of names."""
 
 THRESHOLD_RULES = ("quantile", "conformal", "pot")

@@ -134,22 +134,46 @@ def evaluate(name: str, factory, datasets: list[Path], seeds=SEEDS, log=print, s
                 scores = model.anomaly_score(X_test)
                 t3 = time.perf_counter()
                 rows.append(
-                    dict(method=name if rule is None else f"{name} [{rule}]", dataset=path.stem, seed=seed,
-                         roc_auc=roc_auc_score(y_test, scores), ap=average_precision_score(y_test, scores),
-                         fit_s=t1 - t0, score_s=t3 - t2)
+                    dict(
+                        method=name if rule is None else f"{name} [{rule}]",
+                        dataset=path.stem,
+                        seed=seed,
+                        roc_auc=roc_auc_score(y_test, scores),
+                        ap=average_precision_score(y_test, scores),
+                        fit_s=t1 - t0,
+                        score_s=t3 - t2,
+                    )
                 )
-        last = pd.DataFrame(rows[-len(seeds) * len(score_rules):])
-        log(f"  {name:<20} {path.stem:<16} ROC-AUC {last.roc_auc.mean():.3f}  AP {last.ap.mean():.3f}  "
-            f"fit {last.fit_s.mean():.1f}s", file=sys.stderr, flush=True)
+        last = pd.DataFrame(rows[-len(seeds) * len(score_rules) :])
+        log(
+            f"  {name:<20} {path.stem:<16} ROC-AUC {last.roc_auc.mean():.3f}  AP {last.ap.mean():.3f}  "
+            f"fit {last.fit_s.mean():.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
 def run_vae_backend(backend: str, datasets: list[Path], params: dict, seeds, score_rules: str = "") -> list[dict]:
     """Run the VAE rows in a child process with ``KERAS_BACKEND=backend``."""
-    cmd = [sys.executable, __file__, "--worker", "--data", str(datasets[0].parent),
-           "--datasets", ",".join(p.stem for p in datasets), "--params", json.dumps(params),
-           "--seeds", ",".join(map(str, seeds)), "--score-rules", score_rules]
-    out = subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": backend}, stdout=subprocess.PIPE, text=True, check=True)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--data",
+        str(datasets[0].parent),
+        "--datasets",
+        ",".join(p.stem for p in datasets),
+        "--params",
+        json.dumps(params),
+        "--seeds",
+        ",".join(map(str, seeds)),
+        "--score-rules",
+        score_rules,
+    ]
+    out = subprocess.run(
+        cmd, env={**os.environ, "KERAS_BACKEND": backend}, stdout=subprocess.PIPE, text=True, check=True
+    )
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     for row in rows:
         row["method"] = row["method"].replace("VAE", f"VAE ({backend})", 1)
@@ -166,7 +190,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of ADBench .npz files")
     parser.add_argument("--datasets", default="", help="comma-separated dataset names (default: all in --data)")
-    parser.add_argument("--backends", default=os.environ.get("KERAS_BACKEND", "jax"), help="comma-separated Keras backends")
+    parser.add_argument(
+        "--backends", default=os.environ.get("KERAS_BACKEND", "jax"), help="comma-separated Keras backends"
+    )
     parser.add_argument("--params", default="{}", help="JSON of VAEAnomalyDetector parameters (default: its defaults)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--score-rules", default="", help="comma-separated score rules to compare on each fitted VAE")
@@ -176,7 +202,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     names = [n for n in args.datasets.split(",") if n]
-    datasets = [args.data / f"{n}.npz" for n in names] if names else sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    datasets = (
+        [args.data / f"{n}.npz" for n in names]
+        if names
+        else sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    )
     missing = [str(p) for p in datasets if not p.is_file()]
     if missing or not datasets:
         parser.error(f"no dataset files: {missing or args.data}")

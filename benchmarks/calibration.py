@@ -54,12 +54,21 @@ def dev_rows(path: Path, seed: int, params: dict) -> dict:
         scores = det.anomaly_score(X_test)
         p = det.p_values(X_test)
         normal = y_test == 0
-        row = dict(dataset=path.stem, seed=seed, n_cal=len(det.calibration_scores_), n_test_normal=int(normal.sum()),
-                   fit_s=time.perf_counter() - t0)
+        row = dict(
+            dataset=path.stem,
+            seed=seed,
+            n_cal=len(det.calibration_scores_),
+            n_test_normal=int(normal.sum()),
+            fit_s=time.perf_counter() - t0,
+        )
         for target in TARGETS:
             row[f"conformal@{target}"] = float(np.mean(p[normal] <= target))
-            row[f"quantile@{target}"] = float(np.mean(scores[normal] > fit_threshold(det.calibration_scores_, "quantile", target).value))
-            row[f"validation@{target}"] = float(np.mean(scores[normal] > fit_threshold(det.validation_scores_, "quantile", target).value))
+            row[f"quantile@{target}"] = float(
+                np.mean(scores[normal] > fit_threshold(det.calibration_scores_, "quantile", target).value)
+            )
+            row[f"validation@{target}"] = float(
+                np.mean(scores[normal] > fit_threshold(det.validation_scores_, "quantile", target).value)
+            )
     flagged = bh_select(p, FDR)
     row["bh_fdp"] = float(flagged[normal].sum() / max(flagged.sum(), 1))
     row["bh_power"] = float(flagged[~normal].mean())
@@ -114,9 +123,17 @@ def pot_detector_rows(seeds, params: dict) -> list[dict]:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     det.set_threshold(scores=det.calibration_scores_, rule=rule, target_fpr=target)
-                rows.append(dict(seed=seed, rule=rule, target=target, n_cal=len(det.calibration_scores_),
-                                 realised=float(np.mean(fresh > det.threshold_)), fit_s=fit_s,
-                                 shape=det.tail_.shape if det.tail_ is not None else np.nan))
+                rows.append(
+                    dict(
+                        seed=seed,
+                        rule=rule,
+                        target=target,
+                        n_cal=len(det.calibration_scores_),
+                        realised=float(np.mean(fresh > det.threshold_)),
+                        fit_s=fit_s,
+                        shape=det.tail_.shape if det.tail_ is not None else np.nan,
+                    )
+                )
     return rows
 
 
@@ -128,11 +145,22 @@ def pot_law_rows(repeats: int = 30) -> list[dict]:
     for name, law in laws.items():
         for n, target in ((1000, 1e-3), (5000, 1e-3), (5000, 1e-4), (5000, 1e-5)):
             for rule in ("pot", "quantile"):
-                ratios = np.asarray([law.sf(fit_threshold(law.rvs(size=n, random_state=seed), rule, target).value)
-                                     / target for seed in range(repeats)])
-                rows.append(dict(law=name, n_cal=n, target=target, rule=rule,
-                                 median_ratio=f"{np.median(ratios):.2f}",
-                                 within_0_3_to_3=f"{int(((ratios >= 0.3) & (ratios <= 3)).sum())}/{repeats}"))
+                ratios = np.asarray(
+                    [
+                        law.sf(fit_threshold(law.rvs(size=n, random_state=seed), rule, target).value) / target
+                        for seed in range(repeats)
+                    ]
+                )
+                rows.append(
+                    dict(
+                        law=name,
+                        n_cal=n,
+                        target=target,
+                        rule=rule,
+                        median_ratio=f"{np.median(ratios):.2f}",
+                        within_0_3_to_3=f"{int(((ratios >= 0.3) & (ratios <= 3)).sum())}/{repeats}",
+                    )
+                )
     return rows
 
 
@@ -149,8 +177,11 @@ def main(argv=None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     params = json.loads(args.params)
     names = [n for n in args.datasets.split(",") if n]
-    datasets = ([args.data / f"{n}.npz" for n in names] if names else
-                sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0])))
+    datasets = (
+        [args.data / f"{n}.npz" for n in names]
+        if names
+        else sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    )
     pd.set_option("display.width", 250)
     import keras
 
@@ -167,35 +198,57 @@ def main(argv=None) -> None:
         frame.to_csv(args.out.with_suffix(".tmp"), index=False)
         os.replace(args.out.with_suffix(".tmp"), args.out)
         table, counts = dev_tables(frame, seeds)
-        print("\n1. Realised false-positive rate on normal test rows (mean over seeds; x: outside the 99% binomial "
-              "interval of the target for the set's normal test rows)")
+        print(
+            "\n1. Realised false-positive rate on normal test rows (mean over seeds; x: outside the 99% binomial "
+            "interval of the target for the set's normal test rows)"
+        )
         print(table.drop(columns=["BH FDP", "BH power"]).to_string())
         print(f"\nSets where the rate holds, of {len(table)} (mean over seeds / pooled over seeds):")
         for col, (ok, pooled) in counts.items():
             print(f"  {col:<18} {ok:>2} / {pooled:>2}")
-        both = sum(holds(a, n, TARGETS[0]) and holds(b, n, TARGETS[1]) for a, b, n in zip(
-            frame.groupby("dataset", sort=False)[f"conformal@{TARGETS[0]}"].mean(),
-            frame.groupby("dataset", sort=False)[f"conformal@{TARGETS[1]}"].mean(), table["n_test"]))
+        both = sum(
+            holds(a, n, TARGETS[0]) and holds(b, n, TARGETS[1])
+            for a, b, n in zip(
+                frame.groupby("dataset", sort=False)[f"conformal@{TARGETS[0]}"].mean(),
+                frame.groupby("dataset", sort=False)[f"conformal@{TARGETS[1]}"].mean(),
+                table["n_test"],
+            )
+        )
         print(f"  conformal, both targets: {both} / {len(table)}")
         fdp = frame["bh_fdp"]
         print(f"\n2. Benjamini-Hochberg at FDR {FDR} on the DEV test sets (normal + anomalies), per set as above:")
         print(table[["n_cal", "BH FDP", "BH power"]].to_string())
-        print(f"  mean FDP {fdp.mean():.4f} (Monte Carlo error {fdp.std(ddof=1) / np.sqrt(len(fdp)):.4f}, "
-              f"{len(fdp)} runs); mean power {frame['bh_power'].mean():.3f}; "
-              f"runs that flagged nothing: {(frame['bh_flagged'] == 0).sum()}")
+        print(
+            f"  mean FDP {fdp.mean():.4f} (Monte Carlo error {fdp.std(ddof=1) / np.sqrt(len(fdp)):.4f}, "
+            f"{len(fdp)} runs); mean power {frame['bh_power'].mean():.3f}; "
+            f"runs that flagged nothing: {(frame['bh_flagged'] == 0).sum()}"
+        )
 
     if not args.skip_pot:
         pot = pd.DataFrame(pot_detector_rows(seeds, params))
         print("\n3a. A detector fitted on 50,000 rows of a known 8-D distribution: realised rate on 200,000 fresh rows")
-        summary = pot.groupby(["target", "rule"]).agg(n_cal=("n_cal", "first"), realised_mean=("realised", "mean"),
-                                                       realised_min=("realised", "min"), realised_max=("realised", "max"),
-                                                       tail_shape=("shape", "mean"), fit_s=("fit_s", "mean"))
+        summary = pot.groupby(["target", "rule"]).agg(
+            n_cal=("n_cal", "first"),
+            realised_mean=("realised", "mean"),
+            realised_min=("realised", "min"),
+            realised_max=("realised", "max"),
+            tail_shape=("shape", "mean"),
+            fit_s=("fit_s", "mean"),
+        )
         print(summary.to_string(float_format=lambda v: f"{v:.2e}" if abs(v) < 0.01 else f"{v:.3f}"))
-        print("  per seed:", ", ".join(f"{r.rule}@{r.target:g} seed {r.seed}: {r.realised:.2e}" for r in pot.itertuples()))
+        print(
+            "  per seed:", ", ".join(f"{r.rule}@{r.target:g} seed {r.seed}: {r.realised:.2e}" for r in pot.itertuples())
+        )
         laws = pd.DataFrame(pot_law_rows())
         print("\n3b. The threshold estimator alone on scores from known laws (30 draws each): realised rate / target")
-        print(laws.pivot_table(index=["law", "n_cal", "target"], columns="rule",
-                               values=["median_ratio", "within_0_3_to_3"], aggfunc="first").to_string())
+        print(
+            laws.pivot_table(
+                index=["law", "n_cal", "target"],
+                columns="rule",
+                values=["median_ratio", "within_0_3_to_3"],
+                aggfunc="first",
+            ).to_string()
+        )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,13 @@ def _base(kind: str, phase: np.ndarray, rng: np.random.Generator, period: float)
     if kind == "ecg":
         x = (phase / period) % 1.0
         bump = lambda centre, width: np.exp(-0.5 * ((x - centre) / width) ** 2)  # noqa: E731
-        return 0.15 * bump(0.2, 0.04) - 0.1 * bump(0.33, 0.01) + 1.0 * bump(0.36, 0.012) - 0.2 * bump(0.39, 0.01) \
+        return (
+            0.15 * bump(0.2, 0.04)
+            - 0.1 * bump(0.33, 0.01)
+            + 1.0 * bump(0.36, 0.012)
+            - 0.2 * bump(0.39, 0.01)
             + 0.3 * bump(0.6, 0.06)
+        )
     # random_walk: an Ornstein-Uhlenbeck path on a grid, read at the phase (linear interpolation)
     grid = np.arange(int(np.ceil(phase.max())) + 2)
     path = np.zeros(len(grid))
@@ -72,9 +77,9 @@ def generate(kind: str, base: str, seed: int, length: int = LENGTH) -> LabelledS
     for start in slots:
         size = int(rng.integers(1, 3)) if kind == "spike" else int(rng.integers(40, 101))
         ranges.append((start, start + size))
-        labels[start:start + size] = 1
+        labels[start : start + size] = 1
         if kind == "frequency":
-            speed[start:start + size] = rng.uniform(1.6, 2.2)
+            speed[start : start + size] = rng.uniform(1.6, 2.2)
     phase = np.cumsum(speed) - 1
     signal = _base(base, phase, rng, period)
     spread = signal[:length].std()

@@ -81,9 +81,16 @@ def numeric_rows(path: Path, seed: int, params: dict) -> dict:
     def test(fake):
         return c2st(real_frame, pd.DataFrame(fake, columns=columns), seed)
 
-    return dict(dataset=path.stem, seed=seed, n_real=len(real), vae=test(vae), vae_prior_codes=test(prior),
-                gaussian_mixture=test(gmm), gaussian_mixture_in_support=test(ColumnSupport.fit(train).apply(gmm)),
-                fit_s=fit_s)
+    return dict(
+        dataset=path.stem,
+        seed=seed,
+        n_real=len(real),
+        vae=test(vae),
+        vae_prior_codes=test(prior),
+        gaussian_mixture=test(gmm),
+        gaussian_mixture_in_support=test(ColumnSupport.fit(train).apply(gmm)),
+        fit_s=fit_s,
+    )
 
 
 def demo_rows(seed: int, params: dict) -> dict:
@@ -93,7 +100,10 @@ def demo_rows(seed: int, params: dict) -> dict:
     from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups
     from pipelines.modalities.table.schema import Schema
 
-    train_frame, test_frame = pd.read_csv(DATA_DIR / "transactions_train.csv"), pd.read_csv(DATA_DIR / "transactions_test.csv")
+    train_frame, test_frame = (
+        pd.read_csv(DATA_DIR / "transactions_train.csv"),
+        pd.read_csv(DATA_DIR / "transactions_test.csv"),
+    )
     schema = Schema.infer(train_frame, "label")
     train = schema.conform(train_frame[train_frame["label"] == 0])
     preprocessor = build_preprocessor(schema).fit(train)
@@ -105,8 +115,16 @@ def demo_rows(seed: int, params: dict) -> dict:
     for col in schema.categorical:
         kinds = pd.CategoricalDtype(sorted(set(real[col]) | set(fake[col].dropna())))
         real[col], fake[col] = real[col].astype(kinds), fake[col].astype(kinds)
-    return dict(dataset="demo transactions (mixed)", seed=seed, n_real=len(real), vae=c2st(real, fake, seed),
-                vae_prior_codes=np.nan, gaussian_mixture=np.nan, gaussian_mixture_in_support=np.nan, fit_s=np.nan)
+    return dict(
+        dataset="demo transactions (mixed)",
+        seed=seed,
+        n_real=len(real),
+        vae=c2st(real, fake, seed),
+        vae_prior_codes=np.nan,
+        gaussian_mixture=np.nan,
+        gaussian_mixture_in_support=np.nan,
+        fit_s=np.nan,
+    )
 
 
 def main(argv=None) -> None:
@@ -123,28 +141,36 @@ def main(argv=None) -> None:
     seeds, params = [int(s) for s in args.seeds.split(",")], json.loads(args.params)
     import keras
 
-    print(f"backend {keras.backend.backend()}; C2ST ROC-AUC ({FOLDS}-fold HistGradientBoosting; 0.5 = indistinguishable)")
+    print(
+        f"backend {keras.backend.backend()}; C2ST ROC-AUC ({FOLDS}-fold HistGradientBoosting; 0.5 = indistinguishable)"
+    )
     rows = []
     for path in datasets:
         for seed in seeds:
             rows.append(numeric_rows(path, seed, params))
             r = rows[-1]
-            print(f"{path.stem:15s} seed {seed}: VAE {r['vae']:.3f} (prior codes {r['vae_prior_codes']:.3f}), Gaussian "
-                  f"mixture {r['gaussian_mixture']:.3f} (in the support {r['gaussian_mixture_in_support']:.3f})", flush=True)
+            print(
+                f"{path.stem:15s} seed {seed}: VAE {r['vae']:.3f} (prior codes {r['vae_prior_codes']:.3f}), Gaussian "
+                f"mixture {r['gaussian_mixture']:.3f} (in the support {r['gaussian_mixture_in_support']:.3f})",
+                flush=True,
+            )
     if not args.skip_demo:
         for seed in seeds:
             rows.append(demo_rows(seed, params))
             print(f"demo transactions seed {seed}: VAE {rows[-1]['vae']:.3f}", flush=True)
     results = pd.DataFrame(rows)
-    table = results.groupby("dataset", sort=False)[["n_real", "vae", "vae_prior_codes", "gaussian_mixture",
-                                                     "gaussian_mixture_in_support"]].mean()
+    table = results.groupby("dataset", sort=False)[
+        ["n_real", "vae", "vae_prior_codes", "gaussian_mixture", "gaussian_mixture_in_support"]
+    ].mean()
     numeric = table.dropna(subset=["gaussian_mixture"])
     print("\nC2ST ROC-AUC, mean over seeds (lower = more realistic samples)\n")
     print(table.round(3).to_string())
     for baseline in ("gaussian_mixture", "gaussian_mixture_in_support"):
         wins = int((numeric["vae"] < numeric[baseline]).sum())
-        print(f"\nnumeric sets: VAE below {baseline} on {wins} of {len(numeric)}; means "
-              f"{numeric['vae'].mean():.3f} (VAE) and {numeric[baseline].mean():.3f} ({baseline})")
+        print(
+            f"\nnumeric sets: VAE below {baseline} on {wins} of {len(numeric)}; means "
+            f"{numeric['vae'].mean():.3f} (VAE) and {numeric[baseline].mean():.3f} ({baseline})"
+        )
     write_csv(results, args.out)
 
 

@@ -89,8 +89,11 @@ class Flattened:
         return self.model.anomaly_score(X.reshape(len(X), -1))
 
 
-BASELINES = {"kNN": lambda seed, params: KNNDistance(), "PCA": lambda seed, params: PCAReconstruction(),
-             "IsolationForest": lambda seed, params: Forest(seed)}
+BASELINES = {
+    "kNN": lambda seed, params: KNNDistance(),
+    "PCA": lambda seed, params: PCAReconstruction(),
+    "IsolationForest": lambda seed, params: Forest(seed),
+}
 
 
 def _dense_vae(seed, params):
@@ -117,18 +120,41 @@ def evaluate(name, factory, X, y, digits, seeds, params) -> list[dict]:
             model = factory(seed, params).fit(X[train])
             t1 = time.perf_counter()
             scores = model.anomaly_score(X[test])
-            rows.append(dict(method=name, digit=digit, seed=seed, roc_auc=roc_auc_score(labels, scores),
-                             fit_s=t1 - t0, score_s=time.perf_counter() - t1,
-                             epochs=getattr(getattr(model, "model", model), "n_epochs_", None)))
-            print(f"  {name:<16} digit {digit} seed {seed}: ROC-AUC {rows[-1]['roc_auc']:.3f}  fit {t1 - t0:.1f}s",
-                  file=sys.stderr, flush=True)
+            rows.append(
+                dict(
+                    method=name,
+                    digit=digit,
+                    seed=seed,
+                    roc_auc=roc_auc_score(labels, scores),
+                    fit_s=t1 - t0,
+                    score_s=time.perf_counter() - t1,
+                    epochs=getattr(getattr(model, "model", model), "n_epochs_", None),
+                )
+            )
+            print(
+                f"  {name:<16} digit {digit} seed {seed}: ROC-AUC {rows[-1]['roc_auc']:.3f}  fit {t1 - t0:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
     return rows
 
 
 def run_backend(backend, args) -> list[dict]:
-    cmd = [sys.executable, __file__, "--worker", "--data", str(args.data), "--digits", args.digits,
-           "--seeds", args.seeds, "--methods", ",".join(m for m in args.methods.split(",") if m in VAES),
-           "--params", args.params]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--data",
+        str(args.data),
+        "--digits",
+        args.digits,
+        "--seeds",
+        args.seeds,
+        "--methods",
+        ",".join(m for m in args.methods.split(",") if m in VAES),
+        "--params",
+        args.params,
+    ]
     env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
     rows = json.loads(out.stdout.strip().splitlines()[-1])
@@ -144,7 +170,9 @@ def main(argv=None) -> None:
     parser.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--methods", default=",".join([*BASELINES, *VAES]))
-    parser.add_argument("--params", default="{}", help='JSON: {"conv_vae": {...}, "dense_vae": {...}} detector parameters')
+    parser.add_argument(
+        "--params", default="{}", help='JSON: {"conv_vae": {...}, "dense_vae": {...}} detector parameters'
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/images.csv"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

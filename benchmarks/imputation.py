@@ -75,8 +75,9 @@ def imputers(seed: int, params: dict, skip_missforest: bool) -> dict:
         "iterative": lambda: IterativeImputer(BayesianRidge(), max_iter=20, random_state=seed),
     }
     if not skip_missforest:
-        out["missForest"] = lambda: IterativeImputer(ExtraTreesRegressor(n_estimators=100, random_state=seed),
-                                                     max_iter=10, random_state=seed)
+        out["missForest"] = lambda: IterativeImputer(
+            ExtraTreesRegressor(n_estimators=100, random_state=seed), max_iter=10, random_state=seed
+        )
     return out
 
 
@@ -120,8 +121,9 @@ def main(argv=None) -> None:
     import keras
 
     print(f"backend {keras.backend.backend()}, VAEImputer params {params or 'defaults'}, {MISSING_RATE:.0%} hidden")
-    results = run(args.sets.split(","), [int(s) for s in args.seeds.split(",")], params, args.skip_missforest,
-                  args.data)
+    results = run(
+        args.sets.split(","), [int(s) for s in args.seeds.split(",")], params, args.skip_missforest, args.data
+    )
     summary = table(results)
     print("\nRMSE on the hidden entries (standardised units), mean over seeds\n")
     print(summary.round(3).to_string())

@@ -52,14 +52,17 @@ def scores(X_train: np.ndarray, X_test: np.ndarray, seed: int, params: dict) -> 
     hidden = hide(X_test, seed, HIDDEN)
     X_missing = np.where(hidden, np.nan, X_test)
     det = VAEAnomalyDetector(random_state=seed, **params).fit(X_train)
-    out = {"complete": det.anomaly_score(X_test),
-           "mean, then score": det.anomaly_score(np.where(hidden, X_train.mean(axis=0), X_test))}
+    out = {
+        "complete": det.anomaly_score(X_test),
+        "mean, then score": det.anomaly_score(np.where(hidden, X_train.mean(axis=0), X_test)),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # IterativeImputer's convergence warnings
         imputer = IterativeImputer(BayesianRidge(), max_iter=20, random_state=seed).fit(X_train)
         out["iterative, then score"] = det.anomaly_score(imputer.transform(X_missing))
-    marg = VAEAnomalyDetector(random_state=seed, missing="marginalise", corruption_mask=TRAINING_MASK,
-                              **params).fit(X_train)
+    marg = VAEAnomalyDetector(random_state=seed, missing="marginalise", corruption_mask=TRAINING_MASK, **params).fit(
+        X_train
+    )
     total, features = marg.score_with_features(X_missing)
     recon = features.to_numpy().sum(axis=1)
     observed = (~hidden).sum(axis=1)
@@ -77,10 +80,20 @@ def run(datasets, seeds, params: dict, log=print) -> pd.DataFrame:
             X_train, X_test = X_train.astype(np.float64), X_test.astype(np.float64)
             t0 = time.perf_counter()
             for method, s in scores(X_train, X_test, seed, params).items():
-                rows.append(dict(dataset=path.stem, seed=seed, method=method, roc_auc=roc_auc_score(y_test, s),
-                                 ap=average_precision_score(y_test, s)))
-            log(f"{path.stem:15s} seed {seed}: " + ", ".join(f"{r['method']} {r['roc_auc']:.3f}" for r in rows[-5:])
-                + f" ({time.perf_counter() - t0:.0f} s)")
+                rows.append(
+                    dict(
+                        dataset=path.stem,
+                        seed=seed,
+                        method=method,
+                        roc_auc=roc_auc_score(y_test, s),
+                        ap=average_precision_score(y_test, s),
+                    )
+                )
+            log(
+                f"{path.stem:15s} seed {seed}: "
+                + ", ".join(f"{r['method']} {r['roc_auc']:.3f}" for r in rows[-5:])
+                + f" ({time.perf_counter() - t0:.0f} s)"
+            )
     return pd.DataFrame(rows)
 
 

@@ -53,8 +53,12 @@ SEGMENT_INCOME = {"A": 0.0, "B": 10.0, "C": -10.0, "D": 22.0, "E": -5.0}
 SEGMENT_BALANCE = {"A": 1.0, "B": 1.3, "C": 0.8, "D": 1.8, "E": 1.0}
 REGIONS = ("north", "south", "east", "west")
 PRODUCTS = ("basic", "plus", "pro", "family", "student", "business")
-REGION_PRODUCTS = {"north": ("basic", "plus", "pro"), "south": ("basic", "family", "student"),
-                   "east": ("plus", "business", "student"), "west": ("pro", "family", "business")}
+REGION_PRODUCTS = {
+    "north": ("basic", "plus", "pro"),
+    "south": ("basic", "family", "student"),
+    "east": ("plus", "business", "student"),
+    "west": ("pro", "family", "business"),
+}
 CHANNELS = ("web", "app", "branch")
 
 
@@ -66,20 +70,30 @@ def normal_rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
     tenure = rng.gamma(3.0, 10.0, n)
     region = rng.choice(REGIONS, size=n)
     product = np.array([rng.choice(REGION_PRODUCTS[r], p=[0.5, 0.3, 0.2]) for r in region])
-    channel_p = {"A": [0.5, 0.3, 0.2], "B": [0.3, 0.5, 0.2], "C": [0.2, 0.3, 0.5], "D": [0.6, 0.3, 0.1],
-                 "E": [0.34, 0.33, 0.33]}
+    channel_p = {
+        "A": [0.5, 0.3, 0.2],
+        "B": [0.3, 0.5, 0.2],
+        "C": [0.2, 0.3, 0.5],
+        "D": [0.6, 0.3, 0.1],
+        "E": [0.34, 0.33, 0.33],
+    }
     channel = np.array([rng.choice(CHANNELS, p=channel_p[s]) for s in segment])
-    return pd.DataFrame({
-        "income": income.round(2),
-        "spend": (0.6 * income + 5 * z[:, 1] + rng.normal(0, 3, n)).round(2),
-        "visits": rng.poisson(np.exp(1.5 + 0.3 * z[:, 1])),
-        "tenure_months": tenure.round(1),
-        "balance": (100 * np.exp(0.4 * z[:, 2]) * np.array([SEGMENT_BALANCE[s] for s in segment])).round(2),
-        "risk_score": (1 / (1 + np.exp(-(z[:, 0] - z[:, 2])))).round(3),
-        "age": (30 + 6 * z[:, 0] + 0.1 * tenure + rng.normal(0, 3, n)).round(1),
-        "hour": np.clip(rng.normal(14, 3.5, n), 0, 23.99).round(2),
-        "segment": segment, "region": region, "product": product, "channel": channel,
-    })
+    return pd.DataFrame(
+        {
+            "income": income.round(2),
+            "spend": (0.6 * income + 5 * z[:, 1] + rng.normal(0, 3, n)).round(2),
+            "visits": rng.poisson(np.exp(1.5 + 0.3 * z[:, 1])),
+            "tenure_months": tenure.round(1),
+            "balance": (100 * np.exp(0.4 * z[:, 2]) * np.array([SEGMENT_BALANCE[s] for s in segment])).round(2),
+            "risk_score": (1 / (1 + np.exp(-(z[:, 0] - z[:, 2])))).round(3),
+            "age": (30 + 6 * z[:, 0] + 0.1 * tenure + rng.normal(0, 3, n)).round(1),
+            "hour": np.clip(rng.normal(14, 3.5, n), 0, 23.99).round(2),
+            "segment": segment,
+            "region": region,
+            "product": product,
+            "channel": channel,
+        }
+    )
 
 
 def make_anomalies(base: pd.DataFrame, kind: str, donors: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -140,22 +154,46 @@ def make_table(train_rows: int, test_normal: int, per_kind: int, seed: int = 0) 
 
 
 # ------------------------------------------------------------------ the methods
-def vae_scores(train_csv: Path, test_csv: Path, seed: int, extra: list[str], work: Path, tag: str
-               ) -> tuple[np.ndarray, float]:
+def vae_scores(
+    train_csv: Path, test_csv: Path, seed: int, extra: list[str], work: Path, tag: str
+) -> tuple[np.ndarray, float]:
     """``anomaly-vae fit`` then ``anomaly-vae score``, as a user runs them; seconds of the whole fit command
     (imports and MLflow logging included)."""
     cli = [sys.executable, "-m", "pipelines.cli"]
     name = f"{tag}-seed{seed}"
     out = work / "out"
     t = time.perf_counter()
-    fitted = subprocess.run([*cli, "fit", str(train_csv), "--random-state", str(seed), *extra, "--verbose", "0",
-                             "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}", "--output-dir", str(out),
-                             "--run-name", name], cwd=ROOT, check=True, capture_output=True, text=True)
+    fitted = subprocess.run(
+        [
+            *cli,
+            "fit",
+            str(train_csv),
+            "--random-state",
+            str(seed),
+            *extra,
+            "--verbose",
+            "0",
+            "--tracking-uri",
+            f"sqlite:///{work / 'mlflow.db'}",
+            "--output-dir",
+            str(out),
+            "--run-name",
+            name,
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     fit_s = time.perf_counter() - t
     scores = work / f"scores-{name}.csv"
     scores.unlink(missing_ok=True)
-    subprocess.run([*cli, "score", local_model(fitted.stdout), str(test_csv), str(scores), "--no-log-run"],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "score", local_model(fitted.stdout), str(test_csv), str(scores), "--no-log-run"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return pd.read_csv(scores)["anomaly_score"].to_numpy(), fit_s
 
 
@@ -167,10 +205,12 @@ def one_hot_encoding(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarra
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    encoder = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(NUMERIC)),
-        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL)),
-    ])
+    encoder = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(NUMERIC)),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL)),
+        ]
+    )
     cats = {c: train[c].fillna("__missing__") for c in CATEGORICAL}
     Xtr = encoder.fit_transform(train.assign(**cats))
     # a missing category is encoded as unseen (all zeros) in the test rows
@@ -218,13 +258,16 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    head = ("| method | ROC-AUC (sd) | AP (sd, range) | " + " | ".join(f"{k} ROC-AUC / AP" for k in KINDS)
-            + " | fit (s) |")
+    head = (
+        "| method | ROC-AUC (sd) | AP (sd, range) | " + " | ".join(f"{k} ROC-AUC / AP" for k in KINDS) + " | fit (s) |"
+    )
     lines = [head, "|---" + "|---:" * (3 + len(KINDS)) + "|"]
     for method, r in table.iterrows():
         kinds = " | ".join(f"{r[f'{k}_roc_auc']:.3f} / {r[f'{k}_ap']:.3f}" for k in KINDS)
-        lines.append(f"| {method} | {r.roc_auc:.3f} ({r.roc_auc_sd:.3f}) | {r.ap:.3f} ({r.ap_sd:.3f}, "
-                     f"{r.ap_range:.3f}) | {kinds} | {r.fit_s:.1f} |")
+        lines.append(
+            f"| {method} | {r.roc_auc:.3f} ({r.roc_auc_sd:.3f}) | {r.ap:.3f} ({r.ap_sd:.3f}, "
+            f"{r.ap_range:.3f}) | {kinds} | {r.fit_s:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -247,11 +290,15 @@ def guard(table: pd.DataFrame, previous: pd.DataFrame) -> tuple[list[str], bool]
     for column, margin in NOISE.items():
         held = row[column] >= before[column] - margin
         ok &= held
-        lines.append(f"guard: mean {column} {row[column]:.3f} (previous {before[column]:.3f}, may fall by {margin}): "
-                     + ("ok" if held else "REGRESSION"))
+        lines.append(
+            f"guard: mean {column} {row[column]:.3f} (previous {before[column]:.3f}, may fall by {margin}): "
+            + ("ok" if held else "REGRESSION")
+        )
     held = row["ap_sd"] <= MAX_AP_SD
     ok &= held
-    lines.append(f"guard: AP sd over seeds {row['ap_sd']:.3f} (bound {MAX_AP_SD}): " + ("ok" if held else "BOUND BROKEN"))
+    lines.append(
+        f"guard: AP sd over seeds {row['ap_sd']:.3f} (bound {MAX_AP_SD}): " + ("ok" if held else "BOUND BROKEN")
+    )
     return lines, ok
 
 
@@ -262,8 +309,13 @@ def main(argv=None) -> None:
     parser.add_argument("--train-rows", type=int, default=5000)
     parser.add_argument("--test-normal", type=int, default=2000)
     parser.add_argument("--per-kind", type=int, default=100)
-    parser.add_argument("--variant", action="append", default=[], metavar='NAME="FIT OPTIONS"',
-                        help="also run the VAE with these extra fit options (repeatable)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar='NAME="FIT OPTIONS"',
+        help="also run the VAE with these extra fit options (repeatable)",
+    )
     parser.add_argument("--no-defaults", action="store_true", help="skip the VAE with the pipeline's defaults")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/results/mixed_types_work")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mixed_types.csv")
@@ -280,8 +332,11 @@ def main(argv=None) -> None:
     train_csv, test_csv = work / "train.csv", work / "test.csv"
     train.to_csv(train_csv, index=False)
     test.to_csv(test_csv, index=False)
-    print(f"table: {len(train):,} training rows, {len(test):,} test rows "
-          f"({int(test['label'].sum())} anomalies, {args.per_kind} per kind) in {work}", file=sys.stderr)
+    print(
+        f"table: {len(train):,} training rows, {len(test):,} test rows "
+        f"({int(test['label'].sum())} anomalies, {args.per_kind} per kind) in {work}",
+        file=sys.stderr,
+    )
 
     rows = []
     Xtr, Xte = one_hot_encoding(train, test)
@@ -291,8 +346,14 @@ def main(argv=None) -> None:
     for seed in seeds:
         t = time.perf_counter()
         iforest = iforest_scores(Xtr, Xte, seed)
-        rows.append({"method": "IsolationForest (one-hot)", "seed": seed, "fit_s": time.perf_counter() - t,
-                     **measures(iforest, test)})
+        rows.append(
+            {
+                "method": "IsolationForest (one-hot)",
+                "seed": seed,
+                "fit_s": time.perf_counter() - t,
+                **measures(iforest, test),
+            }
+        )
     for index, (name, extra) in enumerate(variants):
         for seed in seeds:
             print(f"[{name}] seed {seed} ...", file=sys.stderr, flush=True)

@@ -43,9 +43,15 @@ def measure(policy: str, x: np.ndarray, hidden: tuple[int, ...], batch: int, epo
     t = time.perf_counter()
     scores = predict_scores(scorer, x)
     score_s = time.perf_counter() - t
-    return {"policy": policy, "device": device_description(), "train_rows_s": len(x) / float(np.median(times)),
-            "score_rows_s": len(x) / score_s, "final_loss": float(h.history["loss"][-1]),
-            "finite_scores": bool(np.isfinite(scores).all()), "scores": scores}
+    return {
+        "policy": policy,
+        "device": device_description(),
+        "train_rows_s": len(x) / float(np.median(times)),
+        "score_rows_s": len(x) / score_s,
+        "final_loss": float(h.history["loss"][-1]),
+        "finite_scores": bool(np.isfinite(scores).all()),
+        "scores": scores,
+    }
 
 
 def main(argv=None) -> None:

@@ -182,8 +182,10 @@ def torch_loop(x: np.ndarray, batch: int):
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as Keras' torch backend picks
-    p = [torch.nn.Parameter(torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy()).to(device))
-         for a in init_params(x.shape[1])]
+    p = [
+        torch.nn.Parameter(torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy()).to(device))
+        for a in init_params(x.shape[1])
+    ]
     opt = torch.optim.Adam(p, lr=LR, eps=1e-7)
     F = torch.nn.functional
 
@@ -227,7 +229,9 @@ def torch_loop(x: np.ndarray, batch: int):
         return nll.mean(1).sum(-1) - 0.5 * torch.sum(1 + lv - mu**2 - torch.exp(lv), -1)
 
     def scorer(xs, chunk):
-        return np.concatenate([score(torch.from_numpy(c).to(device)).cpu().numpy() for c in chunks(xs, chunk)])[: len(xs)]
+        return np.concatenate([score(torch.from_numpy(c).to(device)).cpu().numpy() for c in chunks(xs, chunk)])[
+            : len(xs)
+        ]
 
     return train_epoch, scorer
 

@@ -41,7 +41,9 @@ def row(label: str, batch: int, times: list[float]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200, help="requests per batch size (the 1,000-row batch gets a tenth)")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="requests per batch size (the 1,000-row batch gets a tenth)"
+    )
     args = parser.parse_args(argv)
 
     import mlflow
@@ -57,9 +59,23 @@ def main(argv=None) -> None:
         tmp = Path(folder)
         store = f"sqlite:///{tmp / 'mlflow.db'}"
         mlflow.MlflowClient(store).create_experiment("serving", artifact_location=str(tmp / "artifacts"))
-        fitted = run_fit(load_settings(FitSettings, None, dict(
-            data=str(DATA_DIR / "transactions_train.csv"), label_column="label", epochs=3, verbose=0, tracking_uri=store,
-            experiment="serving", output_dir=str(tmp / "out"), register="bench", alias="live")))
+        fitted = run_fit(
+            load_settings(
+                FitSettings,
+                None,
+                dict(
+                    data=str(DATA_DIR / "transactions_train.csv"),
+                    label_column="label",
+                    epochs=3,
+                    verbose=0,
+                    tracking_uri=store,
+                    experiment="serving",
+                    output_dir=str(tmp / "out"),
+                    register="bench",
+                    alias="live",
+                ),
+            )
+        )
         bundle = ModelBundle.load(fitted.local_model)
         plan = [(test.head(1), args.requests), (big, max(1, args.requests // 10))]
         lines = []

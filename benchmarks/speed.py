@@ -39,8 +39,13 @@ def make_data(n: int, d: int = D, seed: int = 0) -> np.ndarray:
 
 
 def env(backend: str) -> dict:
-    return {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
 
 
 # ------------------------------------------------------------------ child: one backend
@@ -104,16 +109,28 @@ def _built_vae(VAE):
 
 # --------------------------------------------------------------------- parent parts
 def run_worker(backend: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", backend, "--rows", str(args.rows), "--epochs", str(args.epochs),
-           "--score-rows", str(args.score_rows)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        backend,
+        "--rows",
+        str(args.rows),
+        "--epochs",
+        str(args.epochs),
+        "--score-rows",
+        str(args.score_rows),
+    ]
     out = subprocess.run(cmd, env=env(backend), stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def time_to_first_result(backend: str) -> float:
-    code = ("import time; t = time.perf_counter(); import numpy as np; from anomaly_vae import VAEAnomalyDetector; "
-            "X = np.random.default_rng(0).normal(size=(1000, 10)); "
-            "VAEAnomalyDetector(random_state=0).fit(X).anomaly_score(X); print(time.perf_counter() - t)")
+    code = (
+        "import time; t = time.perf_counter(); import numpy as np; from anomaly_vae import VAEAnomalyDetector; "
+        "X = np.random.default_rng(0).normal(size=(1000, 10)); "
+        "VAEAnomalyDetector(random_state=0).fit(X).anomaly_score(X); print(time.perf_counter() - t)"
+    )
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env(backend), check=True, capture_output=True)
     return time.perf_counter() - t
@@ -171,20 +188,48 @@ def big_scoring(backend: str, rows: int, folder: Path) -> dict:
         with pq.ParquetWriter(big, pa.schema([(c, pa.float32()) for c in cols])) as w:
             for start in range(0, rows, 1_000_000):
                 n = min(1_000_000, rows - start)
-                w.write_table(pa.Table.from_pandas(pd.DataFrame(make_data(n, 10, seed=start), columns=cols), preserve_index=False))
+                w.write_table(
+                    pa.Table.from_pandas(pd.DataFrame(make_data(n, 10, seed=start), columns=cols), preserve_index=False)
+                )
     cli = [sys.executable, "-m", "pipelines.cli"]
     store = f"sqlite:///{folder / 'mlflow.db'}"
-    fitted = subprocess.run([*cli, "fit", str(train), "--epochs", "3", "--verbose", "0", "--tracking-uri", store,
-                             "--output-dir", str(folder / "out"), "--run-name", "speed"], env=env(backend), check=True,
-                            capture_output=True, text=True)
+    fitted = subprocess.run(
+        [
+            *cli,
+            "fit",
+            str(train),
+            "--epochs",
+            "3",
+            "--verbose",
+            "0",
+            "--tracking-uri",
+            store,
+            "--output-dir",
+            str(folder / "out"),
+            "--run-name",
+            "speed",
+        ],
+        env=env(backend),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     from fit_output import local_model
 
     model = local_model(fitted.stdout)
-    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-            f"subprocess.run({[*cli, 'score', str(model), str(big), str(folder / 'scores.parquet'), '--no-log-run']!r}, check=True); "
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-    out = subprocess.run([sys.executable, "-c", code], env=env(backend), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True, check=True)
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        f"subprocess.run({[*cli, 'score', str(model), str(big), str(folder / 'scores.parquet'), '--no-log-run']!r}, check=True); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env(backend),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        check=True,
+    )
     seconds, rss = map(float, out.stdout.split()[-2:])
     (folder / "scores.parquet").unlink(missing_ok=True)
     return {"big_rows": rows, "big_seconds": seconds, "big_rows_s": rows / seconds, "big_peak_rss_mib": rss}
@@ -194,7 +239,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument("--rows", type=int, default=200_704, help="training rows (a multiple of 2048)")
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs (and scoring runs) per method, after one warm-up")
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="timed epochs (and scoring runs) per method, after one warm-up"
+    )
     parser.add_argument("--score-rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--pyod-rows", type=int, default=50_000)
@@ -203,8 +250,11 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-pyod", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/results/speed_work"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speed.csv"))
-    parser.add_argument("--compare", type=Path, help="only check a table written earlier against the bounds and the "
-                        "previous release (speed_guard.py)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="only check a table written earlier against the bounds and the previous release (speed_guard.py)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -234,12 +284,20 @@ def main(argv=None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out)
     pd.set_option("display.width", 250)
-    print(f"\nTraining: rows/s per epoch (median of {args.epochs}), {args.rows:,} rows, d={D}; "
-          "ratio = median over the back-to-back pairs of Keras time / raw time")
+    print(
+        f"\nTraining: rows/s per epoch (median of {args.epochs}), {args.rows:,} rows, d={D}; "
+        "ratio = median over the back-to-back pairs of Keras time / raw time"
+    )
     print(table[[c for c in table if c.startswith("train")]].round(2).to_string())
-    print(f"\nScoring {args.score_rows:,} rows: rows/s; ratio = median over the pairs of Keras throughput / raw in-graph throughput")
+    print(
+        f"\nScoring {args.score_rows:,} rows: rows/s; ratio = median over the pairs of Keras throughput / raw in-graph throughput"
+    )
     print(table[["score_keras_rows_s", "score_raw_rows_s", "score_ratio"]].round(2).to_string())
-    extra = [c for c in ("device", "ttfr_s", "pyod_fit_s", "ours_fit_s", "pyod_speedup", "big_rows_s", "big_peak_rss_mib") if c in table]
+    extra = [
+        c
+        for c in ("device", "ttfr_s", "pyod_fit_s", "ours_fit_s", "pyod_speedup", "big_rows_s", "big_peak_rss_mib")
+        if c in table
+    ]
     print("\nTime to first result (s), PyOD comparison, 10M-row scoring")
     print(table[extra].round(2).to_string())
     print(f"\n`anomaly-vae --help`: {help_seconds():.2f} s")

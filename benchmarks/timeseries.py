@@ -44,14 +44,16 @@ MEASURES = ("VUS-PR", "R-AUC-PR", "PR-AUC", "ROC-AUC", "PA-F1")
 
 def labelled_series() -> list[LabelledSeries]:
     """The two labelled series of ../shared/data/timeseries (values columns: all but timestamp and is_anomaly)."""
+
     def read(name):
         frame = pd.read_csv(DATA / name)
         return frame.drop(columns=["timestamp", "is_anomaly"]).to_numpy(float), frame["is_anomaly"].to_numpy()
 
     out = []
-    for name, train, test in [("ucr135_InternalBleeding16", "ucr135_InternalBleeding16_train.csv",
-                               "ucr135_InternalBleeding16_test.csv"),
-                              ("ecg-diff-count-3", "ecg-diff-count-3_train_normal.csv", "ecg-diff-count-3_test.csv")]:
+    for name, train, test in [
+        ("ucr135_InternalBleeding16", "ucr135_InternalBleeding16_train.csv", "ucr135_InternalBleeding16_test.csv"),
+        ("ecg-diff-count-3", "ecg-diff-count-3_train_normal.csv", "ecg-diff-count-3_test.csv"),
+    ]:
         (x_train, _), (x_test, labels) = read(train), read(test)
         out.append(LabelledSeries(name, "labelled", x_train, x_test, labels))
     return out
@@ -66,12 +68,14 @@ def _flat_windows(series: np.ndarray, window: int):
 
 def _window_method(make_scorer):
     """A baseline that scores flattened windows; per-point scores by the mean over covering windows."""
+
     def run(train, test, window, seed):
         from anomaly_vae.detectors.windows import point_scores
 
         x_train, _ = _flat_windows(train, window)
         x_test, starts = _flat_windows(test, window)
         return point_scores(make_scorer(x_train, seed)(x_test), starts, window, len(test), "mean")
+
     return run
 
 
@@ -108,6 +112,7 @@ def _series_vae(**params):
         from anomaly_vae import VAESeriesDetector
 
         return VAESeriesDetector(window=window, random_state=seed, **params).fit(train).anomaly_score(test)
+
     return run
 
 
@@ -126,9 +131,13 @@ def measure(labels, scores, window: int) -> dict:
 
     from anomaly_vae.evaluation.series_metrics import point_adjusted_f1, range_pr_auc, vus_pr
 
-    return {"VUS-PR": vus_pr(labels, scores, 2 * window), "R-AUC-PR": range_pr_auc(labels, scores, window),
-            "PR-AUC": average_precision_score(labels, scores), "ROC-AUC": roc_auc_score(labels, scores),
-            "PA-F1": point_adjusted_f1(labels, scores)}
+    return {
+        "VUS-PR": vus_pr(labels, scores, 2 * window),
+        "R-AUC-PR": range_pr_auc(labels, scores, window),
+        "PR-AUC": average_precision_score(labels, scores),
+        "ROC-AUC": roc_auc_score(labels, scores),
+        "PA-F1": point_adjusted_f1(labels, scores),
+    }
 
 
 def main(argv=None) -> None:
@@ -139,8 +148,11 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--skip-labelled", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the rows already in --out and run only the (series, method) pairs it lacks")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in --out and run only the (series, method) pairs it lacks",
+    )
     args = parser.parse_args(argv)
     import keras
 
@@ -157,16 +169,27 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             scores = METHODS[method](train, test, args.window, args.seed)
             seconds = time.perf_counter() - start
-            rows.append({"series": s.name, "kind": s.kind, "method": method, "seconds": seconds,
-                         **measure(s.labels, scores, args.window)})
-            print(f"{s.name:32s} {method:16s} VUS-PR {rows[-1]['VUS-PR']:.3f}  PR-AUC {rows[-1]['PR-AUC']:.3f}  "
-                  f"({seconds:.0f} s)", flush=True)
+            rows.append(
+                {
+                    "series": s.name,
+                    "kind": s.kind,
+                    "method": method,
+                    "seconds": seconds,
+                    **measure(s.labels, scores, args.window),
+                }
+            )
+            print(
+                f"{s.name:32s} {method:16s} VUS-PR {rows[-1]['VUS-PR']:.3f}  PR-AUC {rows[-1]['PR-AUC']:.3f}  "
+                f"({seconds:.0f} s)",
+                flush=True,
+            )
         write_csv(pd.DataFrame(rows), args.out)
     report(pd.DataFrame(rows), args.methods)
 
 
 def report(frame: pd.DataFrame, methods) -> None:
     """Per labelled series, per generated kind, and over the generated set (mean of each measure)."""
+
     def table(rows, index):
         out = rows.pivot_table(index=index, columns="method", values="VUS-PR", aggfunc="mean")
         return out[[m for m in methods if m in out.columns]]

@@ -83,8 +83,10 @@ class Checkpoint:
             for c in free:
                 c.release()
             names = [str(c.folder) for c in free]
-            raise ValueError(f"Several interrupted fits of {settings.data!r} can be resumed: {names}; "
-                             f"choose one with {flag('checkpoint_dir')} (or {flag('run_name')}).")
+            raise ValueError(
+                f"Several interrupted fits of {settings.data!r} can be resumed: {names}; "
+                f"choose one with {flag('checkpoint_dir')} (or {flag('run_name')})."
+            )
         return free[0]
 
     # ------------------------------------------------------------ lifecycle
@@ -96,8 +98,10 @@ class Checkpoint:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise ValueError(f"The checkpoint folder {str(self.folder)!r} is in use by another fit that is still "
-                             f"running; give this one another {flag('checkpoint_dir')}.") from None
+            raise ValueError(
+                f"The checkpoint folder {str(self.folder)!r} is in use by another fit that is still "
+                f"running; give this one another {flag('checkpoint_dir')}."
+            ) from None
         self._fd = fd
 
     def release(self) -> None:

@@ -22,8 +22,12 @@ from pipelines.output_rules import OVERWRITE_HELP
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-app = typer.Typer(help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 DATA_PANEL, TRACKING_PANEL, TRAINING_PANEL = "Data", "Tracking and output", "Training"
 """``fit --help`` panels of the pipeline's own options (the detector's: ``pipelines.detector_options.PANELS``)."""
@@ -50,8 +54,12 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True,
-                                                         help="Print the version and exit.")] = None) -> None:
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
     """Anomaly detection with a VAE: fit on normal data, score new data, review in MLflow."""
 
 
@@ -99,8 +107,11 @@ def user_errors():
     except (ValueError, OSError) as err:  # bad input: files, columns, settings, model folders
         _fail(str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
     except MemoryError:
-        _fail("out of memory: the data or the settings ask for more memory than this machine has (use smaller "
-              "inputs, a smaller --batch-size or --chunk-rows).", EXIT_BAD_INPUT)
+        _fail(
+            "out of memory: the data or the settings ask for more memory than this machine has (use smaller "
+            "inputs, a smaller --batch-size or --chunk-rows).",
+            EXIT_BAD_INPUT,
+        )
     except RecursionError:
         _fail("an input nests too deeply to read (a document or a file of nested structures).", EXIT_BAD_INPUT)
 
@@ -116,27 +127,107 @@ def stopped_cleanly(what: str, output: str):
             yield
     except KeyboardInterrupt as err:
         received = f"{err.args[0]} received" if err.args else "interrupted"
-        _fail(f"{what} stopped ({received}); nothing was written to {output!r} (an existing file is unchanged).",
-              EXIT_INTERRUPTED)
+        _fail(
+            f"{what} stopped ({received}); nothing was written to {output!r} (an existing file is unchanged).",
+            EXIT_INTERRUPTED,
+        )
 
 
 def _fit_pipeline_options(
-    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X), or a time series (a table, with --time-column and/or --window); the modality is detected and printed.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", rich_help_panel=DATA_PANEL, help="YAML file of settings; flags override it.")] = None,
-    label_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column with 0 = normal, 1 = anomaly.")] = None,
-    normal_only: Annotated[Optional[bool], typer.Option(rich_help_panel=DATA_PANEL, help="Train only on rows labelled normal (when a label is given).")] = None,
-    drop_column: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column to ignore; repeat for several.")] = None,
-    categorical: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Categorical column; repeat. Default: inferred from dtype.")] = None,
-    categorical_likelihood: Annotated[Optional[bool], typer.Option(rich_help_panel=DATA_PANEL, help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.")] = None,
-    eval_data: Annotated[Optional[str], typer.Option(metavar="FILE", rich_help_panel=DATA_PANEL, help="Labelled table for ROC-AUC, AP and plots.")] = None,
-    output_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel=TRACKING_PANEL, help="Where the local copy of the model is saved.")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help=TRACKING_HELP)] = None,
-    experiment: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow experiment name.")] = None,
-    run_name: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow run name (and the local model folder's) (default: fit · <modality> · <data file>).")] = None,
-    register: Annotated[Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="Register the model under this name.")] = None,
-    alias: Annotated[Optional[str], typer.Option(metavar="ALIAS", rich_help_panel=TRACKING_PANEL, help="Alias for the registered version, e.g. champion.")] = None,
-    resume: Annotated[Optional[bool], typer.Option("--resume", rich_help_panel=TRAINING_PANEL, help="Continue an interrupted fit from its checkpoint, logging into the same run.")] = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option(metavar="FOLDER", rich_help_panel=TRAINING_PANEL, help="Per-epoch checkpoint folder (default: a new one under OUTPUT_DIR/checkpoints); with --resume, the one to continue.")] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="DATA",
+            help="Training data: a table (.csv, .parquet, or .npz with 2-D X and optional y) or images (a folder of PNG/JPEG, flat or MVTec-style train/good + test/<kind>, or an .npz with 3-D/4-D X), or a time series (a table, with --time-column and/or --window); the modality is detected and printed.",
+        ),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            rich_help_panel=DATA_PANEL,
+            help="YAML file of settings; flags override it.",
+        ),
+    ] = None,
+    label_column: Annotated[
+        Optional[str],
+        typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column with 0 = normal, 1 = anomaly."),
+    ] = None,
+    normal_only: Annotated[
+        Optional[bool],
+        typer.Option(rich_help_panel=DATA_PANEL, help="Train only on rows labelled normal (when a label is given)."),
+    ] = None,
+    drop_column: Annotated[
+        Optional[list[str]],
+        typer.Option(metavar="COLUMN", rich_help_panel=DATA_PANEL, help="Column to ignore; repeat for several."),
+    ] = None,
+    categorical: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            metavar="COLUMN",
+            rich_help_panel=DATA_PANEL,
+            help="Categorical column; repeat. Default: inferred from dtype.",
+        ),
+    ] = None,
+    categorical_likelihood: Annotated[
+        Optional[bool],
+        typer.Option(
+            rich_help_panel=DATA_PANEL,
+            help="Model one-hot categorical columns with a categorical (softmax) likelihood rather than as numbers.",
+        ),
+    ] = None,
+    eval_data: Annotated[
+        Optional[str],
+        typer.Option(metavar="FILE", rich_help_panel=DATA_PANEL, help="Labelled table for ROC-AUC, AP and plots."),
+    ] = None,
+    output_dir: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="FOLDER", rich_help_panel=TRACKING_PANEL, help="Where the local copy of the model is saved."
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help=TRACKING_HELP)
+    ] = None,
+    experiment: Annotated[
+        Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow experiment name.")
+    ] = None,
+    run_name: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="NAME",
+            rich_help_panel=TRACKING_PANEL,
+            help="MLflow run name (and the local model folder's) (default: fit · <modality> · <data file>).",
+        ),
+    ] = None,
+    register: Annotated[
+        Optional[str],
+        typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="Register the model under this name."),
+    ] = None,
+    alias: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="ALIAS", rich_help_panel=TRACKING_PANEL, help="Alias for the registered version, e.g. champion."
+        ),
+    ] = None,
+    resume: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--resume",
+            rich_help_panel=TRAINING_PANEL,
+            help="Continue an interrupted fit from its checkpoint, logging into the same run.",
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="FOLDER",
+            rich_help_panel=TRAINING_PANEL,
+            help="Per-epoch checkpoint folder (default: a new one under OUTPUT_DIR/checkpoints); with --resume, the one to continue.",
+        ),
+    ] = None,
 ) -> None:
     """The fit command's own options; the detector's are added from its signature (``fit.__signature__``)."""
 
@@ -171,15 +262,20 @@ def fit(**options) -> None:
             typer.echo(f"{key}: {result.metrics[key]:.4f}")
     typer.echo(f"local model: {result.local_model}")
     if result.tracking_error:
-        _fail(f"MLflow tracking failed ({result.tracking_error}). The trained model and its threshold are saved "
-              f"at {result.local_model}; score with `anomaly-vae score {result.local_model} DATA OUTPUT`.", EXIT_TRACKING)
+        _fail(
+            f"MLflow tracking failed ({result.tracking_error}). The trained model and its threshold are saved "
+            f"at {result.local_model}; score with `anomaly-vae score {result.local_model} DATA OUTPUT`.",
+            EXIT_TRACKING,
+        )
     typer.echo(f"run id: {result.run_id}")
     if result.run_id:
         _echo_review_link(result.run_id)
     typer.echo(f"model uri: {result.model_uri}")
     if result.registered_version:
-        typer.echo(f"registered: models:/{settings.register}/{result.registered_version}"
-                   + (f" (alias @{settings.alias})" if settings.alias else ""))
+        typer.echo(
+            f"registered: models:/{settings.register}/{result.registered_version}"
+            + (f" (alias @{settings.alias})" if settings.alias else "")
+        )
 
 
 def _detector_options() -> list[inspect.Parameter]:
@@ -192,12 +288,18 @@ def _detector_options() -> list[inspect.Parameter]:
     )
 
     def option(p, panel):
-        return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-            Optional[str], typer.Option(help=p.help, metavar=p.metavar, rich_help_panel=panel)])
+        return inspect.Parameter(
+            p.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[Optional[str], typer.Option(help=p.help, metavar=p.metavar, rich_help_panel=panel)],
+        )
 
-    return ([option(p, p.panel) for p in detector_parameters() if p.name not in PIPELINE_ONLY]
-            + [option(p, IMAGES_PANEL) for p in image_only_parameters()]
-            + [option(p, SERIES_PANEL) for p in series_only_parameters()])
+    return (
+        [option(p, p.panel) for p in detector_parameters() if p.name not in PIPELINE_ONLY]
+        + [option(p, IMAGES_PANEL) for p in image_only_parameters()]
+        + [option(p, SERIES_PANEL) for p in series_only_parameters()]
+    )
 
 
 PANEL_ORDER = (DATA_PANEL, *PANELS, IMAGES_PANEL, SERIES_PANEL, TRACKING_PANEL)
@@ -210,17 +312,32 @@ def _panel_rank(parameter: inspect.Parameter) -> int:
     return PANEL_ORDER.index(panel) if panel in PANEL_ORDER else -1  # the DATA argument first
 
 
-fit.__signature__ = inspect.Signature(sorted(  # type: ignore[attr-defined]  # typer reads it
-    [p if p.name == "data" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-     for p in (*inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(), *_detector_options())],
-    key=_panel_rank))
+fit.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # typer reads it
+    sorted(
+        [
+            p if p.name == "data" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in (
+                *inspect.signature(_fit_pipeline_options, eval_str=True).parameters.values(),
+                *_detector_options(),
+            )
+        ],
+        key=_panel_rank,
+    )
+)
 app.command()(fit)
 
 
 @app.command()
 def score(
-    model_uri: Annotated[Optional[str], typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")] = None,
-    data: Annotated[Optional[str], typer.Argument(help="Table to score (.csv, .parquet or .npz), or for an image model a folder of PNG/JPEG or an .npz of images.")] = None,
+    model_uri: Annotated[
+        Optional[str], typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")
+    ] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="Table to score (.csv, .parquet or .npz), or for an image model a folder of PNG/JPEG or an .npz of images."
+        ),
+    ] = None,
     output: Annotated[Optional[str], typer.Argument(help="Output .csv or .parquet (written atomically).")] = None,
     config: ConfigOpt = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows per chunk; memory stays bounded.")] = None,
@@ -228,11 +345,30 @@ def score(
     experiment: Annotated[Optional[str], typer.Option()] = None,
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
-    engine: Annotated[Optional[str], typer.Option(help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts).")] = None,
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL for --engine spark (default: local[*]).")] = None,
-    maps: Annotated[Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")] = None,
-    fdr: Annotated[Optional[float], typer.Option(help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold.")] = None,
-    recalibrate: Annotated[Optional[str], typer.Option(help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score.")] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option(
+            help="local (this process, in chunks) or spark (MLflow's spark_udf; OUTPUT is a new folder of Parquet parts)."
+        ),
+    ] = None,
+    spark_master: Annotated[
+        Optional[str], typer.Option(help="Spark master URL for --engine spark (default: local[*]).")
+    ] = None,
+    maps: Annotated[
+        Optional[str], typer.Option(help="Image models: write each image's anomaly map as a PNG into this new folder.")
+    ] = None,
+    fdr: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Flag rows by Benjamini-Hochberg on their p-values at this false-discovery rate (e.g. 0.05: on average at most 5% of the flagged rows are normal) instead of by the threshold."
+        ),
+    ] = None,
+    recalibrate: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Table (or images) of fresh normal rows: re-fit the threshold and p-values on them without retraining, save and log the result as a new model version, then score."
+        ),
+    ] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help=OVERWRITE_HELP)] = None,
 ) -> None:
     """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features (a
@@ -249,11 +385,14 @@ def score(
                 from pipelines.spark_score import run_spark_score
 
                 spark = run_spark_score(settings)
-                typer.echo(f"scored {spark.rows} rows with Spark -> {spark.output} "
-                           f"(anomaly rate {spark.anomaly_rate:.2%})")
+                typer.echo(
+                    f"scored {spark.rows} rows with Spark -> {spark.output} (anomaly rate {spark.anomaly_rate:.2%})"
+                )
                 if spark.tracking_error:
-                    _fail(f"the scores are written to {spark.output}, but MLflow logging failed: "
-                          f"{spark.tracking_error}", EXIT_TRACKING)
+                    _fail(
+                        f"the scores are written to {spark.output}, but MLflow logging failed: {spark.tracking_error}",
+                        EXIT_TRACKING,
+                    )
                 if spark.run_id:
                     typer.echo(f"run id: {spark.run_id}")
                 return
@@ -262,13 +401,18 @@ def score(
             result = run_score(settings)
         except KeyboardInterrupt as err:
             what = f"{err.args[0]} received" if err.args else "interrupted"
-            _fail(f"scoring stopped ({what}); nothing was written to {output or 'OUTPUT'!r} (an existing file is unchanged).",
-                  EXIT_INTERRUPTED)
+            _fail(
+                f"scoring stopped ({what}); nothing was written to {output or 'OUTPUT'!r} (an existing file is unchanged).",
+                EXIT_INTERRUPTED,
+            )
     typer.echo(f"scored {result.rows} rows -> {result.output} (anomaly rate {result.anomaly_rate:.2%})")
     if result.unknown_categories:
         typer.echo(f"unseen categories: {result.unknown_categories}")
     if result.tracking_error:
-        _fail(f"the scores are written to {result.output}, but MLflow logging failed: {result.tracking_error}", EXIT_TRACKING)
+        _fail(
+            f"the scores are written to {result.output}, but MLflow logging failed: {result.tracking_error}",
+            EXIT_TRACKING,
+        )
     if result.run_id:
         typer.echo(f"run id: {result.run_id}")
         _echo_review_link(result.run_id)
@@ -284,10 +428,25 @@ def score(
 def sample(
     model_uri: Annotated[str, typer.Argument(help="runs:/ID/model, models:/NAME@ALIAS, or a local model folder.")],
     n: Annotated[int, typer.Argument(help="How many rows (or images) to draw.")],
-    output: Annotated[str, typer.Argument(help="A table model: a .csv or .parquet file; an image model: a new folder of PNGs (written atomically).")],
+    output: Annotated[
+        str,
+        typer.Argument(
+            help="A table model: a .csv or .parquet file; an image model: a new folder of PNGs (written atomically)."
+        ),
+    ],
     seed: Annotated[Optional[int], typer.Option(help="Seeds the draws; the same seed gives the same samples.")] = 0,
-    noise: Annotated[bool, typer.Option(help="One draw of the likelihood per code (--no-noise: the decoder's mean, which shows image samples' shapes best).")] = True,
-    codes: Annotated[str, typer.Option(help=f"Where latent codes come from: {' or '.join(SAMPLE_CODES)} ('aggregate': a Gaussian mixture fitted to the training examples' codes; 'prior': N(0, I)).")] = SAMPLE_CODES[0],
+    noise: Annotated[
+        bool,
+        typer.Option(
+            help="One draw of the likelihood per code (--no-noise: the decoder's mean, which shows image samples' shapes best)."
+        ),
+    ] = True,
+    codes: Annotated[
+        str,
+        typer.Option(
+            help=f"Where latent codes come from: {' or '.join(SAMPLE_CODES)} ('aggregate': a Gaussian mixture fitted to the training examples' codes; 'prior': N(0, I))."
+        ),
+    ] = SAMPLE_CODES[0],
     tracking_uri: TrackingOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -296,8 +455,16 @@ def sample(
     from pipelines.sample import run_sample
 
     with user_errors(), stopped_cleanly("sampling", output):
-        result = run_sample(model_uri, n, output, random_state=seed, tracking_uri=tracking_uri, noise=noise,
-                            codes=codes, overwrite=overwrite)
+        result = run_sample(
+            model_uri,
+            n,
+            output,
+            random_state=seed,
+            tracking_uri=tracking_uri,
+            noise=noise,
+            codes=codes,
+            overwrite=overwrite,
+        )
     typer.echo(f"sampled {result.n} {result.kind} -> {result.output}")
 
 
@@ -305,16 +472,35 @@ def sample(
 def impute(
     data: Annotated[str, typer.Argument(help="Table with missing values (.csv, .parquet or .npz).")],
     output: Annotated[str, typer.Argument(help="The completed table, .csv or .parquet (written atomically).")],
-    holdout: Annotated[float, typer.Option(help="Share of the observed numbers hidden from the imputer to measure its error (logged as imputation_rmse).")] = 0.1,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            help="Share of the observed numbers hidden from the imputer to measure its error (logged as imputation_rmse)."
+        ),
+    ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seeds the held-out entries, the training and the importance draws.")] = 0,
-    ignore_column: Annotated[Optional[list[str]], typer.Option(help="Column kept as it is and out of the imputation (an identifier, a label); repeat for several.")] = None,
-    epochs: Annotated[Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) (default: auto).")] = None,
+    ignore_column: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            help="Column kept as it is and out of the imputation (an identifier, a label); repeat for several."
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) (default: auto).")
+    ] = None,
     tracking_uri: TrackingOpt = None,
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: anomaly-vae).")] = None,
     run_name: Annotated[Optional[str], typer.Option()] = None,
     log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
-    model: Annotated[Optional[str], typer.Option(help="Impute with a saved imputer instead of fitting one: a --save-model folder, or runs:/RUN_ID/imputer.")] = None,
-    save_model: Annotated[Optional[str], typer.Option(help="Write the fitted imputer to this new folder (for --model later).")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Impute with a saved imputer instead of fitting one: a --save-model folder, or runs:/RUN_ID/imputer."
+        ),
+    ] = None,
+    save_model: Annotated[
+        Optional[str], typer.Option(help="Write the fitted imputer to this new folder (for --model later).")
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Fill a table's missing numbers with a VAE fitted on the table itself (VAEImputer), or a saved one (--model);
@@ -323,20 +509,38 @@ def impute(
 
     params = {} if epochs is None else {"epochs": epochs if epochs == "auto" else _positive_int("--epochs", epochs)}
     with user_errors(), stopped_cleanly("imputation", output):
-        result = run_impute(data, output, holdout=holdout, seed=seed, params=params, ignore=ignore_column,
-                            tracking_uri=tracking_uri, experiment=experiment, run_name=run_name, log_run=log_run,
-                            model=model, save_model=save_model, overwrite=overwrite)
+        result = run_impute(
+            data,
+            output,
+            holdout=holdout,
+            seed=seed,
+            params=params,
+            ignore=ignore_column,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            run_name=run_name,
+            log_run=log_run,
+            model=model,
+            save_model=save_model,
+            overwrite=overwrite,
+        )
     error = "" if result.rmse is None else f"; held-out RMSE {result.rmse:.3f} (column standard deviations)"
-    typer.echo(f"imputed {result.imputed} missing values in {len(result.columns)} numeric column(s) of {result.rows} "
-               f"rows -> {result.output}{error}")
+    typer.echo(
+        f"imputed {result.imputed} missing values in {len(result.columns)} numeric column(s) of {result.rows} "
+        f"rows -> {result.output}{error}"
+    )
     if result.rounded:
         typer.echo(f"whole-number columns, imputed as whole numbers: {', '.join(result.rounded)}")
     if result.left_missing:
-        typer.echo("left missing (not numeric; VAEImputer fills numbers only): "
-                   + ", ".join(f"{c} ({n})" for c, n in result.left_missing.items()))
+        typer.echo(
+            "left missing (not numeric; VAEImputer fills numbers only): "
+            + ", ".join(f"{c} ({n})" for c, n in result.left_missing.items())
+        )
     if result.tracking_error:
-        _fail(f"the completed table is written to {result.output}, but MLflow logging failed: {result.tracking_error}",
-              EXIT_TRACKING)
+        _fail(
+            f"the completed table is written to {result.output}, but MLflow logging failed: {result.tracking_error}",
+            EXIT_TRACKING,
+        )
     if result.run_id:
         typer.echo(f"run id: {result.run_id}")
 

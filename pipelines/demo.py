@@ -19,19 +19,34 @@ def main() -> None:
     from pipelines.tracking.run_identity import review_url
 
     train, test = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test.csv"
-    fitted = run_fit(load_settings(FitSettings, None, dict(data=str(train), label_column="label", eval_data=str(test),
-                                                           register="anomaly-vae-demo", alias="champion", verbose=1)))
+    fitted = run_fit(
+        load_settings(
+            FitSettings,
+            None,
+            dict(
+                data=str(train),
+                label_column="label",
+                eval_data=str(test),
+                register="anomaly-vae-demo",
+                alias="champion",
+                verbose=1,
+            ),
+        )
+    )
     if fitted.tracking_error:
         raise SystemExit(f"MLflow tracking failed: {fitted.tracking_error}; the model is saved at {fitted.local_model}")
     output = Path("outputs") / "demo_scores.csv"
-    scored = run_score(ScoreSettings(model_uri="models:/anomaly-vae-demo@champion", data=str(test), output=str(output),
-                                     overwrite=True))  # the demo's own output: a rerun replaces it
+    scored = run_score(
+        ScoreSettings(model_uri="models:/anomaly-vae-demo@champion", data=str(test), output=str(output), overwrite=True)
+    )  # the demo's own output: a rerun replaces it
     uri = tracking_uri()
     print("\n=== anomaly-vae demo ===")
     print(f"fit run id:        {fitted.run_id}")
     print(f"model:             {fitted.model_uri}  (registered as models:/anomaly-vae-demo@champion)")
-    print(f"threshold:         {fitted.threshold:.3f}  (1% false positives, set on "
-          f"{fitted.metrics['n_calibration_rows']:.0f} held-out calibration rows; each row's p_value is in the scores)")
+    print(
+        f"threshold:         {fitted.threshold:.3f}  (1% false positives, set on "
+        f"{fitted.metrics['n_calibration_rows']:.0f} held-out calibration rows; each row's p_value is in the scores)"
+    )
     print(f"test ROC-AUC / AP: {fitted.metrics['eval_roc_auc']:.3f} / {fitted.metrics['eval_average_precision']:.3f}")
     print(f"scores file:       {scored.output}  ({scored.rows} rows, {scored.anomaly_rate:.1%} flagged)")
     print(f"score run id:      {scored.run_id}")
@@ -43,16 +58,29 @@ def main() -> None:
     if fitted_images.tracking_error:
         raise SystemExit(f"MLflow tracking failed: {fitted_images.tracking_error}")
     maps = Path("outputs") / "digit_maps"
-    scored_images = run_score(ScoreSettings(model_uri=fitted_images.model_uri or str(fitted_images.local_model), data=str(images), maps=str(maps),
-                                            output=str(Path("outputs") / "digit_scores.csv"), overwrite=True))
+    scored_images = run_score(
+        ScoreSettings(
+            model_uri=fitted_images.model_uri or str(fitted_images.local_model),
+            data=str(images),
+            maps=str(maps),
+            output=str(Path("outputs") / "digit_scores.csv"),
+            overwrite=True,
+        )
+    )
     print("\n=== anomaly-vae image demo (scikit-learn's 8 x 8 digits; normal: 0, anomalies: 1-9) ===")
     print(f"fit run id:        {fitted_images.run_id}   model: {fitted_images.model_uri}")
-    print(f"test ROC-AUC / AP: {fitted_images.metrics['eval_roc_auc']:.3f} / "
-          f"{fitted_images.metrics['eval_average_precision']:.3f}")
-    print(f"scores file:       {scored_images.output}  ({scored_images.rows} images, "
-          f"{scored_images.anomaly_rate:.1%} flagged); anomaly maps in {maps}")
+    print(
+        f"test ROC-AUC / AP: {fitted_images.metrics['eval_roc_auc']:.3f} / "
+        f"{fitted_images.metrics['eval_average_precision']:.3f}"
+    )
+    print(
+        f"scores file:       {scored_images.output}  ({scored_images.rows} images, "
+        f"{scored_images.anomaly_rate:.1%} flagged); anomaly maps in {maps}"
+    )
     print(f"open the UI with:  .venv/bin/mlflow ui --backend-store-uri {uri}")
-    print(f"then the table fit: {review_url(str(fitted.run_id))}  (MLflow's model-training pages, not its GenAI overview)")
+    print(
+        f"then the table fit: {review_url(str(fitted.run_id))}  (MLflow's model-training pages, not its GenAI overview)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,10 +41,29 @@ IMAGES_PANEL, SERIES_PANEL = "Images", "Series (with --time-column and/or --wind
 """``fit --help`` panels of the image-only and series-only parameters."""
 
 PANELS = {
-    "Model": ("latent_dim", "hidden_units", "beta", "likelihood", "activation", "n_members", "preprocessing",
-              "corruption_noise", "corruption_mask", "precision"),
-    "Training": ("epochs", "batch_size", "learning_rate", "validation_fraction", "patience", "kl_warmup",
-                 "data_parallel", "random_state", "verbose"),
+    "Model": (
+        "latent_dim",
+        "hidden_units",
+        "beta",
+        "likelihood",
+        "activation",
+        "n_members",
+        "preprocessing",
+        "corruption_noise",
+        "corruption_mask",
+        "precision",
+    ),
+    "Training": (
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "validation_fraction",
+        "patience",
+        "kl_warmup",
+        "data_parallel",
+        "random_state",
+        "verbose",
+    ),
     "Threshold and calibration": ("score_rule", "n_samples", "threshold", "target_fpr", "calibration_fraction"),
 }
 """The ``fit --help`` panel of each tabular detector parameter (image-only and series-only parameters have their
@@ -120,7 +139,9 @@ def detector_parameters() -> tuple[DetectorParameter, ...]:
 def image_only_parameters() -> tuple[DetectorParameter, ...]:
     """``VAEImageDetector`` parameters the tabular detector does not have (its options say "Images:")."""
     tabular = {p.name for p in detector_parameters()}
-    return tuple(p for p in _class_parameters("detectors/image_detector.py", "VAEImageDetector") if p.name not in tabular)
+    return tuple(
+        p for p in _class_parameters("detectors/image_detector.py", "VAEImageDetector") if p.name not in tabular
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,7 +149,9 @@ def series_only_parameters() -> tuple[DetectorParameter, ...]:
     """``VAESeriesDetector`` parameters neither other detector has (its options say "Series:"); setting
     ``time_column`` or ``window`` makes the fit pipeline read its data as a time series."""
     others = {p.name for p in (*detector_parameters(), *image_only_parameters())}
-    return tuple(p for p in _class_parameters("detectors/series_detector.py", "VAESeriesDetector") if p.name not in others)
+    return tuple(
+        p for p in _class_parameters("detectors/series_detector.py", "VAESeriesDetector") if p.name not in others
+    )
 
 
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:
@@ -150,7 +173,9 @@ def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParamete
 
 def _parameter_docs(docstring: str) -> dict[str, tuple[str, str]]:
     """numpydoc ``Parameters`` entries: name -> (type line, first sentence of the description)."""
-    section = docstring.split("Parameters\n    ----------\n" if "    ----------" in docstring else "Parameters\n----------\n", 1)
+    section = docstring.split(
+        "Parameters\n    ----------\n" if "    ----------" in docstring else "Parameters\n----------\n", 1
+    )
     body = section[1] if len(section) == 2 else ""
     body = re.split(r"\n\s*\n\s*Attributes\n", body, maxsplit=1)[0]
     docs: dict[str, tuple[str, str]] = {}
@@ -178,8 +203,11 @@ def _first_sentence(lines: list[str]) -> str:
 
 def setting_names() -> list[str]:
     """Detector parameters (of any detector) that are fit settings and ``anomaly-vae fit`` options."""
-    return [p.name for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
-            if p.name not in PIPELINE_ONLY]
+    return [
+        p.name
+        for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
+        if p.name not in PIPELINE_ONLY
+    ]
 
 
 def parse_option(name: str, text: str) -> Any:
@@ -194,9 +222,14 @@ def parse_option(name: str, text: str) -> Any:
     for number in (int, float):
         try:
             value = number(text)
-            sequence = next((p.kind.startswith(("tuple", "list"))
-                             for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
-                             if p.name == name), False)
+            sequence = next(
+                (
+                    p.kind.startswith(("tuple", "list"))
+                    for p in (*detector_parameters(), *image_only_parameters(), *series_only_parameters())
+                    if p.name == name
+                ),
+                False,
+            )
             return [value] if sequence and number is int else value
         except ValueError:
             pass

@@ -68,8 +68,9 @@ def run_fit(settings: FitSettings) -> FitResult:
     modality = modalities.for_fit(settings)
     settings.check()  # flags that cannot work fail here, before any data is read
     if (settings.resume or settings.checkpoint_dir) and not modality.checkpoints:
-        raise ValueError(f"--resume and --checkpoint-dir are not available for {modality.nouns[0]} yet; "
-                         "fit again instead.")
+        raise ValueError(
+            f"--resume and --checkpoint-dir are not available for {modality.nouns[0]} yet; fit again instead."
+        )
     detector = modality.build_detector(settings)
     data = modality.read(settings, detector)  # fails before MLflow is touched
 
@@ -83,16 +84,23 @@ def run_fit(settings: FitSettings) -> FitResult:
             run.finish("FAILED")
             raise
     if checkpoint is not None:
-        checkpoint.write_run_info({"run_id": run.run_id, "run_name": run_name,
-                                   "data": str(Path(settings.data).resolve())})
+        checkpoint.write_run_info(
+            {"run_id": run.run_id, "run_name": run_name, "data": str(Path(settings.data).resolve())}
+        )
     local_model = Path(settings.output_dir) / run_name / "model"
     status = "FAILED"
     metrics: dict = {}
     model_uri = registered = None
     try:
         if previous is None:  # a resumed run already has its parameters and input
-            run.call(mlflow.log_params, {**{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
-                                         **environment_params(), **data.params})
+            run.call(
+                mlflow.log_params,
+                {
+                    **{k: str(v) for k, v in asdict(settings).items() if k != "resume"},
+                    **environment_params(),
+                    **data.params,
+                },
+            )
             if data.dataset is not None:
                 run.call(mlflow.log_input, data.dataset, context="training")
         stop = StopOnSignal()
@@ -111,9 +119,11 @@ def run_fit(settings: FitSettings) -> FitResult:
 
         own_metrics, own_figures = modality.evaluate(bundle)
         metrics = {"n_epochs": float(detector.n_epochs_), **calibration_report.metrics(detector), **own_metrics}
-        figures = {"training_curves.png": plots.training_curves(detector.history_,
-                                                                detector.training_plan_["epoch_kept"]),
-                   **calibration_report.figures(detector, modality.unit), **own_figures}
+        figures = {
+            "training_curves.png": plots.training_curves(detector.history_, detector.training_plan_["epoch_kept"]),
+            **calibration_report.figures(detector, modality.unit),
+            **own_figures,
+        }
         log_metrics_and_plots(run, metrics, figures)
         description = log_fit_record(run, detector, modality, settings, metrics)
         modality.log_extras(run, bundle)
@@ -124,8 +134,9 @@ def run_fit(settings: FitSettings) -> FitResult:
     except KeyboardInterrupt:
         status = "KILLED"
         if checkpoint is None:
-            raise TrainingInterrupted(f"Training interrupted; {modality.nouns[0]} fits keep no checkpoint, so nothing "
-                                      "was saved.") from None
+            raise TrainingInterrupted(
+                f"Training interrupted; {modality.nouns[0]} fits keep no checkpoint, so nothing was saved."
+            ) from None
         raise TrainingInterrupted(
             f"Training interrupted. The last completed epoch is checkpointed in {checkpoint.folder}; "
             "run the same command with --resume to continue" + (f" (MLflow run {run.run_id})." if run.run_id else ".")
@@ -139,5 +150,12 @@ def run_fit(settings: FitSettings) -> FitResult:
             checkpoint.release()
         if active is not None:
             run.finish(status)
-    return FitResult(run.run_id, model_uri, local_model, detector.threshold_, metrics, registered,
-                     None if run.error is None else f"{type(run.error).__name__}: {run.error}")
+    return FitResult(
+        run.run_id,
+        model_uri,
+        local_model,
+        detector.threshold_,
+        metrics,
+        registered,
+        None if run.error is None else f"{type(run.error).__name__}: {run.error}",
+    )

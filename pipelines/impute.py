@@ -71,8 +71,9 @@ def load_imputer_from(model: str):
 
     if not is_uri(model):
         if not Path(model).is_dir():
-            raise ValueError(f"--model {model!r}: no such folder (give a folder written by --save-model, or "
-                             f"runs:/RUN_ID/imputer).")
+            raise ValueError(
+                f"--model {model!r}: no such folder (give a folder written by --save-model, or runs:/RUN_ID/imputer)."
+            )
         return load_imputer(model)
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -82,11 +83,21 @@ def load_imputer_from(model: str):
         return load_imputer(local)
 
 
-def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, params: dict | None = None,
-               ignore: list[str] | None = None,
-               tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
-               log_run: bool = True, model: str | None = None, save_model: str | None = None,
-               overwrite: bool = False) -> ImputeResult:
+def run_impute(
+    data: str,
+    output: str,
+    holdout: float = HOLDOUT,
+    seed: int = 0,
+    params: dict | None = None,
+    ignore: list[str] | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    log_run: bool = True,
+    model: str | None = None,
+    save_model: str | None = None,
+    overwrite: bool = False,
+) -> ImputeResult:
     """Impute ``data`` into ``output`` with a ``VAEImputer`` fitted on it, or with the saved one ``model`` (a folder
     or ``runs:/ID/imputer``); ``save_model`` writes the fitted imputer to a new folder."""
     import mlflow
@@ -114,8 +125,10 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     if save_model is not None:
         check_output_folder(save_model, [*inputs, ("OUTPUT", output)], what="--save-model")
     if model is not None and params:
-        raise ValueError(f"--model imputes with a saved imputer; {', '.join('--' + k for k in params)} would only "
-                         f"configure a new fit.")
+        raise ValueError(
+            f"--model imputes with a saved imputer; {', '.join('--' + k for k in params)} would only "
+            f"configure a new fit."
+        )
     if model is not None and save_model is not None:
         raise ValueError("--model imputes with a saved imputer and --save-model saves a newly fitted one; give one.")
     if save_model is not None and Path(save_model).exists():
@@ -138,8 +151,10 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         imputer = loaded
         expected = [str(c) for c in getattr(imputer, "feature_names_in_", [])]
         if expected != schema.numeric:
-            raise ValueError(f"--model {model!r} imputes the columns {expected}; {data!r} has the numeric columns "
-                             f"{schema.numeric} (--ignore-column leaves columns out).")
+            raise ValueError(
+                f"--model {model!r} imputes the columns {expected}; {data!r} has the numeric columns "
+                f"{schema.numeric} (--ignore-column leaves columns out)."
+            )
     else:
         imputer = VAEImputer(random_state=seed, verbose=1 if sys.stderr.isatty() else 0, **(params or {}))
     try:
@@ -158,9 +173,15 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
         from anomaly_vae.persistence.imputer_persistence import save_imputer
 
         save_imputer(imputer, save_model, replace=False)
-    result = ImputeResult(out, len(frame), int(missing.sum()), schema.numeric,
-                          None if report is None else report.overall, rounded,
-                          {c: int(frame[c].isna().sum()) for c in schema.categorical if frame[c].isna().any()})
+    result = ImputeResult(
+        out,
+        len(frame),
+        int(missing.sum()),
+        schema.numeric,
+        None if report is None else report.overall,
+        rounded,
+        {c: int(frame[c].isna().sum()) for c in schema.categorical if frame[c].isna().any()},
+    )
     if not log_run:
         return result
     fail_fast_http()
@@ -171,13 +192,24 @@ def run_impute(data: str, output: str, holdout: float = HOLDOUT, seed: int = 0, 
     active = run.call(run_identity.start_run, "impute", "table", data, run_name, model_uri=model)
     if active is not None:
         run.run_id = active.info.run_id
-        run.call(mlflow.log_params, {"data": data, "output": output, "holdout": holdout, "seed": seed,
-                                     **({"model": model} if model is not None else {}),
-                                     "numeric_columns": ",".join(schema.numeric)[:500],
-                                     "ignored_columns": ",".join(ignore or [])[:500],
-                                     **{f"imputer.{k}": v for k, v in imputer.get_params().items()}})
-        metrics = {"rows": float(len(frame)), "missing_entries": float(missing.sum()),
-                   "holdout_entries": float(hidden.sum())}
+        run.call(
+            mlflow.log_params,
+            {
+                "data": data,
+                "output": output,
+                "holdout": holdout,
+                "seed": seed,
+                **({"model": model} if model is not None else {}),
+                "numeric_columns": ",".join(schema.numeric)[:500],
+                "ignored_columns": ",".join(ignore or [])[:500],
+                **{f"imputer.{k}": v for k, v in imputer.get_params().items()},
+            },
+        )
+        metrics = {
+            "rows": float(len(frame)),
+            "missing_entries": float(missing.sum()),
+            "holdout_entries": float(hidden.sum()),
+        }
         if report is not None:
             metrics["imputation_rmse"] = report.overall
             run.call(mlflow.log_table, report.per_column, "imputation/per_column.json")
@@ -194,8 +226,15 @@ INT64_EXACT = 2**53
 """Whole numbers up to this size pass through float64 exactly, so such a column may be written as int64."""
 
 
-def completed_table(data: str, frame: pd.DataFrame, output: str, numeric: list[str], X: np.ndarray,
-                    missing: np.ndarray, completed: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+def completed_table(
+    data: str,
+    frame: pd.DataFrame,
+    output: str,
+    numeric: list[str],
+    X: np.ndarray,
+    missing: np.ndarray,
+    completed: np.ndarray,
+) -> tuple[pd.DataFrame, list[str]]:
     """The table to write: ``data`` as read with only its missing numbers filled in, and the whole-number columns
     among the filled ones.
 
@@ -272,8 +311,11 @@ class ErrorReport:
                 ax.scatter(self.truth[pick], self.guess[pick], s=6, alpha=0.5, label=self.names[j])
         lo, hi = np.percentile(np.concatenate([self.truth, self.guess]), [0.5, 99.5])
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
-        ax.set(xlabel="held-out value (standardised)", ylabel="imputed (standardised)",
-               title=f"Imputation of held-out entries: RMSE {self.overall:.3f}")
+        ax.set(
+            xlabel="held-out value (standardised)",
+            ylabel="imputed (standardised)",
+            title=f"Imputation of held-out entries: RMSE {self.overall:.3f}",
+        )
         ax.legend(fontsize=7, markerscale=2)
         fig.tight_layout()
         return fig
@@ -284,8 +326,16 @@ def error_report(X: np.ndarray, guess: np.ndarray, hidden: np.ndarray, names: li
     scale = np.where(scale > 0, scale, 1.0)
     rows, cols = np.nonzero(hidden)
     truth, guessed = X[rows, cols] / scale[cols], guess[rows, cols] / scale[cols]
-    per = pd.DataFrame({"column": names,
-                        "held_out": np.bincount(cols, minlength=len(names)),
-                        "rmse": [float(np.sqrt(np.mean((truth[cols == j] - guessed[cols == j]) ** 2)))
-                                 if (cols == j).any() else float("nan") for j in range(len(names))]})
+    per = pd.DataFrame(
+        {
+            "column": names,
+            "held_out": np.bincount(cols, minlength=len(names)),
+            "rmse": [
+                float(np.sqrt(np.mean((truth[cols == j] - guessed[cols == j]) ** 2)))
+                if (cols == j).any()
+                else float("nan")
+                for j in range(len(names))
+            ],
+        }
+    )
     return ErrorReport(float(np.sqrt(np.mean((truth - guessed) ** 2))), per, truth, guessed, cols, list(names))

@@ -67,8 +67,10 @@ def check_mlmodel(path: Path, where: str) -> dict:
     }
     failed = [k for k, ok in checks.items() if not ok]
     if failed:
-        raise ValueError(f"{where} is not an anomaly-vae model (its MLmodel differs in: {', '.join(failed)}; "
-                         f"loader {pyfunc.get('loader_module')!r}); refusing to load it.")
+        raise ValueError(
+            f"{where} is not an anomaly-vae model (its MLmodel differs in: {', '.join(failed)}; "
+            f"loader {pyfunc.get('loader_module')!r}); refusing to load it."
+        )
     return meta
 
 
@@ -103,7 +105,7 @@ def registry_source(uri: str) -> ModelSource:
     """For ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``, the version and run it resolves to now."""
     import mlflow
 
-    rest = uri[len("models:/"):].strip("/")
+    rest = uri[len("models:/") :].strip("/")
     client = mlflow.MlflowClient()
     if "@" in rest:
         name, alias = rest.split("@", 1)

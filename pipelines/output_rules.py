@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 OVERWRITE_FLAG = "--overwrite"
-OVERWRITE_HELP = ("Replace an existing OUTPUT (or --maps folder); an input, or a folder holding one, is never "
-                  "replaced.")
+OVERWRITE_HELP = "Replace an existing OUTPUT (or --maps folder); an input, or a folder holding one, is never replaced."
 
 
 class OutputRefused(ValueError):
@@ -48,8 +47,12 @@ def _inputs(inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> list[tupl
     return [(label, _resolved(p)) for label, p in inputs if p is not None and Path(p).exists()]
 
 
-def check_output_file(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
-                      overwrite: bool = False, what: str = "OUTPUT") -> Path:
+def check_output_file(
+    output: str | os.PathLike,
+    inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
+    overwrite: bool = False,
+    what: str = "OUTPUT",
+) -> Path:
     """Refuse ``output`` (a file to write) when it is one of ``inputs`` (``(label, path)`` pairs; a path that does
     not exist is skipped), a folder, or an existing file without ``overwrite``. Returns the path."""
     out = Path(output)
@@ -67,8 +70,12 @@ def check_output_file(output: str | os.PathLike, inputs: Iterable[tuple[str, str
     return out
 
 
-def check_output_folder(folder: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
-                        overwrite: bool = False, what: str = "OUTPUT") -> Path:
+def check_output_folder(
+    folder: str | os.PathLike,
+    inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
+    overwrite: bool = False,
+    what: str = "OUTPUT",
+) -> Path:
     """Refuse ``folder`` (a folder to write) when it is an input, holds one, or exists inside an input folder; when
     it is a file; or when it is a non-empty folder without ``overwrite``. Returns the path."""
     out = Path(folder)
@@ -80,11 +87,14 @@ def check_output_folder(folder: str | os.PathLike, inputs: Iterable[tuple[str, s
         if _inside(source, resolved):
             raise OutputRefused(f"{described} holds the input {label} {str(source)!r}; give a new folder.")
         if out.exists() and _inside(resolved, source):
-            raise OutputRefused(f"{described} lies inside the input {label}, and replacing it would change that "
-                                f"input; give a new folder outside it.")
+            raise OutputRefused(
+                f"{described} lies inside the input {label}, and replacing it would change that "
+                f"input; give a new folder outside it."
+            )
     if out.exists() and not out.is_dir():
         raise OutputRefused(f"{described} is a file; give a new folder.")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputRefused(f"{described} already exists and is not empty; give a new folder, or {OVERWRITE_FLAG} "
-                            "to replace it.")
+        raise OutputRefused(
+            f"{described} already exists and is not empty; give a new folder, or {OVERWRITE_FLAG} to replace it."
+        )
     return out

@@ -31,5 +31,6 @@ class AnomalyVAEModel(PythonModel):
             return self.bundle.score(model_input)
         except (ValueError, TypeError, KeyError) as err:
             reason = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
-            raise MlflowException(f"anomaly-vae cannot score this input: {reason}",
-                                  error_code=INVALID_PARAMETER_VALUE) from None
+            raise MlflowException(
+                f"anomaly-vae cannot score this input: {reason}", error_code=INVALID_PARAMETER_VALUE
+            ) from None

@@ -26,9 +26,16 @@ class SampleResult:
     kind: str  # what was drawn: "rows", "windows" or "images"
 
 
-def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | None = 0,
-               tracking_uri: str | None = None, noise: bool = True, codes: str = SAMPLE_CODES[0],
-               overwrite: bool = False) -> SampleResult:
+def run_sample(
+    model_uri: str,
+    n_samples: int,
+    output: str,
+    random_state: int | None = 0,
+    tracking_uri: str | None = None,
+    noise: bool = True,
+    codes: str = SAMPLE_CODES[0],
+    overwrite: bool = False,
+) -> SampleResult:
     import mlflow
     import numpy as np
 
@@ -64,15 +71,19 @@ def run_sample(model_uri: str, n_samples: int, output: str, random_state: int | 
     def draws():
         """The samples in chunks; the first chunk with ``random_state`` itself, so a small N is one plain draw."""
         for i, start in enumerate(range(0, n, chunk)):
-            seed = random_state if i == 0 or random_state is None else int(
-                np.random.SeedSequence([random_state, i]).generate_state(1)[0])
+            seed = (
+                random_state
+                if i == 0 or random_state is None
+                else int(np.random.SeedSequence([random_state, i]).generate_state(1)[0])
+            )
             yield start, bundle.sample(min(chunk, n - start), random_state=seed, noise=noise, codes=codes)
 
     if modality.sample_suffixes:  # a table of samples
         check_output_file(out, inputs, overwrite)
         if table_format(output) not in {FORMATS[s] for s in modality.sample_suffixes}:
-            raise ValueError(f"OUTPUT {output!r}: samples are written as "
-                             f"{' or '.join(modality.sample_suffixes)}, not {out.suffix}.")
+            raise ValueError(
+                f"OUTPUT {output!r}: samples are written as {' or '.join(modality.sample_suffixes)}, not {out.suffix}."
+            )
     else:  # a folder of samples
         check_output_folder(out, inputs, overwrite)
     kind = modality.write_samples(draws(), out, overwrite)  # checked finite as each chunk is decoded

@@ -62,19 +62,29 @@ def run_score(settings: ScoreSettings) -> ScoreResult:
         recalibrated.folder = save_new(bundle, out.with_name(f"{out.stem}-recalibrated-model"))
         print(f"Recalibrated model saved locally to {recalibrated.folder}", file=sys.stderr)
     by_threshold = settings.fdr is None
-    result.drift = drift_report(all_scores, detector.calibration_scores_, flags,
-                                detector.threshold_rule_ if by_threshold else None,
-                                detector.target_fpr_ if by_threshold else None)
+    result.drift = drift_report(
+        all_scores,
+        detector.calibration_scores_,
+        flags,
+        detector.threshold_rule_ if by_threshold else None,
+        detector.target_fpr_ if by_threshold else None,
+    )
     print(("warning: " if result.drift.drifted else "") + result.drift.message(), file=sys.stderr)
     if settings.fdr is not None and flags == 0:
         n_cal = len(detector.calibration_scores_)
         needed = int(np.ceil(rows / (settings.fdr * (n_cal + 1)) - 1e-9))  # k rows at p = 1/(n+1) pass k fdr / rows
         if needed > 1:
-            print(f"warning: --fdr {settings.fdr:g} flagged nothing. With {n_cal} calibration rows no p-value is below "
-                  f"1/{n_cal + 1}, and Benjamini-Hochberg over {rows} rows flags only when at least {needed} rows "
-                  "reach it; calibrate on more normal rows (--recalibrate) for finer p-values.", file=sys.stderr)
+            print(
+                f"warning: --fdr {settings.fdr:g} flagged nothing. With {n_cal} calibration rows no p-value is below "
+                f"1/{n_cal + 1}, and Benjamini-Hochberg over {rows} rows flags only when at least {needed} rows "
+                "reach it; calibrate on more normal rows (--recalibrate) for finer p-values.",
+                file=sys.stderr,
+            )
     if unknown:
-        print(f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}", file=sys.stderr)
+        print(
+            f"Unseen categories (one-hot all zero; the categorical likelihood scores them as the least likely known category): {unknown}",
+            file=sys.stderr,
+        )
     if settings.log_run:
         metrics = {"rows_scored": float(rows), "anomaly_rate": result.anomaly_rate, **result.drift.metrics()}
         metrics.update({f"unknown_categories.{k}": float(v) for k, v in unknown.items()})
@@ -96,8 +106,9 @@ MAX_PLOTTED_SCORES = 200_000
 """The most scores drawn in a score run's histogram (a random subset beyond that)."""
 
 
-def log_score_run(settings: ScoreSettings, source, modality, detector, scores: np.ndarray, metrics: dict,
-                  engine: str = "local"):
+def log_score_run(
+    settings: ScoreSettings, source, modality, detector, scores: np.ndarray, metrics: dict, engine: str = "local"
+):
     """Open a score run (named, tagged and linked as :mod:`pipelines.tracking.run_identity` says) and log the model source,
     the data, ``metrics`` with the threshold and score quantiles, and the scores' histogram against the calibration
     scores. Returns the :class:`~pipelines.tracking.mlflow_runs.SafeRun` and the active run (None when tracking failed); the
@@ -111,8 +122,15 @@ def log_score_run(settings: ScoreSettings, source, modality, detector, scores: n
     run = SafeRun()
     run.call(open_store, mlflow.get_tracking_uri())
     experiment = run.call(run_identity.use_experiment, settings.experiment)
-    active = run.call(run_identity.start_run, "score", modality.name, settings.data, settings.run_name, engine=engine,
-                      **score_links(source, experiment))
+    active = run.call(
+        run_identity.start_run,
+        "score",
+        modality.name,
+        settings.data,
+        settings.run_name,
+        engine=engine,
+        **score_links(source, experiment),
+    )
     if active is None:
         return run, None
     run.run_id = active.info.run_id
@@ -127,11 +145,18 @@ def log_score_run(settings: ScoreSettings, source, modality, detector, scores: n
     if len(scores) > MAX_PLOTTED_SCORES:
         scores = np.random.default_rng(0).choice(scores, MAX_PLOTTED_SCORES)
     title = f"Scored {modality.nouns[1]}s against the calibration scores"
-    log_metrics_and_plots(run, {}, {
-        "score_histogram.png": plots.score_histogram(scores, detector.threshold_,
-                                                     reference=detector.calibration_scores_, title=title),
-        "score_histogram.html": interactive.score_histogram(scores, detector.threshold_,
-                                                            reference=detector.calibration_scores_, title=title)})
+    log_metrics_and_plots(
+        run,
+        {},
+        {
+            "score_histogram.png": plots.score_histogram(
+                scores, detector.threshold_, reference=detector.calibration_scores_, title=title
+            ),
+            "score_histogram.html": interactive.score_histogram(
+                scores, detector.threshold_, reference=detector.calibration_scores_, title=title
+            ),
+        },
+    )
     return run, active
 
 
@@ -143,8 +168,11 @@ def score_links(source, experiment) -> dict:
 
     from pipelines.tracking.run_identity import PARENT_RUN_TAG
 
-    links = {"model_uri": source.uri, "fit_run_id": source.run_id,
-             "model_version": f"{source.name}/{source.version}" if source.version else None}
+    links = {
+        "model_uri": source.uri,
+        "fit_run_id": source.run_id,
+        "model_version": f"{source.name}/{source.version}" if source.version else None,
+    }
     if source.run_id and experiment is not None:
         try:
             same = mlflow.MlflowClient().get_run(source.run_id).info.experiment_id == experiment.experiment_id
@@ -184,6 +212,7 @@ def _log_recalibrated(run, result: ScoreResult, recalibrated: Recalibrated, sour
 
     target = SimpleNamespace(register=source.name, alias=None)
     result.recalibrated_uri, version = log_bundle_model(
-        run, recalibrated.folder, recalibrated.signature, recalibrated.input_example, target)
+        run, recalibrated.folder, recalibrated.signature, recalibrated.input_example, target
+    )
     if version:
         result.registered = f"models:/{source.name}/{version}"

@@ -65,7 +65,9 @@ class FitSettings:
             check_folder(self.checkpoint_dir, "checkpoint_dir")
         if self.alias and not self.register:
             raise ValueError(f"{flag('alias')} needs {flag('register')}: an alias points at a registered version.")
-        if self.run_name is not None and (not self.run_name.strip() or "/" in self.run_name or self.run_name in (".", "..")):
+        if self.run_name is not None and (
+            not self.run_name.strip() or "/" in self.run_name or self.run_name in (".", "..")
+        ):
             raise ValueError(f"{flag('run_name')} must be a plain name (it names a folder); got {self.run_name!r}.")
         check_detector_params(self.detector_params())
 
@@ -106,8 +108,10 @@ class ScoreSettings:
     def check_engine(self) -> None:
         """Refuse options the chosen engine does not have."""
         if self.engine == "spark" and (self.fdr is not None or self.recalibrate):
-            raise ValueError(f"{flag('fdr')} and {flag('recalibrate')} work with --engine local: Benjamini-Hochberg "
-                             "needs every row's p-value before it flags one, and a recalibrated model is logged first.")
+            raise ValueError(
+                f"{flag('fdr')} and {flag('recalibrate')} work with --engine local: Benjamini-Hochberg "
+                "needs every row's p-value before it flags one, and a recalibrated model is logged first."
+            )
 
     def check(self) -> None:
         """Refuse settings that cannot work before a model is loaded, naming the flag or argument."""
@@ -161,7 +165,9 @@ def check_detector_params(params: dict[str, Any]) -> None:
         VAEImageDetector(**{k: v for k, v in params.items() if k in image_only})._validate_params()
         VAESeriesDetector(**{k: v for k, v in params.items() if k in series_only})._validate_params()
     except InvalidParameterError as err:
-        raise ValueError(re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))) from None
+        raise ValueError(
+            re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))
+        ) from None
 
 
 RENAMED = {"threshold_fpr": "target_fpr"}
@@ -185,14 +191,18 @@ def load_settings(cls, config: str | os.PathLike | None, flags: dict[str, Any]):
     names = {f.name for f in dataclasses.fields(cls)}
     renamed = sorted(set(values) & set(RENAMED))
     if renamed:
-        raise ValueError(f"Setting {renamed[0]!r} in {str(config)!r} is now {RENAMED[renamed[0]]!r} "
-                         f"({flag(RENAMED[renamed[0]])}).")
+        raise ValueError(
+            f"Setting {renamed[0]!r} in {str(config)!r} is now {RENAMED[renamed[0]]!r} ({flag(RENAMED[renamed[0]])})."
+        )
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown} in {str(config)!r}; known: {sorted(names)}.")
     values.update({k: v for k, v in flags.items() if v is not None})
-    missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING and f.name not in values]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values
+    ]
     if missing:
         raise ValueError(f"Missing required setting(s): {missing} (give them as flags or in the config file).")
     return cls(**values)

@@ -39,10 +39,13 @@ def spark_session(master: str):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    return (SparkSession.builder.master(master).appName("anomaly-vae score")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate())
+    return (
+        SparkSession.builder.master(master)
+        .appName("anomaly-vae score")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
 
 
 def read_input(spark, path: str):
@@ -63,8 +66,10 @@ def read_input(spark, path: str):
 def check_output(settings: ScoreSettings) -> Path:
     out = Path(settings.output)
     if out.suffix.lower() != ".parquet":
-        raise ValueError(f"OUTPUT {settings.output!r}: the Spark engine writes a folder of Parquet parts; "
-                         "name it like scores.parquet.")
+        raise ValueError(
+            f"OUTPUT {settings.output!r}: the Spark engine writes a folder of Parquet parts; "
+            "name it like scores.parquet."
+        )
     if out.exists():
         raise ValueError(f"OUTPUT {settings.output!r} already exists; the Spark engine writes a new folder.")
     return out
@@ -93,13 +98,17 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     fail_fast_http()
     mlflow.set_tracking_uri(tracking_uri(settings.tracking_uri))
     if not is_uri(settings.model_uri) and not (Path(settings.model_uri) / "MLmodel").is_file():
-        raise ValueError(f"{settings.model_uri!r}: the Spark engine scores MLflow models (runs:/..., models:/..., "
-                         "or a folder with an MLmodel file), not a bare model bundle.")
+        raise ValueError(
+            f"{settings.model_uri!r}: the Spark engine scores MLflow models (runs:/..., models:/..., "
+            "or a folder with an MLmodel file), not a bare model bundle."
+        )
     bundle, source = load_model(settings.model_uri)  # refuses anything that is not ours, before Spark loads it
     modality = modalities.for_bundle(bundle)
     if not modality.spark_scoring:
-        raise ValueError(f"{settings.model_uri!r} is a model of {modality.nouns[0]}; --engine spark scores tables only "
-                         "so far (rows scored independently). Score it with the default --engine local.")
+        raise ValueError(
+            f"{settings.model_uri!r} is a model of {modality.nouns[0]}; --engine spark scores tables only "
+            "so far (rows scored independently). Score it with the default --engine local."
+        )
     model_uri = f"models:/{source.name}/{source.version}" if source.version else settings.model_uri
     spark = spark_session(settings.spark_master)
     frame = read_input(spark, settings.data)
@@ -108,17 +117,25 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
         model_columns, numeric = modality.spark_columns(bundle, sample)
     except ValueError as err:
         raise ValueError(f"{settings.data!r}: {err}") from None
-    env = {"KERAS_BACKEND": keras.backend.backend(), "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
-           "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
-                                                      os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        "KERAS_BACKEND": keras.backend.backend(),
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p
+        ),
+    }
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type=RESULT_TYPE, extra_env=env)
     scored = frame.withColumn("_scores", udf(*[F.col(f"`{c}`") for c in model_columns]))
     score_names = [f.split()[0] for f in RESULT_TYPE.split(", ")]
     text = dict(frame.dtypes)
     # as the local engine writes CSV into Parquet: the model's numeric columns as numbers (the model has read each
     # of them as a number, or the job failed), every other column as it came; a clashing name gets "_input"
-    inputs = [(F.col(f"`{c}`").cast("double") if c in numeric and text[c] == "string" else F.col(f"`{c}`"))
-              .alias(f"{c}_input" if c in score_names else c) for c in frame.columns]
+    inputs = [
+        (F.col(f"`{c}`").cast("double") if c in numeric and text[c] == "string" else F.col(f"`{c}`")).alias(
+            f"{c}_input" if c in score_names else c
+        )
+        for c in frame.columns
+    ]
     scored = scored.select(*inputs, "_scores.*")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -128,8 +145,9 @@ def run_spark_score(settings: ScoreSettings) -> SparkScoreResult:
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if type(err).__module__.startswith(("pyspark", "py4j")):  # a task failed: name the Python error behind it
-            raise ValueError(f"{settings.data!r}, model {settings.model_uri!r}: a Spark task failed: "
-                             f"{task_error(err)}") from None
+            raise ValueError(
+                f"{settings.data!r}, model {settings.model_uri!r}: a Spark task failed: {task_error(err)}"
+            ) from None
         raise
     written = spark.read.parquet(str(out))
     counts = written.agg(F.count("*").alias("n"), F.sum(F.col("is_anomaly").cast("int")).alias("k")).collect()[0]
@@ -147,7 +165,9 @@ def log_spark_run(settings: ScoreSettings, source, modality, bundle, written, re
     fraction = min(1.0, MAX_PLOTTED_SCORES / max(result.rows, 1))
     scores = written.select("anomaly_score").sample(fraction=fraction, seed=0).toPandas()["anomaly_score"].to_numpy()
     metrics = {"rows_scored": float(result.rows), "anomaly_rate": result.anomaly_rate}
-    run, active = log_score_run(settings, source, modality, bundle.detector, scores.astype(float), metrics, engine="spark")
+    run, active = log_score_run(
+        settings, source, modality, bundle.detector, scores.astype(float), metrics, engine="spark"
+    )
     if active is not None:
         run.finish("FINISHED" if run.error is None else "FAILED")
     return run.run_id, None if run.error is None else f"{type(run.error).__name__}: {run.error}"

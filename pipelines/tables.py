@@ -46,13 +46,15 @@ def iter_table(path: str | os.PathLike, chunk_rows: int | None = 100_000, text: 
     reader = {"csv": _iter_csv, "parquet": _iter_parquet, "npz": _iter_npz}[fmt]
     n_rows = 0
     try:
-        for chunk in (_iter_csv(path, chunk_rows, dtype=str) if fmt == "csv" and text else reader(path, chunk_rows)):
+        for chunk in _iter_csv(path, chunk_rows, dtype=str) if fmt == "csv" and text else reader(path, chunk_rows):
             n_rows += len(chunk)
             yield chunk
     except TableError:
         raise
     except UnicodeDecodeError as err:
-        raise TableError(f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8.") from err
+        raise TableError(
+            f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8."
+        ) from err
     except pd.errors.EmptyDataError as err:
         raise TableError(f"{str(path)!r} has no columns (empty file).") from err
     except pd.errors.ParserError as err:
@@ -80,7 +82,9 @@ def _iter_parquet(path: Path, chunk_rows):
     names = pq.read_schema(path).names
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise TableError(f"{str(path)!r} has duplicate column name(s) {duplicated}; rename them so each column is unique.")
+        raise TableError(
+            f"{str(path)!r} has duplicate column name(s) {duplicated}; rename them so each column is unique."
+        )
 
     if chunk_rows is None:
         yield pq.read_table(path).to_pandas()
@@ -147,8 +151,9 @@ def _output_schema(first, input_schema):
     return pa.schema(fields)
 
 
-def write_table_atomic(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, input_schema=None,
-                       replace: bool = True) -> int:
+def write_table_atomic(
+    chunks: Iterable[pd.DataFrame], path: str | os.PathLike, input_schema=None, replace: bool = True
+) -> int:
     """Write DataFrame chunks to CSV or Parquet at ``path`` through a temporary file and one rename.
 
     Returns the number of rows written. On any error (and on Ctrl-C) the temporary file is removed

@@ -26,8 +26,12 @@ if __name__ == "__main__":
         one = VAEAnomalyDetector(**PARAMS).fit(X)
         sharded = VAEAnomalyDetector(data_parallel=True, **PARAMS).fit(X)
         save_detector(sharded, folder)
-        report = {"devices": devices, "one": one.history_["loss"], "sharded": sharded.history_["loss"],
-                  "scores": sharded.anomaly_score(X[:64]).tolist()}
+        report = {
+            "devices": devices,
+            "one": one.history_["loss"],
+            "sharded": sharded.history_["loss"],
+            "scores": sharded.anomaly_score(X[:64]).tolist(),
+        }
     else:
         report = {"devices": devices, "scores": load_detector(folder).anomaly_score(X[:64]).tolist()}
     print(json.dumps(report))

@@ -178,7 +178,7 @@ def test_calibration_rows_neither_train_nor_validate(fitted, data):
     rng.randint(np.iinfo(np.int32).max)
     order = rng.permutation(n)
     n_val, n_cal = int(0.1 * n), int(0.25 * n)
-    np.testing.assert_array_equal(fitted.calibration_scores_, fitted.anomaly_score(data[order[n_val:n_val + n_cal]]))
+    np.testing.assert_array_equal(fitted.calibration_scores_, fitted.anomaly_score(data[order[n_val : n_val + n_cal]]))
     np.testing.assert_array_equal(fitted.validation_scores_, fitted.anomaly_score(data[order[:n_val]]))
 
 
@@ -226,7 +226,11 @@ def test_set_threshold_refits_any_rule_on_new_normal_rows_and_saves_it(fitted, d
     assert det.threshold_ > np.quantile(det.calibration_scores_, 0.99)
     loaded = load_detector(save_detector(det, tmp_path / "pot"))
     assert (loaded.threshold_, loaded.threshold_rule_, loaded.target_fpr_, loaded.tail_) == (
-        det.threshold_, "pot", 1e-3, det.tail_)
+        det.threshold_,
+        "pot",
+        1e-3,
+        det.tail_,
+    )
     np.testing.assert_array_equal(loaded.p_values(data[:50]), det.p_values(data[:50]))
 
 

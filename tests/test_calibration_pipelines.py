@@ -33,8 +33,16 @@ def store(workdir):
 def fitted(workdir, store):
     train = workdir / "train.csv"
     normal_rows(6000, 0).to_csv(train, index=False)
-    settings = FitSettings(data=str(train), tracking_uri=store, output_dir=str(workdir / "out"), epochs=3, verbose=0,
-                           threshold="pot", target_fpr=1e-3, register="calibrated")
+    settings = FitSettings(
+        data=str(train),
+        tracking_uri=store,
+        output_dir=str(workdir / "out"),
+        epochs=3,
+        verbose=0,
+        threshold="pot",
+        target_fpr=1e-3,
+        register="calibrated",
+    )
     return run_fit(settings)
 
 
@@ -57,8 +65,11 @@ def test_score_with_fdr_flags_by_benjamini_hochberg_over_the_whole_file(fitted, 
     data = workdir / "mixed.csv"
     pd.concat([normal_rows(900, 2), anomalies]).to_csv(data, index=False)
     out = workdir / "fdr.csv"
-    result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(data), output=str(out), chunk_rows=128,
-                                     tracking_uri=store, fdr=0.1))
+    result = run_score(
+        ScoreSettings(
+            model_uri=fitted.model_uri, data=str(data), output=str(out), chunk_rows=128, tracking_uri=store, fdr=0.1
+        )
+    )
     scores = pd.read_csv(out)
     np.testing.assert_array_equal(scores["is_anomaly"], bh_select(scores["p_value"], 0.1))
     assert scores["is_anomaly"].iloc[900:].mean() > 0.5 and scores["is_anomaly"].iloc[:900].mean() < 0.05
@@ -69,12 +80,18 @@ def test_score_with_fdr_flags_by_benjamini_hochberg_over_the_whole_file(fitted, 
 
 
 def test_each_score_run_checks_drift_and_warns_only_beyond_chance(fitted, store, workdir, capfd):
-    for name, frame, drifted in [("same.csv", normal_rows(3000, 3), False), ("shifted.csv", normal_rows(3000, 4, 1.5), True)]:
+    for name, frame, drifted in [
+        ("same.csv", normal_rows(3000, 3), False),
+        ("shifted.csv", normal_rows(3000, 4, 1.5), True),
+    ]:
         data = workdir / name
         frame.to_csv(data, index=False)
         capfd.readouterr()
-        result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(data), output=str(workdir / f"s-{name}"),
-                                         tracking_uri=store))
+        result = run_score(
+            ScoreSettings(
+                model_uri=fitted.model_uri, data=str(data), output=str(workdir / f"s-{name}"), tracking_uri=store
+            )
+        )
         err = capfd.readouterr().err
         assert result.drift.drifted == drifted
         assert ("warning: 3000 scores differ from the calibration scores beyond chance" in err) == drifted, err
@@ -89,14 +106,22 @@ def test_recalibrate_refits_the_threshold_on_fresh_rows_and_logs_a_new_version(f
     data = workdir / "later.csv"
     normal_rows(500, 6, 0.3).to_csv(data, index=False)
     out = workdir / "recal.csv"
-    result = run_score(ScoreSettings(model_uri="models:/calibrated/1", data=str(data), output=str(out),
-                                     tracking_uri=store, recalibrate=str(fresh)))
+    result = run_score(
+        ScoreSettings(
+            model_uri="models:/calibrated/1",
+            data=str(data),
+            output=str(out),
+            tracking_uri=store,
+            recalibrate=str(fresh),
+        )
+    )
     new = load_bundle(result.recalibrated_model)
     old = load_bundle(fitted.local_model)
     assert result.recalibrated_model == workdir / "recal-recalibrated-model"
     assert len(new.detector.calibration_scores_) == 2000 and new.detector.threshold_ != old.detector.threshold_
-    np.testing.assert_array_equal(new.detector.calibration_scores_,
-                                  old.detector.anomaly_score(old.transform(pd.read_csv(fresh))))
+    np.testing.assert_array_equal(
+        new.detector.calibration_scores_, old.detector.anomaly_score(old.transform(pd.read_csv(fresh)))
+    )
     assert new.detector.threshold_rule_ == "pot" and new.detector.tail_.n_calibration == 2000
     assert result.registered == "models:/calibrated/2" and result.recalibrated_uri == f"runs:/{result.run_id}/model"
     served = mlflow.pyfunc.load_model("models:/calibrated/2").predict(pd.read_csv(data))
@@ -111,8 +136,15 @@ def test_recalibrate_with_a_bad_file_names_it_and_writes_nothing(fitted, store, 
     out = workdir / "never.csv"
     for recalibrate, data, match in [(bad, good, "--recalibrate .*bad.csv"), (good, bad, "bad.csv.*rows 0-0")]:
         with pytest.raises(ValueError, match=match):
-            run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(data), output=str(out), tracking_uri=store,
-                                    recalibrate=str(recalibrate)))
+            run_score(
+                ScoreSettings(
+                    model_uri=fitted.model_uri,
+                    data=str(data),
+                    output=str(out),
+                    tracking_uri=store,
+                    recalibrate=str(recalibrate),
+                )
+            )
         assert not out.exists() and not (workdir / "never-recalibrated-model").exists()
 
 
@@ -124,11 +156,33 @@ def test_the_cli_prints_a_calibration_warning_as_one_line(workdir):
 
     small = workdir / "small.csv"
     normal_rows(300, 7).to_csv(small, index=False)
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "fit", str(small), "--threshold", "conformal",
-                          "--target-fpr", "0.001", "--epochs", "1", "--tracking-uri", f"sqlite:///{workdir / 'w.db'}",
-                          "--output-dir", str(workdir / "w-out"), "--verbose", "0"], cwd=workdir, capture_output=True,
-                         text=True, timeout=300, check=False,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "fit",
+            str(small),
+            "--threshold",
+            "conformal",
+            "--target-fpr",
+            "0.001",
+            "--epochs",
+            "1",
+            "--tracking-uri",
+            f"sqlite:///{workdir / 'w.db'}",
+            "--output-dir",
+            str(workdir / "w-out"),
+            "--verbose",
+            "0",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     warning = [line for line in out.stderr.splitlines() if "too few for a conformal threshold" in line]
     assert len(warning) == 1 and warning[0].startswith("warning: 30 calibration scores"), out.stderr[-2000:]

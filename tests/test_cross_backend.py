@@ -16,7 +16,11 @@ def run_worker(backend, mode, folder):
     env = {**os.environ, "KERAS_BACKEND": backend}
     out = subprocess.run(
         [sys.executable, "-m", "tests.cross_backend_worker", mode, str(folder)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,7 +18,9 @@ def test_corrupt_hides_the_asked_share_and_adds_the_asked_noise(missing):
     gone = np.isnan(hidden) if missing else hidden == 0
     assert abs(gone.mean() - 0.3) < 0.01  # 20,000 entries: 4.5 standard errors
     assert np.isin(hidden[~gone], [1.0]).all()
-    noisy = ops.convert_to_numpy(VAE(n_features=50, latent_dim=2, corruption_noise=0.5, seed=0).corrupt(ops.zeros((400, 50))))
+    noisy = ops.convert_to_numpy(
+        VAE(n_features=50, latent_dim=2, corruption_noise=0.5, seed=0).corrupt(ops.zeros((400, 50)))
+    )
     assert abs(noisy.std() - 0.5) < 0.02 and abs(noisy.mean()) < 0.02
     plain = np.ones((3, 50), dtype="float32")
     np.testing.assert_array_equal(ops.convert_to_numpy(VAE(n_features=50, latent_dim=2).corrupt(plain)), plain)

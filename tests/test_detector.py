@@ -34,7 +34,9 @@ def test_fit_sets_learned_attributes(fitted, normal_frame):
 def test_score_conventions(fitted, normal_frame):
     anomaly = fitted.anomaly_score(normal_frame)
     np.testing.assert_array_equal(fitted.score_samples(normal_frame), -anomaly)
-    np.testing.assert_allclose(fitted.decision_function(normal_frame), fitted.score_samples(normal_frame) - fitted.offset_)
+    np.testing.assert_allclose(
+        fitted.decision_function(normal_frame), fitted.score_samples(normal_frame) - fitted.offset_
+    )
     assert fitted.offset_ == -fitted.threshold_
     predicted = fitted.predict(normal_frame)
     assert set(np.unique(predicted)) <= {-1, 1}
@@ -120,7 +122,9 @@ def test_extreme_values_score_finite(fitted):
 @pytest.mark.parametrize("preprocessing", ["robust", "quantile"])
 def test_other_likelihoods_and_transforms(likelihood, preprocessing, normal_data):
     det = small_detector(likelihood=likelihood, preprocessing=preprocessing).fit(normal_data)
-    expected = {"bernoulli": MinMaxScaler}.get(likelihood, {"robust": RobustScaler, "quantile": QuantileTransformer}[preprocessing])
+    expected = {"bernoulli": MinMaxScaler}.get(
+        likelihood, {"robust": RobustScaler, "quantile": QuantileTransformer}[preprocessing]
+    )
     assert type(det.scaler_) is expected
     extreme = np.array([[1e300, -1e300, 1e30, 0.0]])[:, : normal_data.shape[1]]
     with np.errstate(over="ignore", invalid="ignore"):

@@ -47,7 +47,10 @@ def test_kl_closed_form_matches_monte_carlo():
 
 
 def test_kl_is_zero_at_the_prior():
-    assert np_(kl_to_standard_normal(t(np.zeros((2, 4), "float32")), t(np.zeros((2, 4), "float32")))).tolist() == [0.0, 0.0]
+    assert np_(kl_to_standard_normal(t(np.zeros((2, 4), "float32")), t(np.zeros((2, 4), "float32")))).tolist() == [
+        0.0,
+        0.0,
+    ]
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
@@ -82,7 +85,9 @@ def test_categorical_groups_get_log_softmax_on_the_active_column():
     np.testing.assert_allclose(got[:, 4], 0.0, atol=1e-6)  # a one-column group is certain
     # an unseen category (all zeros) costs as much as the least likely known one, spread over the group
     np.testing.assert_allclose(got[3, 1:4], np.full(3, -log_p[3].min() / 3), rtol=1e-5)
-    np.testing.assert_allclose(got[:, 0], np_(gaussian_nll(t(x), t(logits), t(np.zeros(5, dtype="float32"))))[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(
+        got[:, 0], np_(gaussian_nll(t(x), t(logits), t(np.zeros(5, dtype="float32"))))[:, 0], rtol=1e-6
+    )
 
 
 def test_the_elbo_sums_every_event_axis_of_an_example():
@@ -94,7 +99,9 @@ def test_the_elbo_sums_every_event_axis_of_an_example():
     _, recon, _ = elbo_loss(t(images), {"x_mean": t(logits), **z}, bernoulli, 1.0)
     _, flat, _ = elbo_loss(t(images.reshape(3, -1)), {"x_mean": t(logits.reshape(1, 3, -1)), **z}, bernoulli, 1.0)
     assert float(np_(recon)) == pytest.approx(float(np_(flat)), rel=1e-6)
-    assert float(np_(recon)) == pytest.approx(np_(bernoulli_nll(t(images), t(logits[0]))).reshape(3, -1).sum(1).mean(), rel=1e-5)
+    assert float(np_(recon)) == pytest.approx(
+        np_(bernoulli_nll(t(images), t(logits[0]))).reshape(3, -1).sum(1).mean(), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", list(likelihoods.LIKELIHOODS))
@@ -103,8 +110,10 @@ def test_every_likelihood_draws_around_its_mean(name):
     import keras
 
     shape = (20_000, 3)
-    params = {"x_mean": t(np.broadcast_to(np.array([0.5, -1.0, 2.0], "float32"), shape).copy()),
-              "x_log_var": t(np.full(shape, -1.0, "float32"))}
+    params = {
+        "x_mean": t(np.broadcast_to(np.array([0.5, -1.0, 2.0], "float32"), shape).copy()),
+        "x_log_var": t(np.full(shape, -1.0, "float32")),
+    }
     dist = likelihoods.get(name)
     draws = np_(dist.sample(params, keras.random.SeedGenerator(0)))
     assert draws.shape == shape

@@ -12,8 +12,10 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 
 @parametrize_with_checks(
-    [VAEAnomalyDetector(epochs=3, hidden_units=(8,), latent_dim=2, n_samples=4, patience=None, random_state=0),
-     VAEImputer(epochs=3, hidden_units=(8,), latent_dim=2, n_draws=16, patience=None, random_state=0)],
+    [
+        VAEAnomalyDetector(epochs=3, hidden_units=(8,), latent_dim=2, n_samples=4, patience=None, random_state=0),
+        VAEImputer(epochs=3, hidden_units=(8,), latent_dim=2, n_draws=16, patience=None, random_state=0),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):

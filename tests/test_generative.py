@@ -67,14 +67,16 @@ def test_reconstructions_follow_the_input_and_keep_its_index(fitted, frame):
 def test_encode_decode_and_interpolate(fitted, frame):
     codes = fitted.encode(frame.iloc[:5])
     assert codes.shape == (5, 2) and np.isfinite(codes).all()
-    pd.testing.assert_frame_equal(fitted.decode(codes).set_axis(frame.index[:5]), fitted.reconstruct(frame.iloc[:5]),
-                                  rtol=1e-5)
+    pd.testing.assert_frame_equal(
+        fitted.decode(codes).set_axis(frame.index[:5]), fitted.reconstruct(frame.iloc[:5]), rtol=1e-5
+    )
     path = fitted.interpolate(frame.iloc[0], frame.iloc[1], n_steps=5)
     assert len(path) == 5
     ends = fitted.reconstruct(frame.iloc[[0, 1]]).to_numpy()
     np.testing.assert_allclose(path.to_numpy()[[0, -1]], ends, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(fitted.interpolate(frame.iloc[0].to_numpy(), frame.iloc[[1]], 5).to_numpy(),
-                               path.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted.interpolate(frame.iloc[0].to_numpy(), frame.iloc[[1]], 5).to_numpy(), path.to_numpy(), rtol=1e-6
+    )
 
 
 def test_categorical_groups_sample_one_category_each(frame):

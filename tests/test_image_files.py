@@ -87,7 +87,9 @@ def test_16_bit_images_are_refused_rather_than_silently_rescaled(tmp_path):
 def test_npz_arrays_with_labels_and_their_errors(tmp_path):
     np.savez(tmp_path / "ok.npz", X=PIXELS[:10], y=(DIGITS.target[:10] != 0).astype(int))
     found = read_images(tmp_path / "ok.npz")
-    assert found.images.shape == (10, 8, 8, 1) and found.labels.tolist() == (DIGITS.target[:10] != 0).astype(int).tolist()
+    assert (
+        found.images.shape == (10, 8, 8, 1) and found.labels.tolist() == (DIGITS.target[:10] != 0).astype(int).tolist()
+    )
     assert is_image_input(tmp_path / "ok.npz")
     np.savez(tmp_path / "table.npz", X=np.zeros((10, 4)))
     assert not is_image_input(tmp_path / "table.npz")

@@ -51,16 +51,32 @@ def test_fit_on_an_image_folder_logs_a_reviewable_run(fitted, store, capfd):
     assert run.data.metrics["eval_roc_auc"] > 0.9 and fitted.metrics["eval_roc_auc"] == run.data.metrics["eval_roc_auc"]
     assert len(client.get_metric_history(fitted.run_id, "val_loss")) == fitted.metrics["n_epochs"]
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves",
-                                                 "reconstructions", "anomaly_maps", "samples", "interpolation")} | {
-        "plots/score_histogram.html"}
+    assert plots == {
+        f"plots/{n}.png"
+        for n in (
+            "training_curves",
+            "score_histogram",
+            "roc_pr_curves",
+            "reconstructions",
+            "anomaly_maps",
+            "samples",
+            "interpolation",
+        )
+    } | {"plots/score_histogram.html"}
     assert isinstance(ImageBundle.load(fitted.local_model), ImageBundle)
 
 
 def test_the_fit_says_which_modality_it_chose(images, store, workdir, capfd):
     np.savez(workdir / "table.npz", X=np.random.default_rng(0).normal(size=(50, 3)))
-    run_fit(FitSettings(data=str(workdir / "table.npz"), tracking_uri=store, output_dir=str(workdir / "outputs"),
-                        epochs=2, verbose=0))
+    run_fit(
+        FitSettings(
+            data=str(workdir / "table.npz"),
+            tracking_uri=store,
+            output_dir=str(workdir / "outputs"),
+            epochs=2,
+            verbose=0,
+        )
+    )
     assert "Input: a table" in capfd.readouterr().err
     with pytest.raises(ValueError, match="--hidden-units apply to tables, not to images"):
         run_fit(FitSettings(data=str(images), tracking_uri=store, hidden_units=[8], **SMALL))
@@ -68,8 +84,9 @@ def test_the_fit_says_which_modality_it_chose(images, store, workdir, capfd):
 
 def test_score_writes_one_row_per_image_and_the_maps(fitted, images, store, workdir):
     out, maps = workdir / "scores.csv", workdir / "maps"
-    result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(out), maps=str(maps),
-                                     tracking_uri=store))
+    result = run_score(
+        ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(out), maps=str(maps), tracking_uri=store)
+    )
     table = pd.read_csv(out)
     assert list(table.columns) == ["path", "anomaly_score", "p_value", "is_anomaly", "label"]
     assert result.rows == len(table) == len(list((images / "test").rglob("*.png")))
@@ -92,9 +109,14 @@ def test_bad_images_fail_the_cli_with_one_line_and_nothing_written(fitted, image
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(buffer, format="PNG")
     (bad / "b.png").write_bytes(buffer.getvalue()[:40])  # truncated
     out = workdir / "never.csv"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "score", str(fitted.local_model), str(bad), str(out),
-                           "--no-log-run"], capture_output=True, text=True, cwd=workdir, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "score", str(fitted.local_model), str(bad), str(out), "--no-log-run"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 2, proc.stderr
     assert "b.png' is not a readable image" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
@@ -111,8 +133,15 @@ def test_the_spark_engine_refuses_an_image_model_before_starting_spark(fitted, i
     from pipelines.spark_score import run_spark_score
 
     with pytest.raises(ValueError, match="is a model of images; --engine spark scores tables only"):
-        run_spark_score(ScoreSettings(model_uri=fitted.model_uri, data=str(images), output=str(workdir / "spark_out.parquet"),
-                                      engine="spark", tracking_uri=store))
+        run_spark_score(
+            ScoreSettings(
+                model_uri=fitted.model_uri,
+                data=str(images),
+                output=str(workdir / "spark_out.parquet"),
+                engine="spark",
+                tracking_uri=store,
+            )
+        )
 
 
 def test_sample_writes_new_images_into_a_new_folder(fitted, workdir):

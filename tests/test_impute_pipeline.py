@@ -25,7 +25,10 @@ def test_impute_fills_numbers_keeps_everything_else_and_logs_its_error(tmp_path)
     np.testing.assert_allclose(after[numeric].to_numpy()[observed], before[numeric].to_numpy()[observed], rtol=1e-12)
     for col in ("region", "channel", "label", "items"):  # as read: text, labels, whole numbers stay whole
         pd.testing.assert_series_equal(after[col], before[col])
-    assert result.left_missing == {"region": int(before["region"].isna().sum()), "channel": int(before["channel"].isna().sum())}
+    assert result.left_missing == {
+        "region": int(before["region"].isna().sum()),
+        "channel": int(before["channel"].isna().sum()),
+    }
     mlflow.set_tracking_uri(store)
     run = mlflow.get_run(result.run_id)
     assert run.data.tags["anomaly_vae.command"] == "impute" and run.data.params["ignored_columns"] == "label"
@@ -34,15 +37,18 @@ def test_impute_fills_numbers_keeps_everything_else_and_logs_its_error(tmp_path)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "imputation")}
     assert artifacts == {"imputation/holdout.png", "imputation/per_column.json"}
     again = tmp_path / "again.csv"  # the run's imputer, downloaded and read as data: the same completed table
-    loaded = run_impute(str(TRAIN), str(again), ignore=["label"], tracking_uri=store, model=f"runs:/{result.run_id}/imputer")
+    loaded = run_impute(
+        str(TRAIN), str(again), ignore=["label"], tracking_uri=store, model=f"runs:/{result.run_id}/imputer"
+    )
     pd.testing.assert_frame_equal(pd.read_csv(again), after, rtol=1e-6)
     assert mlflow.get_run(loaded.run_id).data.params["model"] == f"runs:/{result.run_id}/imputer"
 
 
 def test_a_saved_imputer_imputes_another_file_with_the_same_columns(tmp_path):
     folder = tmp_path / "imputer"
-    first = run_impute(str(TRAIN), str(tmp_path / "a.csv"), params=FAST, ignore=["label"], log_run=False,
-                       save_model=str(folder))
+    first = run_impute(
+        str(TRAIN), str(tmp_path / "a.csv"), params=FAST, ignore=["label"], log_run=False, save_model=str(folder)
+    )
     test = DATA_DIR / "transactions_test.csv"
     second = run_impute(str(test), str(tmp_path / "b.csv"), ignore=["label"], log_run=False, model=str(folder))
     assert second.imputed == int(pd.read_csv(test)[first.columns].isna().sum().sum()) > 0
@@ -50,8 +56,9 @@ def test_a_saved_imputer_imputes_another_file_with_the_same_columns(tmp_path):
     with pytest.raises(ValueError, match="imputes the columns"):  # the label is a numeric column the imputer lacks
         run_impute(str(test), str(tmp_path / "c.csv"), log_run=False, model=str(folder))
     with pytest.raises(ValueError, match="already exists"):
-        run_impute(str(TRAIN), str(tmp_path / "c.csv"), params=FAST, ignore=["label"], log_run=False,
-                   save_model=str(folder))
+        run_impute(
+            str(TRAIN), str(tmp_path / "c.csv"), params=FAST, ignore=["label"], log_run=False, save_model=str(folder)
+        )
     with pytest.raises(ValueError, match="would only configure a new fit"):
         run_impute(str(test), str(tmp_path / "c.csv"), params=FAST, ignore=["label"], log_run=False, model=str(folder))
     assert not (tmp_path / "c.csv").exists()

@@ -30,10 +30,12 @@ def test_a_saved_mixture_round_trips_and_a_tampered_one_is_refused(two_clusters)
     np.testing.assert_array_equal(back.covariances, mixture.covariances)
     good = mixture.to_dict()
     not_definite = {**good, "covariances": [[[1.0, 2.0], [2.0, 1.0]]] * len(good["weights"])}
-    bad = [({**good, "weights": [2.0] + good["weights"][1:]}, "sum to 1"),
-           (not_definite, "positive definite"),
-           ({**good, "means": [[0.0, 0.0, 0.0]] * len(good["weights"])}, "shapes"),
-           ({**good, "covariances": [[[1.0, 0.5], [0.0, 1.0]]] * len(good["weights"])}, "symmetric")]
+    bad = [
+        ({**good, "weights": [2.0] + good["weights"][1:]}, "sum to 1"),
+        (not_definite, "positive definite"),
+        ({**good, "means": [[0.0, 0.0, 0.0]] * len(good["weights"])}, "shapes"),
+        ({**good, "covariances": [[[1.0, 0.5], [0.0, 1.0]]] * len(good["weights"])}, "symmetric"),
+    ]
     for doc, message in bad:
         with pytest.raises(ValueError, match=f"'m.json': field latent_mixture_.*{message}"):
             LatentMixture.from_dict(doc, 2, "'m.json': field latent_mixture_")

@@ -31,7 +31,8 @@ def hidden(complete):
 @pytest.fixture(scope="module")
 def imputer(complete, hidden):
     return VAEImputer(epochs=100, batch_size=64, learning_rate=1e-2, n_draws=200, random_state=0).fit(
-        np.where(hidden, np.nan, complete))
+        np.where(hidden, np.nan, complete)
+    )
 
 
 def test_imputer_keeps_observed_entries_exactly_and_beats_the_column_means(imputer, complete, hidden):
@@ -142,10 +143,12 @@ def test_a_saved_imputer_imputes_as_it_did_and_a_tampered_one_is_refused(imputer
     np.testing.assert_allclose(loaded.transform(incomplete), imputer.transform(incomplete), rtol=1e-6)
     assert loaded.get_params() == imputer.get_params()
     doc = json.loads((folder / "imputer.json").read_text())
-    for damage, message in [({"draws_": doc["draws_"][:3]}, "field draws_: needs 200 finite rows"),
-                            ({"params": {**doc["params"], "n_draws": -1}}, "field params"),
-                            ({"params": {**doc["params"], "exec": "os.system"}}, "field params"),
-                            ({"format": 9}, "imputer format 9")]:
+    for damage, message in [
+        ({"draws_": doc["draws_"][:3]}, "field draws_: needs 200 finite rows"),
+        ({"params": {**doc["params"], "n_draws": -1}}, "field params"),
+        ({"params": {**doc["params"], "exec": "os.system"}}, "field params"),
+        ({"format": 9}, "imputer format 9"),
+    ]:
         (folder / "imputer.json").write_text(json.dumps({**doc, **damage}))
         with pytest.raises(ValueError, match=message):
             load_imputer(folder)

@@ -57,7 +57,9 @@ def test_contextual_and_dependency_anomalies_keep_ordinary_values(table):
 def test_global_anomalies_sit_far_out_on_one_column(table):
     train, test = table
     rows = test[test["kind"] == "global"]
-    z = (rows[["income", "spend", "balance", "tenure_months"]] - train.median(numeric_only=True)) / train.std(numeric_only=True)
+    z = (rows[["income", "spend", "balance", "tenure_months"]] - train.median(numeric_only=True)) / train.std(
+        numeric_only=True
+    )
     assert (z.abs().max(axis=1) > 2.5).mean() > 0.9
 
 

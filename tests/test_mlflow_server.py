@@ -33,9 +33,22 @@ def server(tmp_path_factory):
     """A real MLflow tracking server with a SQLite store and a local artifact root, on a free port."""
     root = tmp_path_factory.mktemp("server")
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
+    ]
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -65,15 +78,48 @@ def fitted_run(server, tmp_path_factory):
     """Fit and score through the CLI against the server, as a user would."""
     work = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(TRAIN), "--label-column", "label", "--eval-data", str(TEST),
-                          "--epochs", "3", "--verbose", "0", "--run-name", "server-run", "--register", "fraud", "--alias", "champion"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    fit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "fit",
+            str(TRAIN),
+            "--label-column",
+            "label",
+            "--eval-data",
+            str(TEST),
+            "--epochs",
+            "3",
+            "--verbose",
+            "0",
+            "--run-name",
+            "server-run",
+            "--register",
+            "fraud",
+            "--alias",
+            "champion",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     run_id = next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
     review = next(line.split(": ", 1)[1] for line in fit.stdout.splitlines() if line.startswith("review:"))
     out = work / "scores.csv"
-    score = subprocess.run([sys.executable, "-m", "pipelines", "score", "models:/fraud@champion", str(TEST), str(out)],
-                           cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    score = subprocess.run(
+        [sys.executable, "-m", "pipelines", "score", "models:/fraud@champion", str(TEST), str(out)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert score.returncode == 0, score.stderr[-3000:]
     return {"run_id": run_id, "scores": out, "review": review}
 
@@ -94,9 +140,17 @@ def test_fit_and_score_against_the_server(server, fitted_run):
 def open_chromium(playwright):
     """Debian's headless Chromium (installed by ``make chromium``), offline, and one page on it."""
     browser = playwright.chromium.launch(
-        executable_path=shutil.which("chromium"), headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync"],
+        executable_path=shutil.which("chromium"),
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
     )
     return browser, browser.new_page(viewport={"width": 1400, "height": 1000})
 
@@ -135,9 +189,33 @@ def image_run(server, tmp_path_factory):
     work = tmp_path_factory.mktemp("images")
     images = write_digit_images(work / "digits", per_anomaly=10)
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(images), "--epochs", "10", "--filters", "8",
-                          "--dense-units", "32", "--latent-dim", "4", "--verbose", "0", "--run-name", "image-run"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    fit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "fit",
+            str(images),
+            "--epochs",
+            "10",
+            "--filters",
+            "8",
+            "--dense-units",
+            "32",
+            "--latent-dim",
+            "4",
+            "--verbose",
+            "0",
+            "--run-name",
+            "image-run",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert "Input: images (MVTec layout" in fit.stderr
     return next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
@@ -179,8 +257,10 @@ def test_a_reviewer_lands_on_the_runs_list_and_reads_the_model_version(server, f
     run = client.get_run(fitted_run["run_id"])
     version = client.get_model_version_by_alias("fraud", "champion")
     REVIEW_SHOTS.mkdir(parents=True, exist_ok=True)
-    assert fitted_run["review"] == f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" \
+    assert (
+        fitted_run["review"] == f"{server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         "?workflowType=machine_learning"
+    )
     with sync_playwright() as p:
         browser, page = open_chromium(p)
         page.goto(f"{server}/#/experiments/{run.info.experiment_id}?workflowType=machine_learning", wait_until="load")
@@ -210,22 +290,55 @@ def series_run(server, tmp_path_factory):
         values = np.sin(2 * np.pi * t / 20) + 0.05 * np.random.default_rng(n).normal(size=n)
         labels = np.zeros(n, dtype=int)
         if spike:
-            values[spike:spike + 3] += 5.0
-            labels[spike:spike + 3] = 1
-        pd.DataFrame({"timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
-                      "value": values, "is_anomaly": labels}).to_csv(work / name, index=False)
+            values[spike : spike + 3] += 5.0
+            labels[spike : spike + 3] = 1
+        pd.DataFrame(
+            {
+                "timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+                "value": values,
+                "is_anomaly": labels,
+            }
+        ).to_csv(work / name, index=False)
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    fit = subprocess.run([sys.executable, "-m", "pipelines", "fit", str(work / "sensor_train.csv"), "--time-column",
-                          "timestamp", "--label-column", "is_anomaly", "--eval-data", str(work / "sensor_test.csv"),
-                          "--window", "16", "--epochs", "4", "--hidden-units", "16", "--latent-dim", "4",
-                          "--verbose", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+    fit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "fit",
+            str(work / "sensor_train.csv"),
+            "--time-column",
+            "timestamp",
+            "--label-column",
+            "is_anomaly",
+            "--eval-data",
+            str(work / "sensor_test.csv"),
+            "--window",
+            "16",
+            "--epochs",
+            "4",
+            "--hidden-units",
+            "16",
+            "--latent-dim",
+            "4",
+            "--verbose",
+            "0",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     return next(line.split(": ")[1] for line in fit.stdout.splitlines() if line.startswith("run id:"))
 
 
 @pytest.mark.browser
-def test_every_review_plot_of_a_table_an_image_a_series_and_a_score_run_renders(server, fitted_run, image_run,
-                                                                                 series_run):
+def test_every_review_plot_of_a_table_an_image_a_series_and_a_score_run_renders(
+    server, fitted_run, image_run, series_run
+):
     """Each plot a fit or score run logs opens on its artifact page: the PNG as an image, the HTML page in its
     frame. One screenshot per plot under outputs/ui/."""
     from playwright.sync_api import sync_playwright
@@ -244,8 +357,11 @@ def test_every_review_plot_of_a_table_an_image_a_series_and_a_score_run_renders(
             assert any(n.endswith(".png") for n in names) and any(n.endswith(".html") for n in names), (kind, names)
             for name in names:
                 page.goto("about:blank")  # a fresh page each time: a changed hash alone keeps the old view
-                page.goto(f"{server}/#/experiments/{fit.info.experiment_id}/runs/{run_id}/artifacts/plots/{name}"
-                          "?workflowType=machine_learning", wait_until="load")
+                page.goto(
+                    f"{server}/#/experiments/{fit.info.experiment_id}/runs/{run_id}/artifacts/plots/{name}"
+                    "?workflowType=machine_learning",
+                    wait_until="load",
+                )
                 page.get_by_text(f"plots/{name}", exact=True).first.wait_for(timeout=60_000)
                 if name.endswith(".png"):
                     page.locator("img[src^='blob:'], img[src*='get-artifact']").first.wait_for(timeout=60_000)

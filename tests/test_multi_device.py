@@ -20,8 +20,14 @@ def worker(mode: str, folder: Path, devices: int) -> dict:
     env.pop("XLA_FLAGS", None)
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "multi_device_worker.py"), mode, str(folder)],
-                         env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "multi_device_worker.py"), mode, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -48,5 +54,7 @@ def test_data_parallel_fails_at_once_without_keras_distribution(normal_data):
 def test_data_parallel_on_one_device_trains_as_without_it(normal_data):
     X = np.vstack([normal_data, normal_data[:120]])  # 256 training rows: whole batches, nothing topped up
     plain = small_detector(patience=None, validation_fraction=0.2, calibration_fraction=0.0).fit(X)
-    parallel = small_detector(patience=None, validation_fraction=0.2, calibration_fraction=0.0, data_parallel=True).fit(X)
+    parallel = small_detector(patience=None, validation_fraction=0.2, calibration_fraction=0.0, data_parallel=True).fit(
+        X
+    )
     np.testing.assert_allclose(parallel.history_["loss"], plain.history_["loss"], rtol=1e-5)

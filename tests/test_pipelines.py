@@ -34,14 +34,30 @@ def store(workdir):
 
 @pytest.fixture(scope="module")
 def fitted(workdir, store):
-    settings = FitSettings(data=str(TRAIN), label_column="label", eval_data=str(TEST), tracking_uri=store,
-                           output_dir=str(workdir / "outputs"), epochs=4, verbose=0, register="demo", alias="champion")
+    settings = FitSettings(
+        data=str(TRAIN),
+        label_column="label",
+        eval_data=str(TEST),
+        tracking_uri=store,
+        output_dir=str(workdir / "outputs"),
+        epochs=4,
+        verbose=0,
+        register="demo",
+        alias="champion",
+    )
     return run_fit(settings)
 
 
 def run_cli(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=300,
+        check=False,
+    )
 
 
 def test_fit_logs_a_reviewable_run(fitted, store):
@@ -56,9 +72,20 @@ def test_fit_logs_a_reviewable_run(fitted, store):
     assert run.data.metrics["threshold"] == pytest.approx(fitted.threshold)
     assert 0.5 < run.data.metrics["eval_roc_auc"] <= 1.0
     plots = {a.path for a in client.list_artifacts(fitted.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("training_curves", "score_histogram", "roc_pr_curves", "latent_means",
-                                                "feature_scores", "calibration")} | {"plots/score_histogram.html"}
-    assert run.data.metrics["n_calibration_rows"] == len(ModelBundle.load(fitted.local_model).detector.calibration_scores_)
+    assert plots == {
+        f"plots/{n}.png"
+        for n in (
+            "training_curves",
+            "score_histogram",
+            "roc_pr_curves",
+            "latent_means",
+            "feature_scores",
+            "calibration",
+        )
+    } | {"plots/score_histogram.html"}
+    assert run.data.metrics["n_calibration_rows"] == len(
+        ModelBundle.load(fitted.local_model).detector.calibration_scores_
+    )
     assert run.inputs.dataset_inputs, "the training dataset is logged through mlflow.data"
     samples = mlflow.load_table("samples/samples.json", run_ids=[fitted.run_id])
     assert len(samples) == 50 and list(samples.columns) == ModelBundle.load(fitted.local_model).schema.columns
@@ -77,8 +104,12 @@ def test_served_model_scores_equal_in_process_scores(fitted, store):
     test = pd.read_csv(TEST)
     served = mlflow.pyfunc.load_model("models:/demo@champion").predict(test)
     assert list(served.columns) == ["anomaly_score", "p_value", "is_anomaly", "top_features"]
-    np.testing.assert_array_equal(served["p_value"], bundle_p_values := ModelBundle.load(fitted.local_model).detector.p_values(
-        ModelBundle.load(fitted.local_model).transform(test)))
+    np.testing.assert_array_equal(
+        served["p_value"],
+        bundle_p_values := ModelBundle.load(fitted.local_model).detector.p_values(
+            ModelBundle.load(fitted.local_model).transform(test)
+        ),
+    )
     assert ((bundle_p_values > 0) & (bundle_p_values <= 1)).all()
     bundle = ModelBundle.load(fitted.local_model)
     in_process = bundle.detector.anomaly_score(bundle.transform(test))
@@ -89,8 +120,9 @@ def test_served_model_scores_equal_in_process_scores(fitted, store):
 
 def test_score_pipeline_writes_scores_atomically_and_logs_a_run(fitted, store, workdir):
     out = workdir / "scores.parquet"
-    result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(TEST), output=str(out), chunk_rows=300,
-                                     tracking_uri=store))
+    result = run_score(
+        ScoreSettings(model_uri=fitted.model_uri, data=str(TEST), output=str(out), chunk_rows=300, tracking_uri=store)
+    )
     scores = pd.read_parquet(out)
     test = pd.read_csv(TEST)
     assert len(scores) == result.rows == len(test)
@@ -103,17 +135,32 @@ def test_score_pipeline_writes_scores_atomically_and_logs_a_run(fitted, store, w
     np.testing.assert_allclose(scores["anomaly_score"], bundle.score(test)["anomaly_score"], rtol=1e-6)
     metrics = mlflow.MlflowClient(store).get_run(result.run_id).data.metrics
     assert metrics["rows_scored"] == len(test) and metrics["anomaly_rate"] == pytest.approx(scores["is_anomaly"].mean())
-    assert result.unknown_categories.get("region", 0) == (~test["region"].isin(["north", "south", "east", "west"]) & test["region"].notna()).sum()
+    assert (
+        result.unknown_categories.get("region", 0)
+        == (~test["region"].isin(["north", "south", "east", "west"]) & test["region"].notna()).sum()
+    )
 
 
 def test_cli_flags_override_the_yaml_config(workdir, store):
     cfg = workdir / "fit.yaml"
     cfg.write_text(f"data: {TRAIN}\nlabel_column: label\nepochs: 50\nverbose: 0\nrun_name: from-yaml\n")
-    out = run_cli("fit", "--config", str(cfg), "--epochs", "2", "--no-categorical-likelihood", "--tracking-uri", store,
-                  "--output-dir", str(workdir / "cli"), cwd=workdir)
+    out = run_cli(
+        "fit",
+        "--config",
+        str(cfg),
+        "--epochs",
+        "2",
+        "--no-categorical-likelihood",
+        "--tracking-uri",
+        store,
+        "--output-dir",
+        str(workdir / "cli"),
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     run = mlflow.MlflowClient(store).search_runs(
-        [mlflow.get_experiment_by_name("anomaly-vae").experiment_id], "attributes.run_name = 'from-yaml'")[0]
+        [mlflow.get_experiment_by_name("anomaly-vae").experiment_id], "attributes.run_name = 'from-yaml'"
+    )[0]
     assert run.data.params["epochs"] == "2" and run.data.params["categorical_likelihood"] == "False"
     assert ModelBundle.load(workdir / "cli" / "from-yaml" / "model").detector.categorical_groups is None
 
@@ -139,20 +186,51 @@ def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdi
 
 @pytest.mark.reliability
 def test_bad_detector_setting_fails_before_a_run_is_opened(tmp_path):
-    out = run_cli("fit", str(TRAIN), "--precision", "float16", "--output-dir", str(tmp_path / "out"),
-                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+    out = run_cli(
+        "fit",
+        str(TRAIN),
+        "--precision",
+        "float16",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 2
     assert "--precision must be" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
-    out = run_cli("fit", str(TRAIN), "--kl-warmup", "1.5", "--output-dir", str(tmp_path / "out"),
-                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+    out = run_cli(
+        "fit",
+        str(TRAIN),
+        "--kl-warmup",
+        "1.5",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 2 and "--kl-warmup must be" in out.stderr
 
 
 @pytest.mark.reliability
 def test_unreachable_tracking_server_still_saves_the_model(workdir):
-    out = run_cli("fit", str(TRAIN), "--label-column", "label", "--epochs", "1", "--verbose", "0",
-                  "--tracking-uri", "http://127.0.0.1:9", "--output-dir", str(workdir / "offline"), cwd=workdir)
+    out = run_cli(
+        "fit",
+        str(TRAIN),
+        "--label-column",
+        "label",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+        "--output-dir",
+        str(workdir / "offline"),
+        cwd=workdir,
+    )
     assert out.returncode == 3, out.stderr[-2000:]
     assert "MLflow tracking failed" in out.stderr and "Traceback" not in out.stderr
     saved = list((workdir / "offline").glob("*/model/bundle.json"))
@@ -161,9 +239,11 @@ def test_unreachable_tracking_server_still_saves_the_model(workdir):
 
 
 def test_help_does_not_import_a_backend():
-    code = ("import sys; from typer.testing import CliRunner; from pipelines.cli import app; "
-            "r = CliRunner().invoke(app, ['fit', '--help']); assert r.exit_code == 0 and '--label-column' in r.output; "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'mlflow') if m in sys.modules))")
+    code = (
+        "import sys; from typer.testing import CliRunner; from pipelines.cli import app; "
+        "r = CliRunner().invoke(app, ['fit', '--help']); assert r.exit_code == 0 and '--label-column' in r.output; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'mlflow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -201,7 +281,10 @@ def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
     assert run.info.run_name == "fit · table · transactions_train.csv"
     tags, params = run.data.tags, run.data.params
     assert (tags["anomaly_vae.command"], tags["anomaly_vae.modality"], tags["anomaly_vae.data"]) == (
-        "fit", "table", "transactions_train.csv")
+        "fit",
+        "table",
+        "transactions_train.csv",
+    )
     assert fitted.local_model.parent.name == f"transactions_train-{fitted.run_id[:8]}"
     assert params["latent_dim"] == "None" and int(params["resolved.latent_dim"]) >= 1  # asked for, and built
     assert params["resolved.epochs"] == "4" and 1 <= int(params["resolved.epoch_kept"]) <= 4
@@ -215,12 +298,21 @@ def test_runs_are_named_tagged_and_described_for_review(fitted, store, workdir):
         assert text in description
     version = client.get_model_version("demo", str(fitted.registered_version))
     assert version.description == description
-    logged = [m for m in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
-              if m.source_run_id == fitted.run_id]
+    logged = [
+        m
+        for m in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+        if m.source_run_id == fitted.run_id
+    ]
     assert len(logged) == 1 and logged[0].tags[DESCRIPTION_TAG] == description  # the logged model's page shows it
 
-    result = run_score(ScoreSettings(model_uri="models:/demo@champion", data=str(TEST),
-                                     output=str(workdir / "linked_scores.csv"), tracking_uri=store))
+    result = run_score(
+        ScoreSettings(
+            model_uri="models:/demo@champion",
+            data=str(TEST),
+            output=str(workdir / "linked_scores.csv"),
+            tracking_uri=store,
+        )
+    )
     score_run = client.get_run(result.run_id)
     assert score_run.info.run_name == "score · table · transactions_test.csv"
     assert score_run.data.tags["anomaly_vae.fit_run_id"] == fitted.run_id

@@ -22,12 +22,14 @@ def colliding():
     a numeric column is named like a missing-value indicator."""
     rng = np.random.default_rng(0)
     n = 300
-    return pd.DataFrame({
-        "missingindicator_x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
-        "x": rng.normal(size=n),
-        "a": rng.choice(["b_x", "c"], n),
-        "a_b": rng.choice(["x", "y", "z"], n),
-    })
+    return pd.DataFrame(
+        {
+            "missingindicator_x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "x": rng.normal(size=n),
+            "a": rng.choice(["b_x", "c"], n),
+            "a_b": rng.choice(["x", "y", "z"], n),
+        }
+    )
 
 
 def test_sources_and_groups_come_from_the_fitted_structure_not_from_names(colliding):
@@ -39,8 +41,11 @@ def test_sources_and_groups_come_from_the_fitted_structure_not_from_names(collid
     cat = [i for i, n in enumerate(names) if n.startswith("cat__")]
     assert [sources[i] for i in cat] == ["a", "a", "a_b", "a_b", "a_b"]
     numeric = {n: s for n, s in zip(names, sources) if n.startswith("num__")}
-    assert numeric == {"num__missingindicator_x": "missingindicator_x", "num__x": "x",
-                       "num__missingindicator_missingindicator_x": "missingindicator_x"}
+    assert numeric == {
+        "num__missingindicator_x": "missingindicator_x",
+        "num__x": "x",
+        "num__missingindicator_missingindicator_x": "missingindicator_x",
+    }
     assert onehot_groups(pre, schema) == [cat[:2], cat[2:]]
 
 
@@ -48,8 +53,14 @@ def test_an_unseen_category_of_a_costs_at_least_the_least_likely_known_one(colli
     schema = Schema.infer(colliding)
     pre = build_preprocessor(schema).fit(schema.conform(colliding))
     Xt = pre.transform(schema.conform(colliding))
-    det = VAEAnomalyDetector(epochs=5, hidden_units=(16,), latent_dim=2, n_samples=4, random_state=0,
-                             categorical_groups=onehot_groups(pre, schema)).fit(Xt)
+    det = VAEAnomalyDetector(
+        epochs=5,
+        hidden_units=(16,),
+        latent_dim=2,
+        n_samples=4,
+        random_state=0,
+        categorical_groups=onehot_groups(pre, schema),
+    ).fit(Xt)
     bundle = ModelBundle(schema, pre, det)
     rows = colliding.head(3).copy()
     rows["a"] = ["b_x", "c", "never-seen"]
@@ -65,13 +76,27 @@ def test_pipeline_no_longer_scales_twice_and_scores_match_within_float_noise():
     train = schema.conform(frame[frame["label"] == 0])
     test = schema.conform(pd.read_csv(TEST))
     new = build_preprocessor(schema).fit(train)
-    assert not any(isinstance(step, StandardScaler) for _, t, _ in new.transformers_ if isinstance(t, Pipeline)
-                   for _, step in t.steps), "scaling belongs to the detector"
+    assert not any(
+        isinstance(step, StandardScaler)
+        for _, t, _ in new.transformers_
+        if isinstance(t, Pipeline)
+        for _, step in t.steps
+    ), "scaling belongs to the detector"
     old = ColumnTransformer(  # the former layout: the pipeline standardised too, then the detector again
-        [("num", Pipeline([*new.named_transformers_["num"].steps, ("scale", StandardScaler())]), schema.numeric),
-         ("cat", new.named_transformers_["cat"], schema.categorical)], sparse_threshold=0.0).fit(train)
-    params = dict(epochs=3, hidden_units=(16,), latent_dim=2, n_samples=4, random_state=0,
-                  categorical_groups=onehot_groups(new, schema))
+        [
+            ("num", Pipeline([*new.named_transformers_["num"].steps, ("scale", StandardScaler())]), schema.numeric),
+            ("cat", new.named_transformers_["cat"], schema.categorical),
+        ],
+        sparse_threshold=0.0,
+    ).fit(train)
+    params = dict(
+        epochs=3,
+        hidden_units=(16,),
+        latent_dim=2,
+        n_samples=4,
+        random_state=0,
+        categorical_groups=onehot_groups(new, schema),
+    )
     scores_new = VAEAnomalyDetector(**params).fit(new.transform(train)).anomaly_score(new.transform(test))
     scores_old = VAEAnomalyDetector(**params).fit(old.transform(train)).anomaly_score(old.transform(test))
     np.testing.assert_allclose(scores_new, scores_old, rtol=1e-4, atol=1e-3)

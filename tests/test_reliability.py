@@ -30,8 +30,13 @@ TRAIN, TEST = DATA_DIR / "transactions_train.csv", DATA_DIR / "transactions_test
 
 
 def hypothesis_settings(max_examples: int) -> settings:
-    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +85,13 @@ def test_fit_trains_to_finite_scores_or_raises_value_error():
     outcomes = {"fitted": 0, "refused": 0}
 
     @hypothesis_settings(12)
-    @given(X=hnp.arrays(np.float64, st.tuples(st.integers(0, 30), st.integers(1, 4)),
-                        elements=st.floats(-1e6, 1e6) | st.sampled_from([np.nan, np.inf, 0.0, 5.0])))
+    @given(
+        X=hnp.arrays(
+            np.float64,
+            st.tuples(st.integers(0, 30), st.integers(1, 4)),
+            elements=st.floats(-1e6, 1e6) | st.sampled_from([np.nan, np.inf, 0.0, 5.0]),
+        )
+    )
     def check(X):
         det = small_detector(epochs=2)
         try:
@@ -98,9 +108,12 @@ def test_fit_trains_to_finite_scores_or_raises_value_error():
 
 
 @hypothesis_settings(150)
-@given(suffix=st.sampled_from([".csv", ".parquet", ".npz"]),
-       content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
-       | st.sampled_from([b"PAR1", b"PK\x03\x04", b"a,b\n1,2,3\n4\n", b'a,"b\n1,2', b"\xff\xfe\x00a"]))
+@given(
+    suffix=st.sampled_from([".csv", ".parquet", ".npz"]),
+    content=st.binary(max_size=300)
+    | st.text(max_size=300).map(str.encode)
+    | st.sampled_from([b"PAR1", b"PK\x03\x04", b"a,b\n1,2,3\n4\n", b'a,"b\n1,2', b"\xff\xfe\x00a"]),
+)
 def test_fuzzed_files_read_or_raise_table_error(tmp_path_factory, suffix, content):
     path = tmp_path_factory.mktemp("fuzz") / f"f{suffix}"
     path.write_bytes(content)
@@ -157,9 +170,14 @@ def test_skops_file_with_foreign_types_is_refused(detector, tmp_path):
 
 
 def cli(*args, cwd, env=None):
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
 
 
 @pytest.mark.slow
@@ -167,8 +185,19 @@ def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(tmp_path
     import mlflow
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    common = [str(TRAIN), "--label-column", "label", "--verbose", "0", "--patience", "1000",
-              "--tracking-uri", store, "--output-dir", str(tmp_path / "out")]
+    common = [
+        str(TRAIN),
+        "--label-column",
+        "label",
+        "--verbose",
+        "0",
+        "--patience",
+        "1000",
+        "--tracking-uri",
+        store,
+        "--output-dir",
+        str(tmp_path / "out"),
+    ]
     proc = cli("fit", *common, "--epochs", "1000", cwd=tmp_path)
     checkpoints = tmp_path / "out" / "checkpoints"
     deadline = time.time() + 240
@@ -205,10 +234,20 @@ def test_two_scoring_processes_share_one_sqlite_store(tmp_path):
     from pipelines.settings import FitSettings
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=2, verbose=0, tracking_uri=store,
-                                 output_dir=str(tmp_path / "out")))
-    procs = [cli("score", fitted.model_uri, str(TEST), str(tmp_path / f"s{i}.csv"), "--tracking-uri", store, cwd=tmp_path)
-             for i in range(2)]
+    fitted = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=2,
+            verbose=0,
+            tracking_uri=store,
+            output_dir=str(tmp_path / "out"),
+        )
+    )
+    procs = [
+        cli("score", fitted.model_uri, str(TEST), str(tmp_path / f"s{i}.csv"), "--tracking-uri", store, cwd=tmp_path)
+        for i in range(2)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err[-2000:]
@@ -221,8 +260,16 @@ def test_bundle_from_another_version_is_refused(tmp_path):
     from pipelines.fit import run_fit
     from pipelines.settings import FitSettings
 
-    fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=1, verbose=0,
-                                 tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", output_dir=str(tmp_path / "out")))
+    fitted = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=1,
+            verbose=0,
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            output_dir=str(tmp_path / "out"),
+        )
+    )
     folder = tmp_path / "copy"
     shutil.copytree(fitted.local_model, folder)
     meta = json.loads((folder / "bundle.json").read_text())
@@ -237,8 +284,16 @@ def test_pipeline_handles_unseen_categories_and_extreme_values(tmp_path):
     from pipelines.fit import run_fit
     from pipelines.settings import FitSettings
 
-    fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=1, verbose=0,
-                                 tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", output_dir=str(tmp_path / "out")))
+    fitted = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=1,
+            verbose=0,
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            output_dir=str(tmp_path / "out"),
+        )
+    )
     bundle = ModelBundle.load(fitted.local_model)
     rows = pd.read_csv(TEST).head(4)
     rows.loc[0, "region"] = "mars"

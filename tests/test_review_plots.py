@@ -26,8 +26,12 @@ def test_a_few_huge_anomaly_scores_do_not_squeeze_the_normal_scores_into_one_bar
 
 
 def test_training_curves_mark_the_epoch_early_stopping_kept():
-    history = {"loss": [3.0, 2.0, 2.5], "val_loss": [3.1, 2.1, 2.6], "reconstruction_loss": [2, 1, 1.5],
-               "kl_loss": [1, 1, 1]}
+    history = {
+        "loss": [3.0, 2.0, 2.5],
+        "val_loss": [3.1, 2.1, 2.6],
+        "reconstruction_loss": [2, 1, 1.5],
+        "kl_loss": [1, 1, 1],
+    }
     fig = plots.training_curves(history, kept_epoch=2)
     for ax in fig.axes:
         assert "epoch 2 kept" in legend_texts(ax)

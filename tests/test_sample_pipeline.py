@@ -22,10 +22,18 @@ def model(tmp_path_factory):
     schema = Schema.infer(frame, "label")
     train = schema.conform(frame[frame["label"] == 0])
     preprocessor = build_preprocessor(schema).fit(train)
-    detector = VAEAnomalyDetector(epochs=10, hidden_units=(32,), latent_dim=3, n_samples=2, random_state=0,
-                                  categorical_groups=onehot_groups(preprocessor, schema))
+    detector = VAEAnomalyDetector(
+        epochs=10,
+        hidden_units=(32,),
+        latent_dim=3,
+        n_samples=2,
+        random_state=0,
+        categorical_groups=onehot_groups(preprocessor, schema),
+    )
     detector.fit(preprocessor.transform(train))
-    return ModelBundle.for_training(schema, preprocessor, detector, train).save(tmp_path_factory.mktemp("sample") / "model")
+    return ModelBundle.for_training(schema, preprocessor, detector, train).save(
+        tmp_path_factory.mktemp("sample") / "model"
+    )
 
 
 def test_sampled_rows_have_the_inputs_columns_and_valid_categories(model, tmp_path):
@@ -61,11 +69,13 @@ def test_the_cli_samples_and_refuses_bad_counts_and_outputs(model, tmp_path):
     out = cli("sample", model, 20, tmp_path / "s.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "sampled 20 rows" in out.stdout and len(pd.read_csv(tmp_path / "s.csv")) == 20
-    for args, fragment in [((model, 0, tmp_path / "x.csv"), "N (the number of samples) must be a positive integer"),
-                           ((model, 5, tmp_path), "is a folder"),
-                           ((model, 5, tmp_path / "x.npz"), "not .npz"),
-                           ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder"),
-                           ((model, 5, tmp_path / "x.csv", "--codes", "posterior"), "--codes must be one of aggregate, prior")]:
+    for args, fragment in [
+        ((model, 0, tmp_path / "x.csv"), "N (the number of samples) must be a positive integer"),
+        ((model, 5, tmp_path), "is a folder"),
+        ((model, 5, tmp_path / "x.npz"), "not .npz"),
+        ((tmp_path / "nothing", 5, tmp_path / "x.csv"), "No model folder"),
+        ((model, 5, tmp_path / "x.csv", "--codes", "posterior"), "--codes must be one of aggregate, prior"),
+    ]:
         assert_user_error(cli("sample", *args, cwd=tmp_path), 2, fragment)
     assert not (tmp_path / "x.csv").exists()
 
@@ -82,6 +92,8 @@ def test_a_bundle_saved_before_the_support_was_kept_still_samples(model, tmp_pat
     (old / "bundle.json").write_text(json.dumps({**meta, "format": 2}))
     bundle = ModelBundle.load(old)
     assert bundle.support is None and len(bundle.sample(10, random_state=0)) == 10
-    (old / "bundle.json").write_text(json.dumps({**meta, "numeric_support": {"decimals": [0], "low": [0], "high": [1]}}))
+    (old / "bundle.json").write_text(
+        json.dumps({**meta, "numeric_support": {"decimals": [0], "low": [0], "high": [1]}})
+    )
     with pytest.raises(ValueError, match="field numeric_support describes 1"):
         ModelBundle.load(old)

@@ -28,7 +28,10 @@ def test_conform_reorders_and_drops_extra_columns():
     "frame, message",
     [
         (pd.DataFrame({"x": [1.0], "n": [1]}), r"Missing column\(s\) \['c'\]"),
-        (pd.DataFrame({"x": [1.0], "n": ["three"], "c": ["a"]}), "Column 'n' should be numeric but row 0 holds 'three'"),
+        (
+            pd.DataFrame({"x": [1.0], "n": ["three"], "c": ["a"]}),
+            "Column 'n' should be numeric but row 0 holds 'three'",
+        ),
         (pd.DataFrame({"x": [np.inf], "n": [1], "c": ["a"]}), "Column 'x' holds inf at row 0"),
         (pd.DataFrame({"x": [True], "n": [1], "c": ["a"]}), "Column 'x' should be numeric but has dtype bool"),
     ],

@@ -17,8 +17,9 @@ def _sine(n=600, seed=0, channels=1):
 
 
 def _small(**params):
-    defaults = dict(window=16, epochs=3, hidden_units=(16,), filters=(8,), dense_units=16, latent_dim=4, n_samples=4,
-                    random_state=0)
+    defaults = dict(
+        window=16, epochs=3, hidden_units=(16,), filters=(8,), dense_units=16, latent_dim=4, n_samples=4, random_state=0
+    )
     return VAESeriesDetector(**{**defaults, **params})
 
 
@@ -41,8 +42,9 @@ def test_an_injected_spike_is_the_top_scored_point(architecture, tmp_path):
 
 
 def test_the_split_is_in_time_and_the_held_out_points_score_one_each():
-    det = _small(validation_fraction=0.2, calibration_fraction=0.1, threshold="conformal",
-                 target_fpr=0.05).fit(_sine(600))
+    det = _small(validation_fraction=0.2, calibration_fraction=0.1, threshold="conformal", target_fpr=0.05).fit(
+        _sine(600)
+    )
     # the last 60 points calibrate, the 120 before them validate: one score per held-out point
     assert det.validation_scores_.shape == (120,) and det.calibration_scores_.shape == (60,)
     starts, parts, n = det._fit_layout
@@ -53,8 +55,9 @@ def test_the_split_is_in_time_and_the_held_out_points_score_one_each():
 
 def test_multichannel_table_with_a_time_column():
     values = _sine(400, channels=2)
-    frame = pd.DataFrame({"time": pd.date_range("2026-01-01", periods=400, freq="min"), "a": values[:, 0],
-                          "b": values[:, 1]})
+    frame = pd.DataFrame(
+        {"time": pd.date_range("2026-01-01", periods=400, freq="min"), "a": values[:, 0], "b": values[:, 1]}
+    )
     det = _small(time_column="time").fit(frame)
     assert det.n_features_in_ == 2 and list(det.feature_names_in_) == ["a", "b"]
     assert det.time_step_ == pd.Timedelta(minutes=1)
@@ -62,7 +65,9 @@ def test_multichannel_table_with_a_time_column():
     with pytest.raises(ValueError, match=r"value columns are \['b', 'a'\]"):
         det.anomaly_score(frame[["time", "b", "a"]])
     hourly = frame.assign(time=pd.date_range("2026-01-01", periods=400, freq="h"))
-    with pytest.raises(ValueError, match="steps by 0 days 01:00:00, but the detector was fitted on steps of 0 days 00:01"):
+    with pytest.raises(
+        ValueError, match="steps by 0 days 01:00:00, but the detector was fitted on steps of 0 days 00:01"
+    ):
         det.anomaly_score(hourly)
     windows = det.sample(3, random_state=0)
     assert windows.shape == (3, 16, 2) and np.isfinite(windows).all()

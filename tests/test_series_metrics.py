@@ -31,11 +31,13 @@ def _reference_range_pr_auc(y, scores, buffer):
     for t in thresholds:
         flagged = scores >= t
         tp = float(np.sum(soft * flagged))
-        found = np.mean([flagged[s:e + 1].any() for s, e in ranges])
+        found = np.mean([flagged[s : e + 1].any() for s, e in ranges])
         recalls.append(min(tp / positives, 1.0) * found)
         precisions.append(tp / flagged.sum())
     recalls.append(1.0)
-    return sum((recalls[i + 1] - recalls[i]) * (precisions[i + 1] + precisions[i]) / 2 for i in range(len(precisions) - 1))
+    return sum(
+        (recalls[i + 1] - recalls[i]) * (precisions[i + 1] + precisions[i]) / 2 for i in range(len(precisions) - 1)
+    )
 
 
 @pytest.mark.parametrize("buffer", [0, 1, 7, 30])

@@ -26,10 +26,15 @@ def _series(n, seed, spike=None):
     values = np.sin(2 * np.pi * t / 20) + 0.05 * np.random.default_rng(seed).normal(size=n)
     labels = np.zeros(n, dtype=int)
     if spike is not None:
-        values[spike:spike + 3] += 5.0
-        labels[spike:spike + 3] = 1
-    return pd.DataFrame({"timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
-                         "value": values, "is_anomaly": labels})
+        values[spike : spike + 3] += 5.0
+        labels[spike : spike + 3] = 1
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2026-03-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M:%S"),
+            "value": values,
+            "is_anomaly": labels,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +52,17 @@ def store(workdir):
 
 @pytest.fixture(scope="module")
 def fitted(workdir, store):
-    return run_fit(FitSettings(data=str(workdir / "train.csv"), time_column="timestamp", label_column="is_anomaly",
-                               eval_data=str(workdir / "test.csv"), tracking_uri=store,
-                               output_dir=str(workdir / "outputs"), **SMALL))
+    return run_fit(
+        FitSettings(
+            data=str(workdir / "train.csv"),
+            time_column="timestamp",
+            label_column="is_anomaly",
+            eval_data=str(workdir / "test.csv"),
+            tracking_uri=store,
+            output_dir=str(workdir / "outputs"),
+            **SMALL,
+        )
+    )
 
 
 def test_fit_on_a_series_logs_a_reviewable_run(fitted, store):
@@ -71,8 +84,9 @@ def test_fit_on_a_series_logs_a_reviewable_run(fitted, store):
 
 def test_score_writes_one_row_per_time_point_and_the_pyfunc_agrees(fitted, workdir, store):
     out = workdir / "scores.csv"
-    result = run_score(ScoreSettings(model_uri=fitted.model_uri, data=str(workdir / "test.csv"), output=str(out),
-                                     tracking_uri=store))
+    result = run_score(
+        ScoreSettings(model_uri=fitted.model_uri, data=str(workdir / "test.csv"), output=str(out), tracking_uri=store)
+    )
     table = pd.read_csv(out)
     assert result.rows == len(table) == 300
     assert list(table.columns) == ["timestamp", "value", "is_anomaly_input", "anomaly_score", "p_value", "is_anomaly"]
@@ -87,9 +101,23 @@ def test_a_broken_series_fails_the_cli_with_one_line_and_nothing_written(fitted,
     frame.iloc[[10, 11]] = frame.iloc[[11, 10]].to_numpy()  # two rows swapped
     frame.to_csv(workdir / "unsorted.csv", index=False)
     out = workdir / "never.csv"
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "score", str(fitted.local_model),
-                           str(workdir / "unsorted.csv"), str(out), "--no-log-run"], capture_output=True, text=True,
-                          cwd=workdir, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "score",
+            str(fitted.local_model),
+            str(workdir / "unsorted.csv"),
+            str(out),
+            "--no-log-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 2, proc.stderr
     assert "is not in time order: row 11 (2026-03-01 00:10:00) comes before row 10" in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()

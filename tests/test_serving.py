@@ -22,12 +22,26 @@ def test_served_model_scores_equal_the_score_command_and_bad_requests_get_a_4xx(
     import mlflow
 
     mlflow.MlflowClient(store).create_experiment("serve", artifact_location=str(tmp_path / "artifacts"))
-    fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=2, verbose=0, tracking_uri=store,
-                                 experiment="serve", output_dir=str(tmp_path / "out"), register="served", alias="live"))
+    fitted = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=2,
+            verbose=0,
+            tracking_uri=store,
+            experiment="serve",
+            output_dir=str(tmp_path / "out"),
+            register="served",
+            alias="live",
+        )
+    )
     assert fitted.tracking_error is None
     scored = tmp_path / "scores.csv"
-    run_score(ScoreSettings(model_uri="models:/served@live", data=str(TEST), output=str(scored), tracking_uri=store,
-                            log_run=False))
+    run_score(
+        ScoreSettings(
+            model_uri="models:/served@live", data=str(TEST), output=str(scored), tracking_uri=store, log_run=False
+        )
+    )
     expected = pd.read_csv(scored)
     test = pd.read_csv(TEST)
     with served_model("models:/served@live", store) as url:
@@ -43,9 +57,11 @@ def test_served_model_scores_equal_the_score_command_and_bad_requests_get_a_4xx(
 
         columns = list(test.columns)
         row = test.head(1).astype(object).where(test.head(1).notna(), None).to_numpy().tolist()[0]
-        bad = {"Infinity": [[float("inf") if c == "amount" else v for c, v in zip(columns, row)]],
-               "no rows": [],
-               "text in a number column": [["lots" if c == "amount" else v for c, v in zip(columns, row)]]}
+        bad = {
+            "Infinity": [[float("inf") if c == "amount" else v for c, v in zip(columns, row)]],
+            "no rows": [],
+            "text in a number column": [["lots" if c == "amount" else v for c, v in zip(columns, row)]],
+        }
         for case, rows in bad.items():  # 400 with the reason, never a server stack trace
             body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
             status, answer = post(url, body)

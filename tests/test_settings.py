@@ -2,7 +2,6 @@
 
 import inspect
 
-import click
 import pytest
 import typer
 
@@ -23,9 +22,7 @@ def test_the_parameters_read_from_source_are_the_detectors_own():
 
 def fit_options() -> dict[str, str]:
     """``anomaly-vae fit``'s options as click sees them: flag -> help."""
-    group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
-    command = group.commands["fit"]
+    command = typer.main.get_command(app).commands["fit"]  # type: ignore[attr-defined]  # the app is a group
     return {opt: param.help or "" for param in command.params for opt in param.opts}
 
 
@@ -60,10 +57,18 @@ def test_choice_help_comes_from_the_constants_the_detector_checks():
         assert f"one of {', '.join(choices)}" in options[flag(name)], name
 
 
-@pytest.mark.parametrize("name, text, value", [
-    ("hidden_units", "64,32", [64, 32]), ("hidden_units", "64", [64]), ("epochs", "auto", "auto"),
-    ("learning_rate", "1e-3", 1e-3), ("patience", "none", None), ("latent_dim", "8", 8), ("activation", "tanh", "tanh"),
-])
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("hidden_units", "64,32", [64, 32]),
+        ("hidden_units", "64", [64]),
+        ("epochs", "auto", "auto"),
+        ("learning_rate", "1e-3", 1e-3),
+        ("patience", "none", None),
+        ("latent_dim", "8", 8),
+        ("activation", "tanh", "tanh"),
+    ],
+)
 def test_option_values_are_read_as_yaml_would(name, text, value):
     assert parse_option(name, text) == value
 
@@ -87,7 +92,7 @@ def test_the_readme_parameter_table_lists_every_parameter():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme[readme.index("| parameter | default | meaning |"):]
+    table = readme[readme.index("| parameter | default | meaning |") :]
     table = table[: table.index("\n\n")]
     missing = [p.name for p in detector_parameters() if f"`{p.name}`" not in table]
     assert not missing, f"README's parameter table lacks {missing}"

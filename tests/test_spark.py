@@ -21,8 +21,19 @@ def registered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("spark")
     store = f"sqlite:///{tmp / 'mlflow.db'}"
     mlflow.MlflowClient(store).create_experiment("spark", artifact_location=str(tmp / "artifacts"))
-    fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=2, verbose=0, tracking_uri=store,
-                                 experiment="spark", output_dir=str(tmp / "out"), register="sparky", alias="live"))
+    fitted = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=2,
+            verbose=0,
+            tracking_uri=store,
+            experiment="spark",
+            output_dir=str(tmp / "out"),
+            register="sparky",
+            alias="live",
+        )
+    )
     assert fitted.tracking_error is None
     return store, tmp
 
@@ -33,11 +44,24 @@ def test_spark_scores_equal_the_single_process_row_for_row(registered):
     rows.insert(0, "row_id", np.arange(len(rows)))
     data = tmp / "rows.csv"
     rows.to_csv(data, index=False)
-    local = cli("score", "models:/sparky@live", data, tmp / "local.csv", "--tracking-uri", store, "--no-log-run",
-                cwd=tmp)
+    local = cli(
+        "score", "models:/sparky@live", data, tmp / "local.csv", "--tracking-uri", store, "--no-log-run", cwd=tmp
+    )
     assert local.returncode == 0, local.stderr[-3000:]
-    spark = cli("score", "models:/sparky@live", data, tmp / "spark.parquet", "--engine", "spark",
-                "--spark-master", "local[2]", "--tracking-uri", store, cwd=tmp, timeout=600)
+    spark = cli(
+        "score",
+        "models:/sparky@live",
+        data,
+        tmp / "spark.parquet",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--tracking-uri",
+        store,
+        cwd=tmp,
+        timeout=600,
+    )
     assert spark.returncode == 0, spark.stderr[-3000:]
     expected = pd.read_csv(tmp / "local.csv").sort_values("row_id").reset_index(drop=True)
     got = pd.read_parquet(tmp / "spark.parquet").astype({"row_id": int}).sort_values("row_id").reset_index(drop=True)
@@ -62,8 +86,20 @@ def test_a_missing_column_is_caught_on_the_driver_with_the_single_process_messag
     store, tmp = registered
     bad = tmp / "bad.csv"
     pd.read_csv(TEST).drop(columns=["amount"]).to_csv(bad, index=False)
-    out = cli("score", "models:/sparky@live", bad, tmp / "never.parquet", "--engine", "spark",
-              "--spark-master", "local[2]", "--tracking-uri", store, cwd=tmp, timeout=600)
+    out = cli(
+        "score",
+        "models:/sparky@live",
+        bad,
+        tmp / "never.parquet",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--tracking-uri",
+        store,
+        cwd=tmp,
+        timeout=600,
+    )
     assert_user_error(out, 2, "Missing column(s) ['amount']")
     assert not (tmp / "never.parquet").exists()
 
@@ -74,7 +110,19 @@ def test_a_wrongly_typed_column_is_caught_on_the_driver_with_the_single_process_
     rows["amount"] = rows["amount"].astype(str)
     rows.loc[5, "amount"] = "abc"
     rows.to_parquet(tmp / "typed.parquet", index=False)
-    out = cli("score", "models:/sparky@live", tmp / "typed.parquet", tmp / "never2.parquet", "--engine", "spark",
-              "--spark-master", "local[2]", "--tracking-uri", store, cwd=tmp, timeout=600)
+    out = cli(
+        "score",
+        "models:/sparky@live",
+        tmp / "typed.parquet",
+        tmp / "never2.parquet",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--tracking-uri",
+        store,
+        cwd=tmp,
+        timeout=600,
+    )
     assert_user_error(out, 2, "Column 'amount' should be numeric but row 5 holds 'abc'")
     assert not (tmp / "never2.parquet").exists()

@@ -11,8 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def compare(table: pd.DataFrame, path: Path) -> subprocess.CompletedProcess:
     table.to_csv(path, index=False)
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--compare", str(path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--compare", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_met_bounds_exit_0_and_a_slower_figure_is_named_as_worse(tmp_path):
@@ -27,9 +32,12 @@ def test_met_bounds_exit_0_and_a_slower_figure_is_named_as_worse(tmp_path):
 
 def test_a_broken_bound_exits_1_naming_the_backend_and_figure(tmp_path):
     previous = pd.read_csv(ROOT / "benchmarks" / "speed_previous.csv")
-    table = previous.assign(big_peak_rss_mib=[1500.0, 1600.0, 2600.0], ttfr_s=[9.0, 14.0, 9.0],
-                            pyod_speedup=[9.0, 5.5, 5.1])
+    table = previous.assign(
+        big_peak_rss_mib=[1500.0, 1600.0, 2600.0], ttfr_s=[9.0, 14.0, 9.0], pyod_speedup=[9.0, 5.5, 5.1]
+    )
     result = compare(table, tmp_path / "bad.csv")
     assert result.returncode == 1, result.stdout
-    assert "[torch] peak RSS scoring 10M rows (MiB): 2600 (bound <= 2048: BOUND BROKEN; previous 1853, WORSE by 40%)" \
+    assert (
+        "[torch] peak RSS scoring 10M rows (MiB): 2600 (bound <= 2048: BOUND BROKEN; previous 1853, WORSE by 40%)"
         in result.stdout
+    )

@@ -211,7 +211,9 @@ def test_an_ensemble_scores_the_mean_of_its_members_scored_alone(rule, likelihoo
         member = make_vae(likelihood)
         for target, source in zip(member.weights, ensemble.weights):
             value = ops.convert_to_numpy(source)
-            target.assign(value if target.name in ("score_noise", "seed_generator_state", "kl_scale") else value[m : m + 1])
+            target.assign(
+                value if target.name in ("score_noise", "seed_generator_state", "kl_scale") else value[m : m + 1]
+            )
         alone.append(predict_scores(ScoreModel(member, score=rule, features=True), x))
     np.testing.assert_allclose(scores, np.mean([s for s, _ in alone], axis=0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(features, np.mean([f for _, f in alone], axis=0), rtol=1e-4, atol=1e-4)
@@ -263,10 +265,14 @@ def test_kl_warmup_ramps_the_training_kl_weight_and_leaves_validation_at_beta(no
 
     x = normal_data.astype("float32")
     vae = make_vae(beta=0.5)
-    h = vae.fit(x[:150], validation_data=(x[150:],), epochs=4, batch_size=50, verbose=0, callbacks=[KLWarmUp(2)]).history
+    h = vae.fit(
+        x[:150], validation_data=(x[150:],), epochs=4, batch_size=50, verbose=0, callbacks=[KLWarmUp(2)]
+    ).history
     weights = np.array([0.0, 0.25, 0.5, 0.5])  # beta * min(1, epoch / 2)
     np.testing.assert_allclose(h["loss"], np.add(h["reconstruction_loss"], weights * np.array(h["kl_loss"])), rtol=1e-4)
-    np.testing.assert_allclose(h["val_loss"], np.add(h["val_reconstruction_loss"], 0.5 * np.array(h["val_kl_loss"])), rtol=1e-4)
+    np.testing.assert_allclose(
+        h["val_loss"], np.add(h["val_reconstruction_loss"], 0.5 * np.array(h["val_kl_loss"])), rtol=1e-4
+    )
     assert float(ops.convert_to_numpy(vae.kl_scale)) == 1.0
 
 

@@ -39,7 +39,9 @@ def test_point_scores_put_a_windows_score_on_its_points():
     per_position = windows[:, :, 0]  # say each point's reconstruction error in each window: 1 at the spike
     for rule in ("mean", "max"):
         scores = point_scores(per_position, starts, 8, 50, rule)
-        assert scores.shape == (50,) and scores.argmax() == 31 and scores[31] == 1.0 and (np.delete(scores, 31) == 0).all()
+        assert (
+            scores.shape == (50,) and scores.argmax() == 31 and scores[31] == 1.0 and (np.delete(scores, 31) == 0).all()
+        )
     per_window = per_position.max(axis=1)  # one score per window: its points share it
     mean, top = point_scores(per_window, starts, 8, 50, "mean"), point_scores(per_window, starts, 8, 50, "max")
     assert mean[31] == top[31] == 1.0 and mean[0] == top[0] == 0.0

@@ -32,11 +32,16 @@ class DriftReport:
 
     @property
     def drifted(self) -> bool:
-        return self.ks_p_value < DRIFT_ALPHA or (self.flagged_p_value is not None and self.flagged_p_value < DRIFT_ALPHA)
+        return self.ks_p_value < DRIFT_ALPHA or (
+            self.flagged_p_value is not None and self.flagged_p_value < DRIFT_ALPHA
+        )
 
     def metrics(self) -> dict[str, float]:
-        out = {"drift_ks_statistic": self.ks_statistic, "drift_ks_p_value": self.ks_p_value,
-               "flagged_share": self.flagged_share}
+        out = {
+            "drift_ks_statistic": self.ks_statistic,
+            "drift_ks_p_value": self.ks_p_value,
+            "flagged_share": self.flagged_share,
+        }
         if self.expected_share is not None:
             out["expected_flagged_share"] = self.expected_share
         if self.flagged_p_value is not None:
@@ -47,11 +52,16 @@ class DriftReport:
         """One line saying whether the scores differ from the calibration scores beyond chance."""
         parts = [f"KS {self.ks_statistic:.3f} (p = {self.ks_p_value:.2g})"]
         if self.expected_share is not None:
-            parts.append(f"{self.flagged_share:.2%} flagged against {self.expected_share:.2%} expected "
-                         f"(p = {self.flagged_p_value:.2g})")
-        verdict = ("differ from the calibration scores beyond chance: the data drifted or hold many anomalies; "
-                   "re-fit the threshold on fresh normal rows with --recalibrate NORMAL" if self.drifted
-                   else "are consistent with the calibration scores")
+            parts.append(
+                f"{self.flagged_share:.2%} flagged against {self.expected_share:.2%} expected "
+                f"(p = {self.flagged_p_value:.2g})"
+            )
+        verdict = (
+            "differ from the calibration scores beyond chance: the data drifted or hold many anomalies; "
+            "re-fit the threshold on fresh normal rows with --recalibrate NORMAL"
+            if self.drifted
+            else "are consistent with the calibration scores"
+        )
         return f"{self.n_rows} scores {verdict} ({'; '.join(parts)})."
 
 

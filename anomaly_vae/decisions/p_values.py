@@ -47,9 +47,13 @@ def conformal_threshold(calibration_scores, level: float) -> float:
     # p <= level  <=>  #{cal >= s} <= m  with  m = floor(level (n + 1)) - 1  <=>  s > cal[n - m - 1]
     m = math.floor(level * (n + 1) + 1e-9) - 1
     if m < 0:
-        warnings.warn(f"{n} calibration scores are too few for a conformal threshold at {level:g}: the smallest "
-                      f"p-value is 1/{n + 1} = {1 / (n + 1):.3g}, so no row can be flagged. Hold out at least "
-                      f"{math.ceil(1 / level) - 1} normal rows for calibration.", CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"{n} calibration scores are too few for a conformal threshold at {level:g}: the smallest "
+            f"p-value is 1/{n + 1} = {1 / (n + 1):.3g}, so no row can be flagged. Hold out at least "
+            f"{math.ceil(1 / level) - 1} normal rows for calibration.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
         return math.inf
     return float(cal[n - m - 1])
 

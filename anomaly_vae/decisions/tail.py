@@ -57,7 +57,7 @@ class TailFit:
         ratio = risk * self.n_calibration / self.n_excesses
         if abs(self.shape) < 1e-12:
             return float(self.start - self.scale * math.log(ratio))
-        return float(self.start + self.scale / self.shape * (ratio ** -self.shape - 1.0))
+        return float(self.start + self.scale / self.shape * (ratio**-self.shape - 1.0))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,24 +72,38 @@ def fit_tail(calibration_scores) -> TailFit | None:
     n = len(scores)
     n_tail = max(MIN_EXCESSES, math.ceil(TAIL_SHARE * n))
     if n_tail > MAX_TAIL_SHARE * n:
-        warnings.warn(f"{n} calibration scores are too few for an extreme-value (POT) tail fit: it needs at least "
-                      f"{math.ceil(MIN_EXCESSES / MAX_TAIL_SHARE)}. The threshold is the empirical quantile instead.",
-                      CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"{n} calibration scores are too few for an extreme-value (POT) tail fit: it needs at least "
+            f"{math.ceil(MIN_EXCESSES / MAX_TAIL_SHARE)}. The threshold is the empirical quantile instead.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
         return None
     start = float(scores[n - n_tail - 1])
     excesses = scores[scores > start] - start
     if len(excesses) < MIN_EXCESSES:
-        warnings.warn(f"Only {len(excesses)} calibration scores lie above the tail's start {start:.6g} (many tie "
-                      "there); the threshold is the empirical quantile instead.", CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"Only {len(excesses)} calibration scores lie above the tail's start {start:.6g} (many tie "
+            "there); the threshold is the empirical quantile instead.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
         return None
     try:
         shape, _, scale = genpareto.fit(excesses, floc=0.0)
     except (RuntimeError, ValueError, FloatingPointError) as err:
-        warnings.warn(f"The generalised Pareto fit failed ({err}); the threshold is the empirical quantile instead.",
-                      CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"The generalised Pareto fit failed ({err}); the threshold is the empirical quantile instead.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
         return None
     if not (np.isfinite(shape) and np.isfinite(scale) and scale > 0):
-        warnings.warn(f"The generalised Pareto fit gave shape {shape}, scale {scale}; the threshold is the "
-                      "empirical quantile instead.", CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"The generalised Pareto fit gave shape {shape}, scale {scale}; the threshold is the "
+            "empirical quantile instead.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
         return None
     return TailFit(start, float(shape), float(scale), int(len(excesses)), n)

@@ -46,11 +46,14 @@ def fit_threshold(calibration_scores, rule: str, target_fpr: float) -> Threshold
     if tail is not None and target_fpr < tail.n_excesses / tail.n_calibration:
         return Threshold(tail.quantile(target_fpr), rule, target_fpr, tail)
     if len(scores) * target_fpr < 1:
-        warnings.warn(f"The threshold for target false-positive rate {target_fpr:g} is set on {len(scores)} calibration "
-                      f"score(s), too few to resolve that rate (at least {math.ceil(1 / target_fpr)} are needed): it "
-                      "lies among the highest calibration scores, and the rate on new normal rows may be far from "
-                      "the target. Calibrate on more normal rows, or choose a larger target.",
-                      CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"The threshold for target false-positive rate {target_fpr:g} is set on {len(scores)} calibration "
+            f"score(s), too few to resolve that rate (at least {math.ceil(1 / target_fpr)} are needed): it "
+            "lies among the highest calibration scores, and the rate on new normal rows may be far from "
+            "the target. Calibrate on more normal rows, or choose a larger target.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
     return Threshold(float(np.quantile(scores, 1.0 - target_fpr)), rule, target_fpr, tail)
 
 

@@ -110,7 +110,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         n = len(X)
         order = rng.permutation(n)
         n_val, n_cal = self._held_out_counts(n)
-        return order[n_val + n_cal:], order[:n_val], order[n_val:n_val + n_cal]
+        return order[n_val + n_cal :], order[:n_val], order[n_val : n_val + n_cal]
 
     def _fit_scores(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """The anomaly scores of the checked examples ``X[idx]`` as the threshold sees them (one per example by
@@ -210,12 +210,21 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self.n_epochs_ = len(self.history_.get("loss", []))
         kept = stopper.best_epoch + 1 if stopper is not None and stopper.best_weights is not None else self.n_epochs_
         self.training_plan_ = {
-            "latent_dim": int(vae.latent_dim), "hidden_units": list(getattr(vae, "hidden_units", ())),
+            "latent_dim": int(vae.latent_dim),
+            "hidden_units": list(getattr(vae, "hidden_units", ())),
             "n_members": int(vae.n_members),
             "n_weights": int(sum(int(np.prod(w.shape)) for w in vae.trainable_weights)),
-            "n_train": len(train_idx), "n_validation": n_val, "n_calibration": n_cal,
-            "batch_size": batch_size, "steps_per_epoch": steps_per_epoch, "epochs": epochs, "patience": patience,
-            "kl_warmup_epochs": warmup, "epochs_run": self.n_epochs_, "epoch_kept": kept, "monitor": monitor,
+            "n_train": len(train_idx),
+            "n_validation": n_val,
+            "n_calibration": n_cal,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps_per_epoch,
+            "epochs": epochs,
+            "patience": patience,
+            "kl_warmup_epochs": warmup,
+            "epochs_run": self.n_epochs_,
+            "epoch_kept": kept,
+            "monitor": monitor,
         }
         self.validation_scores_ = self._fit_scores(X, val_idx if n_val else train_idx)
         self.calibration_scores_ = self._fit_scores(X, cal_idx) if n_cal else self.validation_scores_
@@ -239,8 +248,9 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         if (X_normal is None) == (scores is None):
             raise ValueError("Pass exactly one of X_normal or scores.")
         scores = self.anomaly_score(X_normal) if scores is None else np.asarray(scores, dtype=np.float64).ravel()
-        fitted = fit_threshold(scores, self.threshold if rule is None else rule,
-                               self.target_fpr if target_fpr is None else target_fpr)
+        fitted = fit_threshold(
+            scores, self.threshold if rule is None else rule, self.target_fpr if target_fpr is None else target_fpr
+        )
         self.calibration_scores_ = scores
         self._apply_threshold(fitted)
         return self

@@ -172,8 +172,10 @@ class VAEImageDetector(BaseVAEDetector):
             self.image_shape_ = tuple(int(s) for s in images.shape[1:])
             self.n_features_in_ = int(np.prod(self.image_shape_))
         elif tuple(images.shape[1:]) != tuple(self.image_shape_):
-            raise ValueError(f"The images are {_describe(images.shape[1:])}, but the detector was fitted on "
-                             f"{_describe(self.image_shape_)}.")
+            raise ValueError(
+                f"The images are {_describe(images.shape[1:])}, but the detector was fitted on "
+                f"{_describe(self.image_shape_)}."
+            )
         return images
 
     def _build_vae(self, event_shape, n_train: int, seed: int):
@@ -184,17 +186,36 @@ class VAEImageDetector(BaseVAEDetector):
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_IMAGE_LATENT
         filters = default_filters(*event_shape[:-1]) if self.filters is None else tuple(self.filters)
-        check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
-                                     heads=len(LIKELIHOODS[self.likelihood].row_heads)),
-                           min(self.batch_size, n_train), describe_conv(event_shape, filters, self.dense_units))
-        common = dict(latent_dim=latent, filters=self.filters, dense_units=self.dense_units, seed=seed,
-                      dtype=self.precision)
+        check_network_size(
+            conv_size(
+                event_shape, filters, self.dense_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)
+            ),
+            min(self.batch_size, n_train),
+            describe_conv(event_shape, filters, self.dense_units),
+        )
+        common = dict(
+            latent_dim=latent, filters=self.filters, dense_units=self.dense_units, seed=seed, dtype=self.precision
+        )
         encoder = ConvEncoder(tuple(event_shape), name="encoder", **common)
-        decoder = ConvDecoder(tuple(event_shape), heads=LIKELIHOODS[self.likelihood].row_heads, name="decoder",
-                              seed_start=encoder.seeds_used, **common)
-        return VAE(encoder=encoder, decoder=decoder, latent_dim=latent, likelihood=self.likelihood, beta=self.beta,
-                   n_score_samples=self.n_samples, corruption_noise=self.corruption_noise,
-                   corruption_mask=self.corruption_mask, seed=seed, dtype=self.precision)
+        decoder = ConvDecoder(
+            tuple(event_shape),
+            heads=LIKELIHOODS[self.likelihood].row_heads,
+            name="decoder",
+            seed_start=encoder.seeds_used,
+            **common,
+        )
+        return VAE(
+            encoder=encoder,
+            decoder=decoder,
+            latent_dim=latent,
+            likelihood=self.likelihood,
+            beta=self.beta,
+            n_score_samples=self.n_samples,
+            corruption_noise=self.corruption_noise,
+            corruption_mask=self.corruption_mask,
+            seed=seed,
+            dtype=self.precision,
+        )
 
     # -------------------------------------------------------------- images out
     def anomaly_map(self, X) -> np.ndarray:
@@ -225,8 +246,10 @@ class VAEImageDetector(BaseVAEDetector):
         image = np.asarray(a)
         if image.shape in (tuple(self.image_shape_), tuple(self.image_shape_[:2])):
             return image[None]
-        raise ValueError(f"interpolate takes one image of shape {tuple(self.image_shape_)} (or "
-                         f"{tuple(self.image_shape_[:2])} for grey images); got shape {image.shape}.")
+        raise ValueError(
+            f"interpolate takes one image of shape {tuple(self.image_shape_)} (or "
+            f"{tuple(self.image_shape_[:2])} for grey images); got shape {image.shape}."
+        )
 
     def latent_means(self, X) -> np.ndarray:
         """Posterior means ``z_mean`` of images ``X`` ``(n, latent_dim)``."""
@@ -250,8 +273,10 @@ def check_images(X, min_images: int = 1) -> np.ndarray:
     if X.ndim == 3:
         X = X[..., None]
     if X.ndim != 4 or X.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"Images must be an array of shape (n, height, width) or (n, height, width, channels) with "
-                         f"1-4 channels last; got shape {X.shape}.")
+        raise ValueError(
+            f"Images must be an array of shape (n, height, width) or (n, height, width, channels) with "
+            f"1-4 channels last; got shape {X.shape}."
+        )
     if len(X) < min_images:
         raise ValueError(f"Found {len(X)} image(s) while a minimum of {min_images} is required.")
     if X.dtype == np.uint8:
@@ -259,19 +284,25 @@ def check_images(X, min_images: int = 1) -> np.ndarray:
     if X.dtype == np.bool_:
         return X.astype(np.float32)
     if X.dtype.kind not in "f":
-        raise ValueError(f"Images must be uint8 (0-255) or float in [0, 1]; got dtype {X.dtype}. Convert them "
-                         f"first, for example X.astype('uint8') for 0-255 values.")
+        raise ValueError(
+            f"Images must be uint8 (0-255) or float in [0, 1]; got dtype {X.dtype}. Convert them "
+            f"first, for example X.astype('uint8') for 0-255 values."
+        )
     per_image = X.reshape(len(X), -1)
     finite = np.isfinite(per_image)
     if not finite.all():
         i = int(np.argmin(finite.all(axis=1)))
-        raise ValueError(f"Image {i} holds NaN or inf ({int((~finite).sum())} such values in all); the VAE cannot "
-                         "score missing pixels.")
+        raise ValueError(
+            f"Image {i} holds NaN or inf ({int((~finite).sum())} such values in all); the VAE cannot "
+            "score missing pixels."
+        )
     outside = (per_image < 0.0) | (per_image > 1.0)
     if outside.any():
         i = int(np.argmax(outside.any(axis=1)))
-        raise ValueError(f"Image {i} has values outside [0, 1] (from {per_image[i].min():g} to {per_image[i].max():g}): "
-                         "pass uint8 images (0-255) or float images scaled to [0, 1].")
+        raise ValueError(
+            f"Image {i} has values outside [0, 1] (from {per_image[i].min():g} to {per_image[i].max():g}): "
+            "pass uint8 images (0-255) or float images scaled to [0, 1]."
+        )
     return X.astype(np.float32)
 
 

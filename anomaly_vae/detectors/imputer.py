@@ -17,8 +17,21 @@ from anomaly_vae.decisions.p_values import CalibrationWarning
 from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS
 from anomaly_vae.inputs.validation import check_missing, check_positive_int
 
-DETECTOR_PARAMETERS = ("latent_dim", "hidden_units", "beta", "likelihood", "preprocessing", "epochs", "batch_size",
-                       "learning_rate", "validation_fraction", "patience", "activation", "random_state", "verbose")
+DETECTOR_PARAMETERS = (
+    "latent_dim",
+    "hidden_units",
+    "beta",
+    "likelihood",
+    "preprocessing",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "validation_fraction",
+    "patience",
+    "activation",
+    "random_state",
+    "verbose",
+)
 """The imputer's parameters that configure its :class:`~anomaly_vae.detectors.table_detector.VAEAnomalyDetector` (same meaning)."""
 
 
@@ -153,7 +166,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         with warnings.catch_warnings():  # the detector's threshold is not the imputer's concern
             warnings.simplefilter("ignore", CalibrationWarning)
             self.detector_ = VAEAnomalyDetector(missing="marginalise", **params).fit(
-                X if names is None else pd.DataFrame(X, columns=names))
+                X if names is None else pd.DataFrame(X, columns=names)
+            )
         self.draws_ = rng.standard_normal((self.n_draws, self.detector_.vae_.latent_dim))
         return self
 
@@ -183,21 +197,33 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         checked = self._check(X, reset=False)
         missing = np.isnan(checked)
         rows = np.flatnonzero(missing.any(axis=1))
-        draws = (conditional_draws(self.detector_.vae_, self._network(checked[rows]), self.draws_, m,
-                                   check_random_state(random_state)) if len(rows) else np.zeros((m, 0, checked.shape[1])))
+        draws = (
+            conditional_draws(
+                self.detector_.vae_, self._network(checked[rows]), self.draws_, m, check_random_state(random_state)
+            )
+            if len(rows)
+            else np.zeros((m, 0, checked.shape[1]))
+        )
         out = []
         for draw in draws:
             completed = np.array(checked, dtype=np.float64)
             completed[rows] = np.where(missing[rows], self._to_user(draw), completed[rows])
             _check_finite_imputations(completed[rows], rows)
-            out.append(pd.DataFrame(completed, columns=X.columns, index=X.index) if isinstance(X, pd.DataFrame)
-                       else completed)
+            out.append(
+                pd.DataFrame(completed, columns=X.columns, index=X.index) if isinstance(X, pd.DataFrame) else completed
+            )
         return out
 
     # ------------------------------------------------------------------ helpers
     def _check(self, X, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
-                          ensure_min_samples=2 if reset else 1, reset=reset)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
         check_missing(X, getattr(self, "feature_names_in_", None), columns=reset)
         return X
 
@@ -217,5 +243,7 @@ def _check_finite_imputations(completed: np.ndarray, rows: np.ndarray) -> None:
     """Never hand out NaN or inf as an imputed value: name the first row that got one."""
     bad = ~np.isfinite(completed)
     if bad.any():
-        raise ValueError(f"The model imputed a non-finite value in row {rows[np.argwhere(bad)[0][0]]} "
-                         f"({int(bad.sum())} values in all): its weights are damaged or the network overflowed.")
+        raise ValueError(
+            f"The model imputed a non-finite value in row {rows[np.argwhere(bad)[0][0]]} "
+            f"({int(bad.sum())} values in all): its weights are damaged or the network overflowed."
+        )

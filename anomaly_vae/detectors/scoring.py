@@ -108,8 +108,9 @@ def score_terms(vae, x, score: str = "elbo"):
         observed = ops.sum(ops.cast(ops.isfinite(x), "float32"), axis=-1)
         nll = nll * (x.shape[-1] / ops.maximum(observed, 1.0))[None, :, None, None]
     features = ops.mean(nll, axis=2)
-    terms = ScoreTerms(nll=nll, features=features, kl=kl_to_standard_normal(z_mean, z_log_var), z=z, eps=eps,
-                       z_log_var=z_log_var)
+    terms = ScoreTerms(
+        nll=nll, features=features, kl=kl_to_standard_normal(z_mean, z_log_var), z=z, eps=eps, z_log_var=z_log_var
+    )
     return ops.mean(SCORE_RULES[score](terms), axis=0), ops.mean(features, axis=0)
 
 

@@ -212,15 +212,20 @@ data_parallel, precision, random_state, verbose
             self.time_step_ = series.step
             return series
         if series.values.shape[1] != self.n_features_in_:
-            raise ValueError(f"The series has {series.values.shape[1]} value column(s), but the detector was fitted on "
-                             f"{self.n_features_in_}.")
+            raise ValueError(
+                f"The series has {series.values.shape[1]} value column(s), but the detector was fitted on "
+                f"{self.n_features_in_}."
+            )
         names = getattr(self, "feature_names_in_", None)
         if names is not None and _from_frame(X) and list(series.columns) != list(names):
-            raise ValueError(f"The series' value columns are {list(series.columns)}, but the detector was fitted on "
-                             f"{list(names)}.")
+            raise ValueError(
+                f"The series' value columns are {list(series.columns)}, but the detector was fitted on {list(names)}."
+            )
         if self.time_step_ is not None and series.step is not None and not same_step(series.step, self.time_step_):
-            raise ValueError(f"The series steps by {series.step}, but the detector was fitted on steps of "
-                             f"{self.time_step_}: resample it to the training step.")
+            raise ValueError(
+                f"The series steps by {series.step}, but the detector was fitted on steps of "
+                f"{self.time_step_}: resample it to the training step."
+            )
         return series
 
     # ------------------------------------------------------------------ hooks of BaseVAEDetector
@@ -230,8 +235,9 @@ data_parallel, precision, random_state, verbose
         if np.ndim(X) == 3:  # windows, for the generative methods
             windows = np.asarray(X, dtype=np.float64)
             if windows.shape[1:] != (self.window, self.n_features_in_):
-                raise ValueError(f"Windows must be (n, {self.window}, {self.n_features_in_}); got shape "
-                                 f"{windows.shape}.")
+                raise ValueError(
+                    f"Windows must be (n, {self.window}, {self.n_features_in_}); got shape {windows.shape}."
+                )
             if not np.isfinite(windows).all():
                 raise ValueError(f"Window {int(np.argmin(np.isfinite(windows).all(axis=(1, 2))))} holds NaN or inf.")
             return windows
@@ -241,8 +247,10 @@ data_parallel, precision, random_state, verbose
         """The windows of the training, validation and calibration stretches (consecutive parts of the series, each
         windowed on its own); their start points and parts are kept for :meth:`_split` and :meth:`_fit_scores`."""
         if self.stride > self.window:
-            raise ValueError(f"stride ({self.stride}) must not exceed window ({self.window}): the points between "
-                             "windows would get no score.")
+            raise ValueError(
+                f"stride ({self.stride}) must not exceed window ({self.window}): the points between "
+                "windows would get no score."
+            )
         n = len(values)
         n_val, n_cal = self._held_out_counts(n)
         if n_cal and n_cal < self.window:  # a held-out stretch shorter than a window holds none: give it up
@@ -251,9 +259,11 @@ data_parallel, precision, random_state, verbose
             n_val = 0
         n_train = n - n_val - n_cal
         if n_train < self.window:
-            raise ValueError(f"The series has {n} point(s): after holding out {n_val + n_cal} for validation and "
-                             f"calibration, fewer than one window of {self.window} is left to train on. Use a longer "
-                             "series, a shorter window or smaller validation_fraction / calibration_fraction.")
+            raise ValueError(
+                f"The series has {n} point(s): after holding out {n_val + n_cal} for validation and "
+                f"calibration, fewer than one window of {self.window} is left to train on. Use a longer "
+                "series, a shorter window or smaller validation_fraction / calibration_fraction."
+            )
         bounds = np.cumsum([0, n_train, n_val, n_cal])
         windows, starts, parts = [], [], []
         for part, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -292,28 +302,47 @@ data_parallel, precision, random_state, verbose
         from anomaly_vae.network.vae import VAE
 
         latent = self.latent_dim if self.latent_dim is not None else DEFAULT_SERIES_LATENT
-        common = dict(latent_dim=latent, likelihood=self.likelihood, beta=self.beta, n_score_samples=self.n_samples,
-                      corruption_noise=self.corruption_noise, corruption_mask=self.corruption_mask, seed=seed,
-                      dtype=self.precision)
+        common = dict(
+            latent_dim=latent,
+            likelihood=self.likelihood,
+            beta=self.beta,
+            n_score_samples=self.n_samples,
+            corruption_noise=self.corruption_noise,
+            corruption_mask=self.corruption_mask,
+            seed=seed,
+            dtype=self.precision,
+        )
         batch = min(self.batch_size, n_train)
         if self.architecture == "dense":
             n = int(np.prod(event_shape))
             check_widths(hidden_units=self.hidden_units, latent_dim=latent)
-            check_network_size(dense_size(n, self.hidden_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
-                               batch, f"windows of {n} values with hidden_units {tuple(self.hidden_units)}")
+            check_network_size(
+                dense_size(n, self.hidden_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
+                batch,
+                f"windows of {n} values with hidden_units {tuple(self.hidden_units)}",
+            )
             return VAE(n_features=n, hidden_units=tuple(self.hidden_units), **common)
         from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
         if not all(isinstance(f, Integral) and int(f) >= 1 for f in filters):
             raise ValueError(f"filters must be a sequence of positive integers, got {self.filters!r}.")
-        check_network_size(conv_size(event_shape, filters, self.dense_units, latent,
-                                     heads=len(LIKELIHOODS[self.likelihood].row_heads)),
-                           batch, describe_conv(event_shape, filters, self.dense_units))
+        check_network_size(
+            conv_size(
+                event_shape, filters, self.dense_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)
+            ),
+            batch,
+            describe_conv(event_shape, filters, self.dense_units),
+        )
         parts = dict(latent_dim=latent, filters=filters, dense_units=self.dense_units, seed=seed, dtype=self.precision)
         encoder = ConvEncoder(tuple(event_shape), name="encoder", **parts)
-        decoder = ConvDecoder(tuple(event_shape), heads=LIKELIHOODS[self.likelihood].row_heads, name="decoder",
-                              seed_start=encoder.seeds_used, **parts)
+        decoder = ConvDecoder(
+            tuple(event_shape),
+            heads=LIKELIHOODS[self.likelihood].row_heads,
+            name="decoder",
+            seed_start=encoder.seeds_used,
+            **parts,
+        )
         return VAE(encoder=encoder, decoder=decoder, **common)
 
     # ------------------------------------------------------------------ one score per time point
@@ -351,8 +380,10 @@ data_parallel, precision, random_state, verbose
         if window.ndim == 1 and self.n_features_in_ == 1:
             window = window[:, None]
         if window.shape != (self.window, self.n_features_in_):
-            raise ValueError(f"interpolate takes one window of shape ({self.window}, {self.n_features_in_}); got "
-                             f"shape {window.shape}.")
+            raise ValueError(
+                f"interpolate takes one window of shape ({self.window}, {self.n_features_in_}); got "
+                f"shape {window.shape}."
+            )
         return window[None]
 
     def __sklearn_tags__(self):

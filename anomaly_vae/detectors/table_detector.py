@@ -255,8 +255,14 @@ class VAEAnomalyDetector(BaseVAEDetector):
 
     # ------------------------------------------------------------------ hooks of BaseVAEDetector
     def _check_input(self, X, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
-                          ensure_min_samples=2 if reset else 1, reset=reset)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
         names = getattr(self, "feature_names_in_", None)
         if self.missing == "marginalise":
             check_missing(X, names, columns=reset)
@@ -296,8 +302,11 @@ class VAEAnomalyDetector(BaseVAEDetector):
         (d,) = event_shape
         latent_dim, hidden_units = self._architecture(n_train, d)
         check_widths(hidden_units=hidden_units, latent_dim=latent_dim)
-        check_network_size(dense_size(d, hidden_units, latent_dim, self.n_members), min(self.batch_size, n_train),
-                           f"{d} features with hidden_units {hidden_units} and n_members {self.n_members}")
+        check_network_size(
+            dense_size(d, hidden_units, latent_dim, self.n_members),
+            min(self.batch_size, n_train),
+            f"{d} features with hidden_units {hidden_units} and n_members {self.n_members}",
+        )
         return VAE(
             n_features=d,
             latent_dim=latent_dim,
@@ -371,7 +380,9 @@ class VAEAnomalyDetector(BaseVAEDetector):
         if row.ndim == 2 and len(row) == 1:
             return row
         if row.ndim != 1:
-            raise ValueError(f"interpolate takes one row (a 1-D array, a Series or a one-row DataFrame); got shape {row.shape}.")
+            raise ValueError(
+                f"interpolate takes one row (a 1-D array, a Series or a one-row DataFrame); got shape {row.shape}."
+            )
         return row[None]
 
     def latent_means(self, X) -> np.ndarray:

@@ -21,11 +21,14 @@ def window_starts(n_points: int, window: int, stride: int = 1) -> np.ndarray:
     """Start index of each window over ``n_points`` points: every ``stride``, plus one flush with the end if needed."""
     window, stride = check_positive_int("window", window), check_positive_int("stride", stride)
     if stride > window:
-        raise ValueError(f"stride ({stride}) must not exceed window ({window}): the points between windows would get "
-                         "no score.")
+        raise ValueError(
+            f"stride ({stride}) must not exceed window ({window}): the points between windows would get no score."
+        )
     if n_points < window:
-        raise ValueError(f"The series has {n_points} point(s), fewer than one window of {window}: use a shorter "
-                         "window or a longer series.")
+        raise ValueError(
+            f"The series has {n_points} point(s), fewer than one window of {window}: use a shorter "
+            "window or a longer series."
+        )
     starts = np.arange(0, n_points - window + 1, stride)
     if starts[-1] != n_points - window:
         starts = np.append(starts, n_points - window)

@@ -96,7 +96,7 @@ def point_adjusted_f1(labels, scores) -> float:
     adjusted = flagged.copy()
     for start, end in anomaly_ranges(labels):
         hit = cumulative[:, end + 1] - cumulative[:, start] > 0
-        adjusted[hit, start:end + 1] = True
+        adjusted[hit, start : end + 1] = True
     positive = (labels > 0).astype(np.float64)
     true_positives = adjusted @ positive  # float: a boolean product would be a logical "or"
     precision = true_positives / adjusted.sum(axis=1)

@@ -60,6 +60,7 @@ class ColumnSupport:
 
     def to_dict(self) -> dict:
         """Plain JSON: an unbounded end (a column with no value in training) is written as null."""
+
         def ends(a):
             return [float(v) if np.isfinite(v) else None for v in a]
 
@@ -73,11 +74,11 @@ class ColumnSupport:
         low = np.array([-np.inf if v is None else v for v in data["low"]], dtype=np.float64)
         high = np.array([np.inf if v is None else v for v in data["high"]], dtype=np.float64)
         if not len(decimals) == len(low) == len(high) == n_columns:
-            raise ValueError(f"{where} describes {len(decimals)}, {len(low)} and {len(high)} "
-                             f"columns; the model has {n_columns}.")
+            raise ValueError(
+                f"{where} describes {len(decimals)}, {len(low)} and {len(high)} columns; the model has {n_columns}."
+            )
         if np.isnan(low).any() or np.isnan(high).any() or not (low <= high).all():
-            raise ValueError(f"{where}: each column's low and high must be numbers (or null: "
-                             f"unbounded), low <= high.")
+            raise ValueError(f"{where}: each column's low and high must be numbers (or null: unbounded), low <= high.")
         if not all(d is None or (isinstance(d, int) and 0 <= d <= MAX_DECIMALS) for d in decimals):
             raise ValueError(f"{where}: decimals must be null or whole numbers 0 to {MAX_DECIMALS}.")
         return cls(tuple(decimals), low, high)

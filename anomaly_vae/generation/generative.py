@@ -84,17 +84,26 @@ class GenerativeMixin:
             raise ValueError(f"codes must be one of {list(SAMPLE_CODES)}, got {codes!r}.")
         per_example = int(np.prod(self.vae_.event_shape))
         if n * per_example > MAX_SAMPLE_VALUES:
-            raise ValueError(f"n_samples={n} examples of {per_example} values is more than the "
-                             f"{MAX_SAMPLE_VALUES:,} values one call returns; draw at most "
-                             f"{max(1, MAX_SAMPLE_VALUES // per_example):,} per call.")
+            raise ValueError(
+                f"n_samples={n} examples of {per_example} values is more than the "
+                f"{MAX_SAMPLE_VALUES:,} values one call returns; draw at most "
+                f"{max(1, MAX_SAMPLE_VALUES // per_example):,} per call."
+            )
         rng = check_random_state(random_state)
         mixture = getattr(self, "latent_mixture_", None)
         if codes == "aggregate" and mixture is None:
-            warnings.warn("This detector was saved before anomaly-vae kept a latent mixture (detector format 8), so "
-                          "its samples' codes come from the prior; fit it again to sample where its codes lie.",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                "This detector was saved before anomaly-vae kept a latent mixture (detector format 8), so "
+                "its samples' codes come from the prior; fit it again to sample where its codes lie.",
+                UserWarning,
+                stacklevel=2,
+            )
             codes = "prior"
-        z = mixture.sample(n, rng) if mixture is not None and codes == "aggregate" else rng.standard_normal((n, self.vae_.latent_dim))
+        z = (
+            mixture.sample(n, rng)
+            if mixture is not None and codes == "aggregate"
+            else rng.standard_normal((n, self.vae_.latent_dim))
+        )
         seed = int(rng.randint(np.iinfo(np.int32).max))
         return self._generated(self._decode(z, sample=bool(noise), seed=seed if noise else None))
 
@@ -106,8 +115,9 @@ class GenerativeMixin:
             raise ValueError(f"n_steps must be at least 2 (the two ends), got {n_steps!r}.")
         za, zb = self.encode(self._one_example(a)), self.encode(self._one_example(b))
         t = np.linspace(0.0, 1.0, n)[:, None]
-        return self._from_network(self._decode((1.0 - t) * za + t * zb, sample=False, seed=None),
-                                  like=self._one_example(a))
+        return self._from_network(
+            self._decode((1.0 - t) * za + t * zb, sample=False, seed=None), like=self._one_example(a)
+        )
 
     # ------------------------------------------------------------------ the latent mixture, fitted on first use
     @property
@@ -137,7 +147,9 @@ class GenerativeMixin:
         from anomaly_vae.generation.latent_mixture import LATENT_FIT_EXAMPLES
 
         if len(X_network) > LATENT_FIT_EXAMPLES:
-            X_network = X_network[np.random.default_rng(seed).choice(len(X_network), LATENT_FIT_EXAMPLES, replace=False)]
+            X_network = X_network[
+                np.random.default_rng(seed).choice(len(X_network), LATENT_FIT_EXAMPLES, replace=False)
+            ]
         self.__dict__.pop("_latent_mixture", None)
         self.__dict__["_latent_fit"] = (X_network, seed)  # fit made these rows; nobody else holds them
 
@@ -167,11 +179,13 @@ class GenerativeMixin:
         generator = keras.random.SeedGenerator(seed) if sample else None
         out = []
         for start in range(0, len(z), GENERATE_BATCH):
-            codes = np.broadcast_to(z[start : start + GENERATE_BATCH].astype("float32"),
-                                    (members, *z[start : start + GENERATE_BATCH].shape))
+            codes = np.broadcast_to(
+                z[start : start + GENERATE_BATCH].astype("float32"), (members, *z[start : start + GENERATE_BATCH].shape)
+            )
             params = {k: ops.cast(v, "float32") for k, v in vae.decode(ops.convert_to_tensor(codes)).items()}
-            values = (vae.output_distribution.sample(params, generator) if sample
-                      else vae.output_distribution.mean(params))
+            values = (
+                vae.output_distribution.sample(params, generator) if sample else vae.output_distribution.mean(params)
+            )
             values = ops.broadcast_to(values, (members, len(codes[0]), *vae.event_shape))
             out.append(np.asarray(ops.convert_to_numpy(values[0]), dtype=np.float64))
         decoded = np.concatenate(out) if out else np.zeros((0, *vae.event_shape))

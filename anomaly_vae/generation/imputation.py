@@ -37,8 +37,9 @@ def _weighted_draws(vae, x, eps):
     z = z_mean[:, None] + ops.exp(0.5 * z_log_var)[:, None] * eps[None]  # (n, K, L)
     decoded = vae.decode(ops.reshape(z, (1, n * k, latent)))
     shared = vae.output_distribution.shared_heads
-    params = {h: ops.cast(v[0] if h in shared else ops.reshape(v[0], (n, k, -1)), "float32")
-              for h, v in decoded.items()}
+    params = {
+        h: ops.cast(v[0] if h in shared else ops.reshape(v[0], (n, k, -1)), "float32") for h, v in decoded.items()
+    }
     log_px = -ops.sum(vae.output_distribution.nll(x[:, None], params), axis=-1)
     log_pz = -ops.sum(0.5 * ops.square(z) + HALF_LOG_2PI, axis=-1)
     log_qz = -ops.sum(0.5 * ops.square(eps) + HALF_LOG_2PI, axis=-1)[None] - 0.5 * ops.sum(z_log_var, axis=-1)[:, None]

@@ -50,8 +50,9 @@ class LatentMixture:
         # one BLAS thread: the matrices are small, and beside a backend's own threads more ran ten times slower
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")  # EM's convergence warning: a mixture after max_iter still samples well
-            gmm = GaussianMixture(k, covariance_type="full", reg_covar=LATENT_REG_COVAR,
-                                  random_state=random_state).fit(codes)
+            gmm = GaussianMixture(k, covariance_type="full", reg_covar=LATENT_REG_COVAR, random_state=random_state).fit(
+                codes
+            )
         return cls(np.asarray(gmm.weights_), np.asarray(gmm.means_), np.asarray(gmm.covariances_))
 
     def sample(self, n: int, rng: np.random.RandomState) -> np.ndarray:
@@ -62,7 +63,11 @@ class LatentMixture:
         return self.means[component] + np.einsum("nij,nj->ni", chol[component], noise)
 
     def to_dict(self) -> dict:
-        return {"weights": self.weights.tolist(), "means": self.means.tolist(), "covariances": self.covariances.tolist()}
+        return {
+            "weights": self.weights.tolist(),
+            "means": self.means.tolist(),
+            "covariances": self.covariances.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, latent_dim: int, where: str) -> LatentMixture:
@@ -75,10 +80,17 @@ class LatentMixture:
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{where} is not a mixture of weights, means and covariances: {err}") from None
         k = len(weights)
-        if weights.shape != (k,) or k < 1 or means.shape != (k, latent_dim) or covariances.shape != (k, latent_dim, latent_dim):
-            raise ValueError(f"{where} has shapes {weights.shape}, {means.shape}, "
-                             f"{covariances.shape}; a mixture in {latent_dim} latent dimensions needs (k,), "
-                             f"(k, {latent_dim}), (k, {latent_dim}, {latent_dim}).")
+        if (
+            weights.shape != (k,)
+            or k < 1
+            or means.shape != (k, latent_dim)
+            or covariances.shape != (k, latent_dim, latent_dim)
+        ):
+            raise ValueError(
+                f"{where} has shapes {weights.shape}, {means.shape}, "
+                f"{covariances.shape}; a mixture in {latent_dim} latent dimensions needs (k,), "
+                f"(k, {latent_dim}), (k, {latent_dim}, {latent_dim})."
+            )
         if not all(np.isfinite(a).all() for a in (weights, means, covariances)):
             raise ValueError(f"{where} holds NaN or inf.")
         if (weights < 0).any() or not np.isclose(weights.sum(), 1.0, atol=1e-6):

@@ -33,8 +33,9 @@ def check_series(X, time_column: str | None = None, what: str = "the series") ->
     if isinstance(X, pd.DataFrame):
         return _check_frame(X, time_column, what)
     if time_column is not None:
-        raise ValueError(f"time_column={time_column!r} needs a table (a pandas DataFrame) with that column; "
-                         f"got {type(X).__name__}.")
+        raise ValueError(
+            f"time_column={time_column!r} needs a table (a pandas DataFrame) with that column; got {type(X).__name__}."
+        )
     values = np.asarray(X)
     if values.ndim == 1:
         values = values[:, None]
@@ -61,8 +62,10 @@ def _check_frame(frame: pd.DataFrame, time_column: str | None, what: str) -> Ser
     for name, column in zip(columns, frame.columns):
         dtype = frame[column].dtype
         if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)):
-            raise ValueError(f"{what}: value column {name!r} is not numeric (dtype {dtype}); a series holds numbers "
-                             "(drop the column, or name it as the time column).")
+            raise ValueError(
+                f"{what}: value column {name!r} is not numeric (dtype {dtype}); a series holds numbers "
+                "(drop the column, or name it as the time column)."
+            )
     values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     _check_values(values, columns, times, what)
     return Series(values, columns, times, step)
@@ -114,21 +117,27 @@ def _check_times(column: pd.Series, name: str, what: str):
     zero = steps == steps.dtype.type(0)
     if zero.any():
         row = int(np.argmax(zero)) + 1
-        raise ValueError(f"{what}: timestamp {times[row]} appears twice, at rows {row - 1} and {row}; drop or "
-                         "aggregate the duplicates first (for example df.groupby(time_column).mean()).")
+        raise ValueError(
+            f"{what}: timestamp {times[row]} appears twice, at rows {row - 1} and {row}; drop or "
+            "aggregate the duplicates first (for example df.groupby(time_column).mean())."
+        )
     backwards = steps < steps.dtype.type(0)
     if backwards.any():
         row = int(np.argmax(backwards)) + 1
-        raise ValueError(f"{what} is not in time order: row {row} ({times[row]}) comes before row {row - 1} "
-                         f"({times[row - 1]}). Sort it first (df.sort_values({name!r})); nothing is reordered here.")
+        raise ValueError(
+            f"{what} is not in time order: row {row} ({times[row]}) comes before row {row - 1} "
+            f"({times[row - 1]}). Sort it first (df.sort_values({name!r})); nothing is reordered here."
+        )
     step = pd.Series(steps).median()
     irregular = ~np.isclose(steps, step, rtol=STEP_RTOL, atol=0) if steps.dtype.kind == "f" else steps != step
     if irregular.any():
         row = int(np.argmax(irregular)) + 1
-        raise ValueError(f"{what} is not regular: {times[row - 1]} to {times[row]} (rows {row - 1}-{row}) is a step of "
-                         f"{steps[row - 1]} where the series steps by {step} ({int(irregular.sum())} such steps). A "
-                         "window must span the same time everywhere: resample first, for example "
-                         "df.set_index(time_column).resample(step).mean().interpolate().")
+        raise ValueError(
+            f"{what} is not regular: {times[row - 1]} to {times[row]} (rows {row - 1}-{row}) is a step of "
+            f"{steps[row - 1]} where the series steps by {step} ({int(irregular.sum())} such steps). A "
+            "window must span the same time everywhere: resample first, for example "
+            "df.set_index(time_column).resample(step).mean().interpolate()."
+        )
     return times, step
 
 
@@ -139,5 +148,7 @@ def _check_values(values: np.ndarray, columns: list[str], times, what: str) -> N
     row, col = (int(i) for i in np.argwhere(~finite)[0])
     kind = "NaN" if np.isnan(values[row, col]) else "inf"
     when = f" (time {times[row]})" if times is not None else ""
-    raise ValueError(f"{what} has {kind} at row {row}{when}, column {columns[col]!r} ({int((~finite).sum())} such "
-                     "values in all): fill the gaps first, for example df.interpolate(), or drop that stretch.")
+    raise ValueError(
+        f"{what} has {kind} at row {row}{when}, column {columns[col]!r} ({int((~finite).sum())} such "
+        "values in all): fill the gaps first, for example df.interpolate(), or drop that stretch."
+    )

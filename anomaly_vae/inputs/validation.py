@@ -25,24 +25,30 @@ def check_missing(X: np.ndarray, feature_names=None, what: str = "X", columns: b
     """For data whose NaN entries are missing: raise ``ValueError`` naming the first inf cell, the first row with
     no observed entry, and (with ``columns``, when fitting) the first column with none: nothing can be learnt
     about a column never seen, and a row with nothing observed has nothing to score or condition on."""
+
     def name(col):
         return feature_names[col] if feature_names is not None else f"x{col}"
 
     inf = np.isinf(X)
     if inf.any():
         row, col = np.argwhere(inf)[0]
-        raise ValueError(f"Input {what} contains inf at row {row}, column {name(col)!r} ({int(inf.sum())} in all): "
-                         "missing entries are NaN; an infinite value is neither observed nor missing.")
+        raise ValueError(
+            f"Input {what} contains inf at row {row}, column {name(col)!r} ({int(inf.sum())} in all): "
+            "missing entries are NaN; an infinite value is neither observed nor missing."
+        )
     missing = np.isnan(X)
     if columns and len(X):
         empty = np.flatnonzero(missing.all(axis=0))
         if len(empty):
-            raise ValueError(f"Input {what} column {name(empty[0])!r} has no observed value "
-                             f"({len(empty)} such column(s)): drop it.")
+            raise ValueError(
+                f"Input {what} column {name(empty[0])!r} has no observed value ({len(empty)} such column(s)): drop it."
+            )
     empty = np.flatnonzero(missing.all(axis=1)) if X.shape[1] else np.zeros(0, dtype=int)
     if len(empty):
-        raise ValueError(f"Input {what} row {empty[0]} has every entry missing ({len(empty)} such row(s)): "
-                         "there is nothing observed to condition on.")
+        raise ValueError(
+            f"Input {what} row {empty[0]} has every entry missing ({len(empty)} such row(s)): "
+            "there is nothing observed to condition on."
+        )
 
 
 def check_finite_scores(scores: np.ndarray) -> None:

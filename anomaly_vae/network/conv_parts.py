@@ -46,23 +46,34 @@ def default_filters(*sides: int) -> tuple[int, ...]:
 def describe_conv(image_shape, filters, dense_units) -> str:
     """``28 x 28 x 1 images with filters (32, 64) and dense_units 128``, for messages about a network's size."""
     what = "images" if len(image_shape) == 3 else "windows"
-    return (f"{' x '.join(map(str, image_shape))} {what} with filters {tuple(filters)} and dense_units "
-            f"{dense_units}")
+    return f"{' x '.join(map(str, image_shape))} {what} with filters {tuple(filters)} and dense_units {dense_units}"
 
 
 def _check_image_shape(image_shape) -> tuple[int, ...]:
     shape = tuple(image_shape)
     if len(shape) not in (2, 3):
-        raise ValueError(f"image_shape must be (height, width, channels), or (length, channels) for windows of a "
-                         f"series; got {image_shape!r}.")
+        raise ValueError(
+            f"image_shape must be (height, width, channels), or (length, channels) for windows of a "
+            f"series; got {image_shape!r}."
+        )
     return tuple(check_positive_int("image_shape", s) for s in shape)
 
 
 class _ConvPart(keras.layers.Layer):
     """Shared arguments of the convolutional parts, checked with messages that name the argument."""
 
-    def __init__(self, image_shape, latent_dim, filters: Sequence[int] | None = None, dense_units: int = 128,
-                 kernel_size: int = 3, activation: str = "relu", seed=None, seed_start: int = 0, **kwargs):
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        filters: Sequence[int] | None = None,
+        dense_units: int = 128,
+        kernel_size: int = 3,
+        activation: str = "relu",
+        seed=None,
+        seed_start: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_shape = _check_image_shape(image_shape)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -75,9 +86,11 @@ class _ConvPart(keras.layers.Layer):
         what = "images" if len(self.image_shape) == 3 else "windows"
         check_conv_stages(self.image_shape, self.filters, what)
         check_widths(filters=self.filters, dense_units=self.dense_units, latent_dim=self.latent_dim)
-        check_network_size(conv_size(self.image_shape, self.filters, self.dense_units, self.latent_dim,
-                                     self.kernel_size), 1, describe_conv(self.image_shape, self.filters,
-                                                                         self.dense_units))
+        check_network_size(
+            conv_size(self.image_shape, self.filters, self.dense_units, self.latent_dim, self.kernel_size),
+            1,
+            describe_conv(self.image_shape, self.filters, self.dense_units),
+        )
         self.activation = activation
         self.seed = seed
         self.seed_start = int(seed_start)
@@ -108,22 +121,39 @@ class _ConvPart(keras.layers.Layer):
     def _conv(self, filters, activation, name, strides=1):
         conv = keras.layers.Conv2D if self.rank == 2 else keras.layers.Conv1D
         return conv(
-            filters, self.kernel_size, strides=strides, padding="same", activation=activation, name=name,
-            kernel_initializer=initializers.ConvGlorotUniform(self._seeds()), bias_initializer=initializers.Zeros(),
+            filters,
+            self.kernel_size,
+            strides=strides,
+            padding="same",
+            activation=activation,
+            name=name,
+            kernel_initializer=initializers.ConvGlorotUniform(self._seeds()),
+            bias_initializer=initializers.Zeros(),
             dtype=self.dtype_policy,
         )
 
     def _dense(self, units, activation, name):
         return keras.layers.Dense(
-            units, activation=activation, name=name, kernel_initializer=initializers.GlorotUniform(self._seeds()),
-            bias_initializer=initializers.Zeros(), dtype=self.dtype_policy,
+            units,
+            activation=activation,
+            name=name,
+            kernel_initializer=initializers.GlorotUniform(self._seeds()),
+            bias_initializer=initializers.Zeros(),
+            dtype=self.dtype_policy,
         )
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(image_shape=list(self.image_shape), latent_dim=self.latent_dim, filters=list(self.filters),
-                      dense_units=self.dense_units, kernel_size=self.kernel_size, activation=self.activation,
-                      seed=self.seed, seed_start=self.seed_start)
+        config.update(
+            image_shape=list(self.image_shape),
+            latent_dim=self.latent_dim,
+            filters=list(self.filters),
+            dense_units=self.dense_units,
+            kernel_size=self.kernel_size,
+            activation=self.activation,
+            seed=self.seed,
+            seed_start=self.seed_start,
+        )
         return config
 
 

@@ -58,8 +58,9 @@ def with_observed_mask(x):
 class _DensePart(keras.layers.Layer):
     """Shared arguments of the dense parts, checked with messages that name the argument."""
 
-    def __init__(self, n_features, latent_dim, hidden_units, activation="relu", n_members=1,
-                 seed=None, seed_start=0, **kwargs):
+    def __init__(
+        self, n_features, latent_dim, hidden_units, activation="relu", n_members=1, seed=None, seed_start=0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.n_features = check_positive_int("n_features", n_features)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -85,8 +86,15 @@ class _DensePart(keras.layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(n_features=self.n_features, latent_dim=self.latent_dim, hidden_units=list(self.hidden_units),
-                      activation=self.activation, n_members=self.n_members, seed=self.seed, seed_start=self.seed_start)
+        config.update(
+            n_features=self.n_features,
+            latent_dim=self.latent_dim,
+            hidden_units=list(self.hidden_units),
+            activation=self.activation,
+            n_members=self.n_members,
+            seed=self.seed,
+            seed_start=self.seed_start,
+        )
         return config
 
 
@@ -111,8 +119,9 @@ class DenseEncoder(_DensePart):
         from a zero.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_units: Sequence[int] = (64, 32), mask_input: bool = False,
-                 **kwargs):
+    def __init__(
+        self, n_features, latent_dim, hidden_units: Sequence[int] = (64, 32), mask_input: bool = False, **kwargs
+    ):
         super().__init__(n_features, latent_dim, hidden_units, **kwargs)
         self.mask_input = bool(mask_input)
         self.hidden = [self._layer(h, self.activation, f"encoder_{i}") for i, h in enumerate(self.hidden_units)]

@@ -226,8 +226,10 @@ class WithCategoricalGroups(Likelihood):
         logits = params["x_mean"]
         gumbel = -ops.log(-ops.log(keras.random.uniform(ops.shape(logits), 1e-7, 1.0, dtype=logits.dtype, seed=seed)))
         noisy = logits + gumbel
-        parts = [ops.one_hot(ops.argmax(ops.take(noisy, g, axis=-1), axis=-1), len(g), dtype=logits.dtype)
-                 for g in self.groups]
+        parts = [
+            ops.one_hot(ops.argmax(ops.take(noisy, g, axis=-1), axis=-1), len(g), dtype=logits.dtype)
+            for g in self.groups
+        ]
         onehot = ops.matmul(ops.concatenate(parts, axis=-1), ops.convert_to_tensor(self.placement))
         return ops.where(ops.convert_to_tensor(self.mask), onehot, self.base.sample(params, seed))
 

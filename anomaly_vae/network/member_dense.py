@@ -40,7 +40,9 @@ class MemberDense(keras.layers.Layer):
         self.kernel = self.add_weight(
             shape=(self.n_members, in_features, self.units), initializer=self.kernel_initializer, name="kernel"
         )
-        self.bias = self.add_weight(shape=(self.n_members, 1, self.units), initializer=self.bias_initializer, name="bias")
+        self.bias = self.add_weight(
+            shape=(self.n_members, 1, self.units), initializer=self.bias_initializer, name="bias"
+        )
         self.built = True
 
     def call(self, inputs):

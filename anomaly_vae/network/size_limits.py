@@ -35,8 +35,9 @@ def _dense_params(widths: Sequence[int]) -> int:
     return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
 
 
-def dense_size(n_features: int, hidden_units: Sequence[int], latent_dim: int, n_members: int = 1,
-               heads: int = 2) -> NetworkSize:
+def dense_size(
+    n_features: int, hidden_units: Sequence[int], latent_dim: int, n_members: int = 1, heads: int = 2
+) -> NetworkSize:
     """A dense VAE: ``n_features`` -> ``hidden_units`` -> 2 x ``latent_dim`` -> reversed -> ``heads`` x
     ``n_features``, ``n_members`` times."""
     hidden = [int(u) for u in hidden_units]
@@ -46,8 +47,14 @@ def dense_size(n_features: int, hidden_units: Sequence[int], latent_dim: int, n_
     return NetworkSize(n_members * (encoder + decoder), n_members * activations)
 
 
-def conv_size(image_shape: Sequence[int], filters: Sequence[int], dense_units: int, latent_dim: int,
-              kernel_size: int = 3, heads: int = 2) -> NetworkSize:
+def conv_size(
+    image_shape: Sequence[int],
+    filters: Sequence[int],
+    dense_units: int,
+    latent_dim: int,
+    kernel_size: int = 3,
+    heads: int = 2,
+) -> NetworkSize:
     """A convolutional VAE (:mod:`anomaly_vae.network.conv_parts`): stride-2 stages down, a dense bottleneck, upsampling
     stages back, one convolution per likelihood head."""
     *sides, channels = (int(s) for s in image_shape)
@@ -73,8 +80,10 @@ def check_conv_stages(image_shape: Sequence[int], filters: Sequence[int], what: 
     most = max(1, int(math.floor(math.log2(max(min(sides), 1)))))
     if len(filters) > most:
         shape = " x ".join(map(str, sides))
-        raise ValueError(f"filters has {len(filters)} convolution stages, but {shape} {what} allow at most {most} "
-                         f"(each stage halves the sides; 2 ** stages may not exceed the smaller side {min(sides)}).")
+        raise ValueError(
+            f"filters has {len(filters)} convolution stages, but {shape} {what} allow at most {most} "
+            f"(each stage halves the sides; 2 ** stages may not exceed the smaller side {min(sides)})."
+        )
 
 
 def check_widths(**widths) -> None:
@@ -89,11 +98,15 @@ def check_network_size(size: NetworkSize, batch_size: int, described: str) -> No
     """Refuse a network over :data:`MAX_PARAMETERS` weights, or a training batch over
     :data:`MAX_TRAINING_BYTES` of activations; ``described`` names the data and the settings in the message."""
     if size.parameters > MAX_PARAMETERS:
-        raise ValueError(f"The network for {described} would have {size.parameters:,} weights, more than the "
-                         f"{MAX_PARAMETERS:,} allowed; use smaller inputs or fewer units/filters.")
+        raise ValueError(
+            f"The network for {described} would have {size.parameters:,} weights, more than the "
+            f"{MAX_PARAMETERS:,} allowed; use smaller inputs or fewer units/filters."
+        )
     batch_bytes = 2 * 4 * size.activations * batch_size
     if batch_bytes > MAX_TRAINING_BYTES:
-        raise ValueError(f"A training batch of {batch_size} for {described} would need about "
-                         f"{batch_bytes / 2**30:.1f} GiB of activations, more than the "
-                         f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB allowed; use a smaller batch_size, smaller inputs or "
-                         f"fewer filters.")
+        raise ValueError(
+            f"A training batch of {batch_size} for {described} would need about "
+            f"{batch_bytes / 2**30:.1f} GiB of activations, more than the "
+            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB allowed; use a smaller batch_size, smaller inputs or "
+            f"fewer filters."
+        )

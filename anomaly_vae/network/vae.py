@@ -32,8 +32,10 @@ DECODERS = {cls.__name__: cls for cls in (DenseDecoder, ConvDecoder)}
 """The part classes a saved ``VAE`` may name: its config is checked against these exact types before
 anything is built from it (a model file never picks an arbitrary Keras layer)."""
 
-PART_ATTRIBUTES = {"encoder": ("event_shape", "latent_dim", "n_members"),
-                   "decoder": ("event_shape", "latent_dim", "heads")}
+PART_ATTRIBUTES = {
+    "encoder": ("event_shape", "latent_dim", "n_members"),
+    "decoder": ("event_shape", "latent_dim", "heads"),
+}
 """What the ``VAE`` reads of a part besides its ``call``: any Keras layer with these works in a live model
 (saved, it loads only if its class is one of the above)."""
 
@@ -134,26 +136,46 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
             n_features = check_positive_int("n_features", n_features)
             hidden_units = tuple(check_positive_int("hidden_units", h) for h in hidden_units)
             check_positive_int("n_members", n_members)
-            common = dict(latent_dim=self.latent_dim, activation=activation, n_members=n_members, seed=seed,
-                          dtype=self.dtype_policy)
+            common = dict(
+                latent_dim=self.latent_dim,
+                activation=activation,
+                n_members=n_members,
+                seed=seed,
+                dtype=self.dtype_policy,
+            )
             encoder = DenseEncoder(n_features, hidden_units=hidden_units, mask_input=missing, name="encoder", **common)
-            decoder = DenseDecoder(n_features, hidden_units=hidden_units[::-1], heads=heads, name="decoder",
-                                   seed_start=encoder.seeds_used, **common)
-            self._tabular: dict | None = dict(n_features=n_features, hidden_units=list(hidden_units), activation=activation,
-                                 n_members=int(n_members))
+            decoder = DenseDecoder(
+                n_features,
+                hidden_units=hidden_units[::-1],
+                heads=heads,
+                name="decoder",
+                seed_start=encoder.seeds_used,
+                **common,
+            )
+            self._tabular: dict | None = dict(
+                n_features=n_features, hidden_units=list(hidden_units), activation=activation, n_members=int(n_members)
+            )
         elif missing:
-            raise ValueError("missing=True needs the tabular parts (n_features): only tables marginalise missing entries.")
+            raise ValueError(
+                "missing=True needs the tabular parts (n_features): only tables marginalise missing entries."
+            )
         else:
             encoder, decoder = _part(encoder, ENCODERS, "encoder"), _part(decoder, DECODERS, "decoder")
             if tuple(decoder.heads) != tuple(heads):
-                raise ValueError(f"decoder heads {tuple(decoder.heads)} differ from what likelihood {likelihood!r} "
-                                 f"needs: {tuple(heads)}.")
+                raise ValueError(
+                    f"decoder heads {tuple(decoder.heads)} differ from what likelihood {likelihood!r} "
+                    f"needs: {tuple(heads)}."
+                )
             if encoder.latent_dim != self.latent_dim or decoder.latent_dim != self.latent_dim:
-                raise ValueError(f"encoder and decoder latent_dim ({encoder.latent_dim}, {decoder.latent_dim}) "
-                                 f"must equal latent_dim={self.latent_dim}.")
+                raise ValueError(
+                    f"encoder and decoder latent_dim ({encoder.latent_dim}, {decoder.latent_dim}) "
+                    f"must equal latent_dim={self.latent_dim}."
+                )
             if tuple(encoder.event_shape) != tuple(decoder.event_shape):
-                raise ValueError(f"encoder takes examples of shape {tuple(encoder.event_shape)} but the decoder "
-                                 f"makes {tuple(decoder.event_shape)}.")
+                raise ValueError(
+                    f"encoder takes examples of shape {tuple(encoder.event_shape)} but the decoder "
+                    f"makes {tuple(decoder.event_shape)}."
+                )
             self._tabular = None
         self.encoder, self.decoder = encoder, decoder
         self.event_shape = tuple(encoder.event_shape)
@@ -161,7 +183,9 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
         self.n_features = self.event_shape[0] if len(self.event_shape) == 1 else None
         self.hidden_units = tuple(hidden_units) if self._tabular else ()
         self.activation = activation
-        self.categorical_groups = likelihoods.check_groups(categorical_groups, self.n_features or 0) if categorical_groups else ()
+        self.categorical_groups = (
+            likelihoods.check_groups(categorical_groups, self.n_features or 0) if categorical_groups else ()
+        )
         if self.categorical_groups and self.n_features is None:
             raise ValueError("categorical_groups apply to tables (examples of one axis) only.")
         self.missing = bool(missing)
@@ -175,7 +199,9 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
         if input_shape is not None:
             got = tuple(input_shape)[1:]
             if len(got) != len(self.event_shape) or any(g not in (None, w) for g, w in zip(got, self.event_shape)):
-                raise ValueError(f"VAE expects examples of shape {self.event_shape}, got input shape {tuple(input_shape)}.")
+                raise ValueError(
+                    f"VAE expects examples of shape {self.event_shape}, got input shape {tuple(input_shape)}."
+                )
         if not self.encoder.built:  # (a deserialized part arrives built from its own build config)
             self.encoder.build((None, *self.event_shape))
         if not self.decoder.built:
@@ -258,8 +284,10 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
         if self._tabular is not None:
             config.update(self._tabular)
         else:
-            config.update(encoder=keras.saving.serialize_keras_object(self.encoder),
-                          decoder=keras.saving.serialize_keras_object(self.decoder))
+            config.update(
+                encoder=keras.saving.serialize_keras_object(self.encoder),
+                decoder=keras.saving.serialize_keras_object(self.decoder),
+            )
         return config
 
     @classmethod
@@ -271,8 +299,12 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
         return cls(**config)
 
 
-FORMER_PART_MODULES = {"DenseEncoder": "anomaly_vae.dense_parts", "DenseDecoder": "anomaly_vae.dense_parts",
-                       "ConvEncoder": "anomaly_vae.conv_parts", "ConvDecoder": "anomaly_vae.conv_parts"}
+FORMER_PART_MODULES = {
+    "DenseEncoder": "anomaly_vae.dense_parts",
+    "DenseDecoder": "anomaly_vae.dense_parts",
+    "ConvEncoder": "anomaly_vae.conv_parts",
+    "ConvDecoder": "anomaly_vae.conv_parts",
+}
 """Where each part's class lived before the library was split into folders (5eefd4c and earlier): the module a
 ``.keras`` file saved then names, accepted beside today's."""
 
@@ -286,11 +318,15 @@ def _part(part, allowed: dict, what: str):
         registered = part.get("registered_name")
         modules = (None, allowed[name].__module__, FORMER_PART_MODULES.get(str(name))) if name in allowed else ()
         if name not in allowed or registered not in (None, f"anomaly_vae>{name}") or module not in modules:
-            raise ValueError(f"A VAE {what} must be one of {sorted(allowed)}; the model names {name!r} "
-                             f"({registered!r}), which anomaly-vae never writes.")
+            raise ValueError(
+                f"A VAE {what} must be one of {sorted(allowed)}; the model names {name!r} "
+                f"({registered!r}), which anomaly-vae never writes."
+            )
         part = keras.saving.deserialize_keras_object(part)
     missing = [a for a in PART_ATTRIBUTES[what] if not hasattr(part, a)]
     if not isinstance(part, keras.layers.Layer) or missing:
-        raise ValueError(f"A VAE {what} must be a Keras layer with {list(PART_ATTRIBUTES[what])}, like "
-                         f"{sorted(allowed)}; got {type(part).__name__} (missing {missing}).")
+        raise ValueError(
+            f"A VAE {what} must be a Keras layer with {list(PART_ATTRIBUTES[what])}, like "
+            f"{sorted(allowed)}; got {type(part).__name__} (missing {missing})."
+        )
     return part

@@ -66,8 +66,13 @@ def numbers(**extra) -> dict:
 
 def strict_object(properties: dict, **extra) -> dict:
     """A JSON Schema object with exactly ``properties``, all required, nothing else."""
-    return {"type": "object", "properties": properties, "required": sorted(properties),
-            "additionalProperties": False, **extra}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+        **extra,
+    }
 
 
 def read_document(path: str | os.PathLike, schema: dict, what: str) -> dict:

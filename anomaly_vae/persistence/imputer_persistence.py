@@ -22,16 +22,21 @@ def imputer_document_schema() -> dict:
     from anomaly_vae.detectors.imputer import VAEImputer
     from anomaly_vae.persistence.documents import numbers, strict_object, strings
 
-    return strict_object({
-        "format": {"const": IMPUTER_FORMAT},
-        "class": {"const": "VAEImputer"},
-        "anomaly_vae_version": {"type": "string"},
-        "params": {"type": "object", "properties": {name: {} for name in VAEImputer().get_params()},
-                   "additionalProperties": False},
-        "n_features_in_": {"type": "integer", "minimum": 1},
-        "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
-        "draws_": {"type": "array", "minItems": 1, "items": numbers(minItems=1)},
-    })
+    return strict_object(
+        {
+            "format": {"const": IMPUTER_FORMAT},
+            "class": {"const": "VAEImputer"},
+            "anomaly_vae_version": {"type": "string"},
+            "params": {
+                "type": "object",
+                "properties": {name: {} for name in VAEImputer().get_params()},
+                "additionalProperties": False,
+            },
+            "n_features_in_": {"type": "integer", "minimum": 1},
+            "feature_names_in_": {"anyOf": [{"type": "null"}, strings()]},
+            "draws_": {"type": "array", "minItems": 1, "items": numbers(minItems=1)},
+        }
+    )
 
 
 def save_imputer(imputer, folder: str | os.PathLike, replace: bool = True) -> Path:
@@ -55,10 +60,15 @@ def save_imputer(imputer, folder: str | os.PathLike, replace: bool = True) -> Pa
     if isinstance(params["hidden_units"], tuple):
         params["hidden_units"] = list(params["hidden_units"])
     names = getattr(imputer, "feature_names_in_", None)
-    state = {"format": IMPUTER_FORMAT, "class": "VAEImputer", "anomaly_vae_version": anomaly_vae.__version__,
-             "params": params, "n_features_in_": int(imputer.n_features_in_),
-             "feature_names_in_": None if names is None else [str(c) for c in names],
-             "draws_": imputer.draws_.tolist()}
+    state = {
+        "format": IMPUTER_FORMAT,
+        "class": "VAEImputer",
+        "anomaly_vae_version": anomaly_vae.__version__,
+        "params": params,
+        "n_features_in_": int(imputer.n_features_in_),
+        "feature_names_in_": None if names is None else [str(c) for c in names],
+        "draws_": imputer.draws_.tolist(),
+    }
 
     def write(tmp: Path) -> None:
         save_detector(imputer.detector_, tmp / "detector")
@@ -94,22 +104,29 @@ def load_imputer(folder: str | os.PathLike):
     detector = load_detector(folder / "detector")
     names = state["feature_names_in_"]
     if detector.missing != "marginalise" or detector.n_features_in_ != state["n_features_in_"]:
-        raise ValueError(f"{str(folder / 'detector')!r} is not this imputer's VAE (it must marginalise missing "
-                         f"entries and take {state['n_features_in_']} columns).")
+        raise ValueError(
+            f"{str(folder / 'detector')!r} is not this imputer's VAE (it must marginalise missing "
+            f"entries and take {state['n_features_in_']} columns)."
+        )
     if names is not None and len(names) != state["n_features_in_"]:
-        raise ValueError(f"{str(path)!r}: field feature_names_in_: {len(names)} names for "
-                         f"{state['n_features_in_']} features.")
+        raise ValueError(
+            f"{str(path)!r}: field feature_names_in_: {len(names)} names for {state['n_features_in_']} features."
+        )
     fitted_on = getattr(detector, "feature_names_in_", None)  # None in folders written before it kept them
     if fitted_on is not None and (names is None or list(names) != list(fitted_on)):
-        raise ValueError(f"{str(path)!r}: field feature_names_in_: {names} are not the columns its VAE was fitted on, "
-                         f"in order ({None if fitted_on is None else list(fitted_on)}).")
+        raise ValueError(
+            f"{str(path)!r}: field feature_names_in_: {names} are not the columns its VAE was fitted on, "
+            f"in order ({None if fitted_on is None else list(fitted_on)})."
+        )
     try:
         draws = np.asarray(state["draws_"], dtype=np.float64)
     except ValueError:
         raise ValueError(f"{str(path)!r}: field draws_: rows of unequal length.") from None
     if draws.shape != (imputer.n_draws, detector.vae_.latent_dim) or not np.isfinite(draws).all():
-        raise ValueError(f"{str(path)!r}: field draws_: needs {imputer.n_draws} finite rows of "
-                         f"{detector.vae_.latent_dim} (the latent size); got shape {draws.shape}.")
+        raise ValueError(
+            f"{str(path)!r}: field draws_: needs {imputer.n_draws} finite rows of "
+            f"{detector.vae_.latent_dim} (the latent size); got shape {draws.shape}."
+        )
     imputer.detector_, imputer.draws_, imputer.n_features_in_ = detector, draws, state["n_features_in_"]
     if names is not None:
         imputer.feature_names_in_ = np.asarray(names, dtype=object)

@@ -101,9 +101,7 @@ def load_vae(path: str | os.PathLike):
     except Exception as err:  # zip, HDF5 and JSON errors from a foreign or corrupt file
         raise ValueError(f"{str(path)!r} is not a readable .keras model file: {err}") from err
     if not isinstance(model, VAE):
-        raise ValueError(
-            f"{str(path)!r} holds a {type(model).__name__}, not an anomaly_vae VAE."
-        )
+        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not an anomaly_vae VAE.")
     return model
 
 
@@ -143,8 +141,11 @@ GENERATION_FIELDS = ("latent_mixture_", "column_support_")
 """``detector.json`` fields of format 8 that formats 6 and 7 lack (a detector loaded from those samples from the
 prior only, unrounded)."""
 
-DETECTOR_CLASSES = {"VAEAnomalyDetector": "anomaly_vae.detectors.table_detector", "VAEImageDetector": "anomaly_vae.detectors.image_detector",
-                    "VAESeriesDetector": "anomaly_vae.detectors.series_detector"}
+DETECTOR_CLASSES = {
+    "VAEAnomalyDetector": "anomaly_vae.detectors.table_detector",
+    "VAEImageDetector": "anomaly_vae.detectors.image_detector",
+    "VAESeriesDetector": "anomaly_vae.detectors.series_detector",
+}
 """The detector classes a ``detector.json`` may name (its ``class`` field), and where they live."""
 
 
@@ -161,7 +162,9 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
     from anomaly_vae.persistence.documents import numbers, strict_object, strings
 
     params: dict[str, dict] = {name: {} for name in _detector_class(class_name)().get_params()}
-    tail = strict_object({f: {"type": "integer" if f.startswith("n_") else "number"} for f in TailFit.__dataclass_fields__})
+    tail = strict_object(
+        {f: {"type": "integer" if f.startswith("n_") else "number"} for f in TailFit.__dataclass_fields__}
+    )
     common = {
         "format": {"enum": list(READABLE_FORMATS)},
         "class": {"const": class_name},
@@ -175,8 +178,13 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
         "threshold_rule_": {"enum": list(THRESHOLD_RULES)},
         "target_fpr_": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "tail_": {"anyOf": [{"type": "null"}, tail]},
-        "latent_mixture_": strict_object({"weights": numbers(minItems=1), "means": {"type": "array", "items": numbers()},
-                                          "covariances": {"type": "array", "items": {"type": "array", "items": numbers()}}}),
+        "latent_mixture_": strict_object(
+            {
+                "weights": numbers(minItems=1),
+                "means": {"type": "array", "items": numbers()},
+                "covariances": {"type": "array", "items": {"type": "array", "items": numbers()}},
+            }
+        ),
     }
     columns = {
         "n_features_in_": {"type": "integer", "minimum": 1},
@@ -201,8 +209,9 @@ def column_support_schema() -> dict:
     from anomaly_vae.persistence.documents import strict_object
 
     ends = {"type": "array", "items": {"type": ["number", "null"]}}
-    return strict_object({"decimals": {"type": "array", "items": {"type": ["integer", "null"], "minimum": 0}},
-                          "low": ends, "high": ends})
+    return strict_object(
+        {"decimals": {"type": "array", "items": {"type": ["integer", "null"], "minimum": 0}}, "low": ends, "high": ends}
+    )
 
 
 def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> Path:
@@ -286,8 +295,11 @@ def load_detector(folder: str | os.PathLike):
     meta_path = folder / "detector.json"
     if not meta_path.is_file():
         raise ValueError(f"{str(folder)!r} is not a saved anomaly-vae detector (no detector.json).")
-    head = {"type": "object", "required": ["format", "class"],
-            "properties": {"format": {"enum": list(READABLE_FORMATS)}, "class": {"enum": sorted(DETECTOR_CLASSES)}}}
+    head = {
+        "type": "object",
+        "required": ["format", "class"],
+        "properties": {"format": {"enum": list(READABLE_FORMATS)}, "class": {"enum": sorted(DETECTOR_CLASSES)}},
+    }
     class_name = read_document(meta_path, head, "detector")["class"]
     state = read_document(meta_path, detector_document_schema(class_name), "detector")
     detector = _detector_class(class_name)(**state["params"])
@@ -299,17 +311,26 @@ def load_detector(folder: str | os.PathLike):
         if getattr(detector, key, None) is not None:
             setattr(detector, key, tuple(getattr(detector, key)))
     if state["format"] == 6:  # calibrated on the validation scores, by the quantile rule
-        state = {"calibration_scores_": state["validation_scores_"], "threshold_rule_": "quantile",
-                 "target_fpr_": detector.target_fpr, "tail_": None, **state}
+        state = {
+            "calibration_scores_": state["validation_scores_"],
+            "threshold_rule_": "quantile",
+            "target_fpr_": detector.target_fpr,
+            "tail_": None,
+            **state,
+        }
     required = CALIBRATION_FIELDS + (GENERATION_FIELDS if state["format"] >= 8 else ())
-    missing = [f for f in required if f not in state and not (f == "column_support_" and class_name != "VAEAnomalyDetector")]
+    missing = [
+        f for f in required if f not in state and not (f == "column_support_" and class_name != "VAEAnomalyDetector")
+    ]
     if missing:
         raise ValueError(f"{str(meta_path)!r}: field {missing[0]} is missing.")
     if state["threshold_"] is not None:
         check_finite_numbers([state["threshold_"]], meta_path, "threshold_")
     elif state["threshold_rule_"] != "conformal" or state["format"] == 6:  # only a conformal threshold is infinite
-        raise ValueError(f"{str(meta_path)!r}: field threshold_: null (infinite) is only written for the conformal "
-                         f"rule, not {state['threshold_rule_']!r}.")
+        raise ValueError(
+            f"{str(meta_path)!r}: field threshold_: null (infinite) is only written for the conformal "
+            f"rule, not {state['threshold_rule_']!r}."
+        )
     check_finite_numbers(state["validation_scores_"], meta_path, "validation_scores_")
     check_finite_numbers(state["calibration_scores_"], meta_path, "calibration_scores_")
     _check_meaning(state, meta_path)
@@ -317,14 +338,18 @@ def load_detector(folder: str | os.PathLike):
     if tail is not None:
         check_finite_numbers(list(tail.values()), meta_path, "tail_")
         if not (tail["scale"] > 0 and 0 < tail["n_excesses"] <= tail["n_calibration"]):
-            raise ValueError(f"{str(meta_path)!r}: field tail_: scale must be positive and 0 < n_excesses <= "
-                             f"n_calibration; got {tail}.")
+            raise ValueError(
+                f"{str(meta_path)!r}: field tail_: scale must be positive and 0 < n_excesses <= "
+                f"n_calibration; got {tail}."
+            )
     vae_path = folder / "vae.keras"
     if class_name != "VAEImageDetector":
         names = state["feature_names_in_"]
         if names is not None and len(names) != state["n_features_in_"]:
-            raise ValueError(f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
-                             f"{state['n_features_in_']} features.")
+            raise ValueError(
+                f"{str(meta_path)!r}: field feature_names_in_: {len(names)} names for "
+                f"{state['n_features_in_']} features."
+            )
         detector.scaler_ = trusted_skops.load(folder / "scaler.skops", state["scaler_types"])
         event_shape: tuple[int, ...] = (int(state["n_features_in_"]),)
         detector.n_features_in_ = event_shape[0]
@@ -341,8 +366,10 @@ def load_detector(folder: str | os.PathLike):
         detector.n_features_in_ = int(np.prod(event_shape))
     detector.vae_ = load_vae(vae_path)
     if tuple(detector.vae_.event_shape) != event_shape:
-        raise ValueError(f"{str(vae_path)!r} takes examples of shape {tuple(detector.vae_.event_shape)} but "
-                         f"{str(meta_path)!r} says {event_shape}.")
+        raise ValueError(
+            f"{str(vae_path)!r} takes examples of shape {tuple(detector.vae_.event_shape)} but "
+            f"{str(meta_path)!r} says {event_shape}."
+        )
     check_finite_weights(detector.vae_, vae_path)
     detector.threshold_ = float("inf") if state["threshold_"] is None else float(state["threshold_"])
     detector.offset_ = -detector.threshold_
@@ -354,13 +381,17 @@ def load_detector(folder: str | os.PathLike):
     detector.validation_scores_ = np.asarray(state["validation_scores_"], dtype=np.float64)
     detector.calibration_scores_ = np.asarray(state["calibration_scores_"], dtype=np.float64)
     mixture, where = state.get("latent_mixture_"), f"{str(meta_path)!r}: field"
-    detector.latent_mixture_ = (None if mixture is None else
-                                LatentMixture.from_dict(mixture, detector.vae_.latent_dim, f"{where} latent_mixture_"))
+    detector.latent_mixture_ = (
+        None
+        if mixture is None
+        else LatentMixture.from_dict(mixture, detector.vae_.latent_dim, f"{where} latent_mixture_")
+    )
     if class_name == "VAEAnomalyDetector":
         support = state.get("column_support_")
         n_scaled = len(detector._scaled_columns(detector.n_features_in_))
-        detector.column_support_ = (None if support is None else
-                                    ColumnSupport.from_dict(support, n_scaled, f"{where} column_support_"))
+        detector.column_support_ = (
+            None if support is None else ColumnSupport.from_dict(support, n_scaled, f"{where} column_support_")
+        )
     detector._scorers = {}
     return detector
 
@@ -371,8 +402,10 @@ def _check_meaning(state: dict, path) -> None:
     where = f"{str(path)!r}: field"
     calibration, threshold = state["calibration_scores_"], state["threshold_"]
     if threshold is not None and calibration and threshold < min(calibration):
-        raise ValueError(f"{where} threshold_: {threshold!r} is below every calibration score (the lowest is "
-                         f"{min(calibration)!r}), so every normal row would be flagged; no fit writes that.")
+        raise ValueError(
+            f"{where} threshold_: {threshold!r} is below every calibration score (the lowest is "
+            f"{min(calibration)!r}), so every normal row would be flagged; no fit writes that."
+        )
 
 
 def check_finite_weights(vae, path) -> None:

@@ -18,8 +18,20 @@ from pathlib import Path
 
 from anomaly_vae.persistence.documents import parse_json
 
-_NUMPY_SCALARS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
-                  "uint8", "uint16", "uint32", "uint64", "bool_")
+_NUMPY_SCALARS = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool_",
+)
 
 ALLOWED_TYPES: frozenset[str] = frozenset(
     [
@@ -108,12 +120,16 @@ def load(path: str | os.PathLike, expected: list[str]):
     if refused:
         raise ValueError(f"Refusing to load {str(path)!r}: it holds types that anomaly-vae never writes: {refused}.")
     if sorted(set(expected)) != types:
-        raise ValueError(f"Refusing to load {str(path)!r}: its types {types} differ from those recorded when it "
-                         f"was saved {sorted(set(expected))}.")
+        raise ValueError(
+            f"Refusing to load {str(path)!r}: its types {types} differ from those recorded when it "
+            f"was saved {sorted(set(expected))}."
+        )
     untrusted = sio.get_untrusted_types(file=path)
     allowed_names = {t.split(":", 1)[1] for t in types}
     if not set(untrusted) <= allowed_names:  # skops names a type our walk did not see: refuse
-        raise ValueError(f"Refusing to load {str(path)!r}: skops reports unexpected types {sorted(set(untrusted) - allowed_names)}.")
+        raise ValueError(
+            f"Refusing to load {str(path)!r}: skops reports unexpected types {sorted(set(untrusted) - allowed_names)}."
+        )
     try:
         return sio.load(path, trusted=untrusted)
     except Exception as err:  # a damaged array or attribute inside an otherwise allowed file

@@ -26,8 +26,13 @@ def _thin(n: int) -> slice:
     return slice(None, None, max(1, -(-n // MAX_INTERACTIVE_POINTS)))
 
 
-def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
-                    labels: np.ndarray | None = None, title: str = "Anomaly scores") -> str:
+def score_histogram(
+    scores: np.ndarray,
+    threshold: float,
+    reference: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    title: str = "Anomaly scores",
+) -> str:
     """The PNG score histogram's data, interactive: overlaid histograms (normal and anomaly, or scored and the
     calibration split), the threshold as a line; the initial view spans the normal scores as the PNG does."""
     import plotly.graph_objects as go
@@ -49,7 +54,11 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
     low, high = float(everything.min()), float(everything.max())
     size = max((hi - lo) / 72, (high - low) / MAX_BINS)
     fig = go.Figure()
-    style = {"opacity": 0.6, "histnorm": "probability density", "xbins": {"start": low, "end": high + size, "size": size}}
+    style = {
+        "opacity": 0.6,
+        "histnorm": "probability density",
+        "xbins": {"start": low, "end": high + size, "size": size},
+    }
     if labels is not None:
         for value, name in [(0, "normal"), (1, "anomaly")]:
             fig.add_trace(go.Histogram(x=subset(scores[labels == value]), name=name, **style))
@@ -60,13 +69,24 @@ def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray 
     if np.isfinite(threshold):
         fig.add_vline(x=threshold, line_dash="dash", line_color="red", annotation_text=f"threshold {threshold:.4g}")
     fig.update_xaxes(range=[lo, hi])
-    fig.update_layout(barmode="overlay", title=title + " (drag to zoom, double-click to see every score)",
-                      xaxis_title="anomaly score (higher = more anomalous)", yaxis_title="density")
+    fig.update_layout(
+        barmode="overlay",
+        title=title + " (drag to zoom, double-click to see every score)",
+        xaxis_title="anomaly score (higher = more anomalous)",
+        yaxis_title="density",
+    )
     return _html(fig)
 
 
-def series_scores(values: np.ndarray, columns, scores: np.ndarray, threshold: float, times=None, labels=None,
-                  title: str = "Series and anomaly score") -> str:
+def series_scores(
+    values: np.ndarray,
+    columns,
+    scores: np.ndarray,
+    threshold: float,
+    times=None,
+    labels=None,
+    title: str = "Series and anomaly score",
+) -> str:
     """The series (top) and its per-point score with the threshold (bottom) on one zoomable time axis, flagged
     points marked red and labelled points grey on the score."""
     import plotly.graph_objects as go
@@ -77,20 +97,41 @@ def series_scores(values: np.ndarray, columns, scores: np.ndarray, threshold: fl
     keep = _thin(len(scores))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.04)
     for j, name in enumerate(list(columns)[:6]):
-        fig.add_trace(go.Scattergl(x=x[keep], y=values[keep, j], mode="lines", name=str(name), line={"width": 1}),
-                      row=1, col=1)
-    fig.add_trace(go.Scattergl(x=x[keep], y=scores[keep], mode="lines", name="anomaly score",
-                               line={"width": 1, "color": "black"}), row=2, col=1)
-    flagged = np.flatnonzero(scores > threshold)[: MAX_INTERACTIVE_POINTS]
-    fig.add_trace(go.Scattergl(x=x[flagged], y=scores[flagged], mode="markers", name="flagged",
-                               marker={"color": "red", "size": 4}), row=2, col=1)
+        fig.add_trace(
+            go.Scattergl(x=x[keep], y=values[keep, j], mode="lines", name=str(name), line={"width": 1}), row=1, col=1
+        )
+    fig.add_trace(
+        go.Scattergl(
+            x=x[keep], y=scores[keep], mode="lines", name="anomaly score", line={"width": 1, "color": "black"}
+        ),
+        row=2,
+        col=1,
+    )
+    flagged = np.flatnonzero(scores > threshold)[:MAX_INTERACTIVE_POINTS]
+    fig.add_trace(
+        go.Scattergl(
+            x=x[flagged], y=scores[flagged], mode="markers", name="flagged", marker={"color": "red", "size": 4}
+        ),
+        row=2,
+        col=1,
+    )
     if labels is not None:
-        marked = np.flatnonzero(np.asarray(labels) > 0)[: MAX_INTERACTIVE_POINTS]
-        fig.add_trace(go.Scattergl(x=x[marked], y=scores[marked], mode="markers", name="labelled anomaly",
-                                   marker={"color": "grey", "size": 7, "symbol": "circle-open"}), row=2, col=1)
+        marked = np.flatnonzero(np.asarray(labels) > 0)[:MAX_INTERACTIVE_POINTS]
+        fig.add_trace(
+            go.Scattergl(
+                x=x[marked],
+                y=scores[marked],
+                mode="markers",
+                name="labelled anomaly",
+                marker={"color": "grey", "size": 7, "symbol": "circle-open"},
+            ),
+            row=2,
+            col=1,
+        )
     if np.isfinite(threshold):
-        fig.add_hline(y=threshold, line_dash="dash", line_color="red", row=2, col=1,
-                      annotation_text=f"threshold {threshold:.4g}")
+        fig.add_hline(
+            y=threshold, line_dash="dash", line_color="red", row=2, col=1, annotation_text=f"threshold {threshold:.4g}"
+        )
     fig.update_yaxes(title_text="value", row=1, col=1)
     fig.update_yaxes(title_text="score", row=2, col=1)
     fig.update_layout(title=title + " (drag to zoom, double-click to reset)", height=650)

@@ -32,13 +32,15 @@ def training_curves(history: dict, kept_epoch: int | None = None) -> Figure:
     return fig
 
 
-def score_axis(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
-               labels: np.ndarray | None = None) -> tuple[float, float]:
+def score_axis(
+    scores: np.ndarray, threshold: float, reference: np.ndarray | None = None, labels: np.ndarray | None = None
+) -> tuple[float, float]:
     """The score axis of a histogram: the normal scores (the reference, else the label-0 scores, else all) from
     their 0.5th to 99.5th percentile and the threshold, with a margin; a few huge anomaly scores stay off it."""
     scores = np.asarray(scores, dtype=float)
-    normal = np.asarray(reference if reference is not None else scores[labels == 0] if labels is not None else scores,
-                        dtype=float)
+    normal = np.asarray(
+        reference if reference is not None else scores[labels == 0] if labels is not None else scores, dtype=float
+    )
     normal = normal[np.isfinite(normal)]
     lo, hi = np.percentile(normal, [0.5, 99.5]) if len(normal) else (np.min(scores), np.max(scores))
     if np.isfinite(threshold):
@@ -47,8 +49,13 @@ def score_axis(scores: np.ndarray, threshold: float, reference: np.ndarray | Non
     return float(lo - 0.05 * span), float(hi + 0.15 * span)
 
 
-def score_histogram(scores: np.ndarray, threshold: float, reference: np.ndarray | None = None,
-                    labels: np.ndarray | None = None, title: str = "Anomaly scores") -> Figure:
+def score_histogram(
+    scores: np.ndarray,
+    threshold: float,
+    reference: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    title: str = "Anomaly scores",
+) -> Figure:
     """Score histogram with the threshold line; split by label, or against a reference distribution.
 
     The axis spans the normal scores (the reference, else the label-0 scores, else all) and the threshold, so

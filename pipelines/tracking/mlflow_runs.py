@@ -23,7 +23,11 @@ def environment_params() -> dict[str, str]:
     """Backend, device and package versions, logged as run parameters."""
     from anomaly_vae.network.steps import device_description
 
-    params = {"keras_backend": keras.backend.backend(), "device": device_description(), "python": platform.python_version()}
+    params = {
+        "keras_backend": keras.backend.backend(),
+        "device": device_description(),
+        "python": platform.python_version(),
+    }
     for name in PACKAGES:
         try:
             params[f"version.{name}"] = version(name)
@@ -65,14 +69,19 @@ def register(model_uri: str, name: str, alias: str | None) -> int:
     return int(mv.version)
 
 
-def log_bundle_model(run, local_model, signature, input_example, settings,
-                     description: str | None = None) -> tuple[str | None, int | None]:
+def log_bundle_model(
+    run, local_model, signature, input_example, settings, description: str | None = None
+) -> tuple[str | None, int | None]:
     """Log the saved bundle at ``local_model`` as the run's one pyfunc model (MLflow's models from code:
     ``pipelines/pyfunc_entry.py``, nothing pickled) and register it if the settings ask, the logged model and the
     version carrying ``description``; its URI and version."""
     info = run.call(
-        mlflow.pyfunc.log_model, name="model", python_model=str(Path(__file__).parents[1] / "pyfunc_entry.py"),
-        artifacts={"bundle": str(local_model)}, signature=signature, input_example=input_example,
+        mlflow.pyfunc.log_model,
+        name="model",
+        python_model=str(Path(__file__).parents[1] / "pyfunc_entry.py"),
+        artifacts={"bundle": str(local_model)},
+        signature=signature,
+        input_example=input_example,
         pip_requirements=pip_requirements(),
     )
     model_uri = f"runs:/{run.run_id}/model" if info else None
@@ -101,7 +110,7 @@ def open_store(uri: str, attempts: int = 3) -> None:
 
     lock: contextlib.AbstractContextManager = contextlib.nullcontext()
     if uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):].split("?")[0])
+        path = Path(uri[len("sqlite:///") :].split("?")[0])
         folder = path.resolve().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -127,8 +136,9 @@ def check_sqlite_store(uri: str, path: Path) -> None:
     from urllib.request import pathname2url
 
     if path.is_dir():
-        raise TrackingError(f"tracking store {uri!r} names a folder; give a database file, such as "
-                            f"sqlite:///{path / 'mlflow.db'}.")
+        raise TrackingError(
+            f"tracking store {uri!r} names a folder; give a database file, such as sqlite:///{path / 'mlflow.db'}."
+        )
     if path.is_file() and path.stat().st_size:
         with open(path, "rb") as file:
             header = file.read(16)
@@ -212,7 +222,9 @@ def start_fit_run(settings, modality: str, previous: dict | None = None) -> tupl
     else:
         active = run.call(run_identity.start_run, "fit", modality, settings.data, settings.run_name)
     run.run_id = active.info.run_id if active else None
-    name = (previous or {}).get("run_name") or run_identity.model_folder_name(settings.run_name, settings.data, run.run_id)
+    name = (previous or {}).get("run_name") or run_identity.model_folder_name(
+        settings.run_name, settings.data, run.run_id
+    )
     return run, active, name
 
 

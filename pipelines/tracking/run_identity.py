@@ -64,8 +64,9 @@ def start_run(command: str, modality: str, data: str | None, run_name: str | Non
     """Start a run named ``run_name`` (default :func:`run_title`) with :func:`run_tags`."""
     import mlflow
 
-    return mlflow.start_run(run_name=run_name or run_title(command, modality, data),
-                            tags=run_tags(command, modality, data, **extra))
+    return mlflow.start_run(
+        run_name=run_name or run_title(command, modality, data), tags=run_tags(command, modality, data, **extra)
+    )
 
 
 UI_DEFAULT = "http://127.0.0.1:5000"

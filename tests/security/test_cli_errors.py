@@ -33,10 +33,13 @@ def test_categorical_columns_given_explicitly_are_not_second_guessed():
     assert schema.categorical == ["amount"]
 
 
-@pytest.mark.parametrize("n, make, expected", [
-    (300, lambda i: f"user-{i}", "looks like an identifier"),  # one value per row
-    (3000, lambda i: f"c{i % 600}", "more than the 500 one-hot encoding allows"),  # 600 categories, 5 rows each
-])
+@pytest.mark.parametrize(
+    "n, make, expected",
+    [
+        (300, lambda i: f"user-{i}", "looks like an identifier"),  # one value per row
+        (3000, lambda i: f"c{i % 600}", "more than the 500 one-hot encoding allows"),  # 600 categories, 5 rows each
+    ],
+)
 def test_identifier_like_and_very_high_cardinality_columns_are_refused(n, make, expected):
     frame = pd.DataFrame({"id": [make(i) for i in range(n)], "x": np.arange(n, dtype=float)})
     with pytest.raises(ValueError, match=expected) as err:
@@ -55,8 +58,9 @@ def test_type_inference_says_what_it_decided_and_why():
 def test_cli_fit_refuses_a_stray_value_and_an_identifier_before_training(tmp_path):
     data = tmp_path / "stray.csv"
     numbers_with_a_stray_value().to_csv(data, index=False)
-    out = cli("fit", data, "--output-dir", tmp_path / "out", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
-              cwd=tmp_path)
+    out = cli(
+        "fit", data, "--output-dir", tmp_path / "out", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", cwd=tmp_path
+    )
     assert_user_error(out, 2, "'amount'", "row 17")
     frame = pd.read_csv(TRAIN).assign(txn_id=lambda f: [f"t{i}" for i in range(len(f))])
     frame.to_csv(tmp_path / "ids.csv", index=False)
@@ -65,12 +69,15 @@ def test_cli_fit_refuses_a_stray_value_and_an_identifier_before_training(tmp_pat
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    ((), "Missing required setting(s): ['data']"),
-    (("--config", "missing.yaml"), "Config file not found: 'missing.yaml'"),
-    (("--config", "unknown.yaml"), "Unknown setting(s) ['learning_rat']"),
-    (("--config", "broken.yaml"), "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ((), "Missing required setting(s): ['data']"),
+        (("--config", "missing.yaml"), "Config file not found: 'missing.yaml'"),
+        (("--config", "unknown.yaml"), "Unknown setting(s) ['learning_rat']"),
+        (("--config", "broken.yaml"), "is not valid YAML"),
+    ],
+)
 def test_cli_fit_without_data_or_with_a_bad_config_is_one_line(tmp_path, args, fragment):
     (tmp_path / "unknown.yaml").write_text(f"data: {TRAIN}\nlearning_rat: 0.1\n")
     (tmp_path / "broken.yaml").write_text("data: [unclosed\n")
@@ -81,11 +88,13 @@ def test_cli_fit_without_data_or_with_a_bad_config_is_one_line(tmp_path, args, f
 def test_cli_flags_that_cannot_work_fail_before_training_naming_the_flag(tmp_path):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     (tmp_path / "a-file").write_text("x")
-    for extra, fragment in [(("--target-fpr", "0"), "--target-fpr must be a float in the range (0.0, 1.0)"),
-                            (("--target-fpr", "1.5"), "--target-fpr"),
-                            (("--threshold", "median"), "--threshold must be a str among"),
-                            (("--batch-size", "0"), "--batch-size must be"),
-                            (("--alias", "champion"), "--alias needs --register")]:
+    for extra, fragment in [
+        (("--target-fpr", "0"), "--target-fpr must be a float in the range (0.0, 1.0)"),
+        (("--target-fpr", "1.5"), "--target-fpr"),
+        (("--threshold", "median"), "--threshold must be a str among"),
+        (("--batch-size", "0"), "--batch-size must be"),
+        (("--alias", "champion"), "--alias needs --register"),
+    ]:
         out = cli("fit", TRAIN, "--output-dir", tmp_path / "out", "--tracking-uri", store, *extra, cwd=tmp_path)
         assert_user_error(out, 2, fragment)
     out = cli("fit", TRAIN, "--output-dir", tmp_path / "a-file" / "out", "--tracking-uri", store, cwd=tmp_path)
@@ -98,13 +107,15 @@ def test_cli_score_flags_that_cannot_work_fail_before_scoring(tmp_path):
     (tmp_path / "a-file").write_text("x")
     test_copy = tmp_path / "test.csv"
     test_copy.write_bytes(TEST.read_bytes())
-    cases = [((model, TEST, tmp_path / "s.csv", "--chunk-rows", "0"), "--chunk-rows must be a positive"),
-             ((model, TEST, tmp_path / "a-file" / "s.csv"), "is a file, not a folder"),
-             ((model, TEST, tmp_path), "is a folder"),
-             ((model, test_copy, test_copy), "is the input DATA"),
-             ((model, TEST, tmp_path / "s.csv", "--fdr", "1"), "--fdr must be between 0 and 1"),
-             ((model, TEST, tmp_path / "s.csv", "--recalibrate", tmp_path / "none.csv"), "--recalibrate", "no such file"),
-             ((model, TEST, tmp_path / "s.parquet", "--engine", "spark", "--fdr", "0.1"), "work with --engine local")]
+    cases = [
+        ((model, TEST, tmp_path / "s.csv", "--chunk-rows", "0"), "--chunk-rows must be a positive"),
+        ((model, TEST, tmp_path / "a-file" / "s.csv"), "is a file, not a folder"),
+        ((model, TEST, tmp_path), "is a folder"),
+        ((model, test_copy, test_copy), "is the input DATA"),
+        ((model, TEST, tmp_path / "s.csv", "--fdr", "1"), "--fdr must be between 0 and 1"),
+        ((model, TEST, tmp_path / "s.csv", "--recalibrate", tmp_path / "none.csv"), "--recalibrate", "no such file"),
+        ((model, TEST, tmp_path / "s.parquet", "--engine", "spark", "--fdr", "0.1"), "work with --engine local"),
+    ]
     for args, *fragments in cases:
         out = cli("score", *args, "--no-log-run", cwd=tmp_path)
         assert_user_error(out, 2, *fragments)

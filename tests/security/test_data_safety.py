@@ -159,8 +159,9 @@ def test_impute_writes_observed_values_back_as_read_and_refuses_its_input(tmp_pa
     with pytest.raises(OutputRefused, match="input DATA"):
         run_impute(str(data), str(data), params={"epochs": 1}, log_run=False, overwrite=True)
     assert data.read_bytes() == before
-    run_impute(str(data), str(tmp_path / "out.csv"), params={"epochs": 2, "hidden_units": (8,)}, log_run=False,
-               ignore=["id"])
+    run_impute(
+        str(data), str(tmp_path / "out.csv"), params={"epochs": 2, "hidden_units": (8,)}, log_run=False, ignore=["id"]
+    )
     out = pd.read_csv(tmp_path / "out.csv", dtype=str)
     observed = [i for i in range(60) if i % 9]
     assert out["big"].iloc[observed].tolist() == [big[i] for i in observed]
@@ -177,8 +178,9 @@ def test_sigterm_during_impute_is_one_line_and_exit_130(tmp_path):
     frame = pd.DataFrame(rng.normal(size=(60_000, 6)), columns=list("abcdef"))
     frame.iloc[::5, 0] = np.nan
     frame.to_csv(tmp_path / "in.csv", index=False)
-    proc = popen_cli("impute", tmp_path / "in.csv", tmp_path / "out.csv", "--epochs", "500", "--no-log-run",
-                     cwd=tmp_path)
+    proc = popen_cli(
+        "impute", tmp_path / "in.csv", tmp_path / "out.csv", "--epochs", "500", "--no-log-run", cwd=tmp_path
+    )
     time.sleep(25)  # past the imports (several seconds on a busy machine), into the fit
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
@@ -252,8 +254,16 @@ def test_an_unusable_store_fails_in_seconds_with_one_line(table_model, tmp_path)
     (tmp_path / "text.db").write_text("not a database")
     for store, fragment in [(tmp_path / "folder", "names a folder"), (tmp_path / "text.db", "not an SQLite")]:
         started = time.monotonic()
-        result = cli("score", table_model, TEST, tmp_path / "s.csv", "--tracking-uri", f"sqlite:///{store}",
-                     "--overwrite", cwd=tmp_path)
+        result = cli(
+            "score",
+            table_model,
+            TEST,
+            tmp_path / "s.csv",
+            "--tracking-uri",
+            f"sqlite:///{store}",
+            "--overwrite",
+            cwd=tmp_path,
+        )
         assert_user_error(result, 3, fragment)
         assert time.monotonic() - started < 200  # a guard against the old five minutes of retries, not a timing
         assert "ERROR" not in result.stderr and "sqlalchemy" not in result.stderr.lower()
@@ -329,6 +339,12 @@ def test_a_threshold_on_too_few_calibration_scores_warns_and_says_its_rule():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pot = fit_threshold(np.random.default_rng(0).normal(size=50), "pot", 1e-12)
-    detector = SimpleNamespace(calibration_scores_=np.zeros(50), threshold_=pot.value, threshold_rule_="pot",
-                               target_fpr_=1e-12, tail_=pot.tail, _calibration_share=lambda: 0.1)
+    detector = SimpleNamespace(
+        calibration_scores_=np.zeros(50),
+        threshold_=pot.value,
+        threshold_rule_="pot",
+        target_fpr_=1e-12,
+        tail_=pot.tail,
+        _calibration_share=lambda: 0.1,
+    )
     assert "by the quantile rule (the pot rule fell back to it" in describe(detector)

@@ -29,8 +29,18 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted(workdir):
     store = f"sqlite:///{workdir / 'mlflow.db'}"
-    result = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=1, verbose=0, tracking_uri=store,
-                                 output_dir=str(workdir / "out"), register="traced", alias="champion"))
+    result = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=1,
+            verbose=0,
+            tracking_uri=store,
+            output_dir=str(workdir / "out"),
+            register="traced",
+            alias="champion",
+        )
+    )
     assert result.tracking_error is None
     return result, store
 
@@ -39,15 +49,31 @@ def fitted(workdir):
 @pytest.mark.slow
 def test_two_fits_at_once_in_one_folder_and_one_new_store_both_succeed(tmp_path):
     store = f"sqlite:///{tmp_path / 'new.db'}"
-    args = ["fit", TRAIN, "--label-column", "label", "--epochs", "6", "--patience", "none", "--verbose", "0",
-            "--output-dir", tmp_path / "out", "--tracking-uri", store]
+    args = [
+        "fit",
+        TRAIN,
+        "--label-column",
+        "label",
+        "--epochs",
+        "6",
+        "--patience",
+        "none",
+        "--verbose",
+        "0",
+        "--output-dir",
+        tmp_path / "out",
+        "--tracking-uri",
+        store,
+    ]
     procs = [popen_cli(*args, cwd=tmp_path) for _ in range(2)]
     results = [p.communicate(timeout=400) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err[-3000:]
     assert len(list((tmp_path / "out").glob("*/model/bundle.json"))) == 2
     assert list((tmp_path / "out" / "checkpoints").iterdir()) == []
-    runs = mlflow.MlflowClient(store).search_runs([mlflow.MlflowClient(store).get_experiment_by_name("anomaly-vae").experiment_id])
+    runs = mlflow.MlflowClient(store).search_runs(
+        [mlflow.MlflowClient(store).get_experiment_by_name("anomaly-vae").experiment_id]
+    )
     assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
 
 
@@ -59,12 +85,16 @@ def test_two_processes_creating_one_new_sqlite_store_both_succeed(tmp_path):
 
     from tests.security.helpers import ROOT
 
-    code = ("import sys, mlflow; from pipelines.tracking.mlflow_runs import open_store; open_store(sys.argv[1]); "
-            "mlflow.set_tracking_uri(sys.argv[1]); mlflow.set_experiment('x')")
+    code = (
+        "import sys, mlflow; from pipelines.tracking.mlflow_runs import open_store; open_store(sys.argv[1]); "
+        "mlflow.set_tracking_uri(sys.argv[1]); mlflow.set_experiment('x')"
+    )
     for attempt in range(3):
         uri = f"sqlite:///{tmp_path / f'store{attempt}.db'}"
-        procs = [subprocess.Popen([sys.executable, "-c", code, uri], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, uri], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err[-2000:]
@@ -84,8 +114,15 @@ def test_a_checkpoint_held_by_a_live_fit_cannot_be_taken(tmp_path):
 # ----------------------------------------------------------------- item 10
 def test_a_second_fit_with_the_same_run_name_never_replaces_the_first_model(workdir, fitted):
     _, store = fitted
-    settings = dict(data=str(TRAIN), label_column="label", epochs=1, verbose=0, tracking_uri=store,
-                    output_dir=str(workdir / "named"), run_name="nightly")
+    settings = dict(
+        data=str(TRAIN),
+        label_column="label",
+        epochs=1,
+        verbose=0,
+        tracking_uri=store,
+        output_dir=str(workdir / "named"),
+        run_name="nightly",
+    )
     first = run_fit(FitSettings(**settings, random_state=1))
     before = {p: p.read_bytes() for p in first.local_model.rglob("*") if p.is_file()}
     second = run_fit(FitSettings(**settings, random_state=2))
@@ -140,8 +177,17 @@ def test_saved_models_and_their_mlflow_copies_follow_the_umask(tmp_path):
     try:
         store = f"sqlite:///{tmp_path / 'mlflow.db'}"
         mlflow.MlflowClient(store).create_experiment("umask", artifact_location=str(tmp_path / "artifacts"))
-        fitted = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=1, verbose=0, tracking_uri=store,
-                                     experiment="umask", output_dir=str(tmp_path / "out")))
+        fitted = run_fit(
+            FitSettings(
+                data=str(TRAIN),
+                label_column="label",
+                epochs=1,
+                verbose=0,
+                tracking_uri=store,
+                experiment="umask",
+                output_dir=str(tmp_path / "out"),
+            )
+        )
         scored = tmp_path / "s.csv"
         run_score(ScoreSettings(model_uri=str(fitted.local_model), data=str(TEST), output=str(scored), log_run=False))
     finally:
@@ -162,8 +208,11 @@ def test_parquet_text_column_empty_in_the_first_chunk_scores(tmp_path):
     test.to_csv(tmp_path / "in.csv", index=False)
     for source in ("in.parquet", "in.csv"):
         out = tmp_path / f"out-{source}.parquet"
-        result = run_score(ScoreSettings(model_uri=str(model), data=str(tmp_path / source), output=str(out),
-                                         chunk_rows=500, log_run=False))
+        result = run_score(
+            ScoreSettings(
+                model_uri=str(model), data=str(tmp_path / source), output=str(out), chunk_rows=500, log_run=False
+            )
+        )
         written = pd.read_parquet(out)
         assert result.rows == len(test) == len(written)
         assert written["note"].isna().sum() == 1500 and (written["note"].iloc[1500:] == "checked").all()
@@ -186,8 +235,11 @@ def test_parquet_input_with_duplicate_column_names_is_refused(tmp_path):
 # ----------------------------------------------------------------- item 14
 def test_a_scoring_run_records_the_version_and_run_an_alias_resolved_to(fitted, workdir):
     result, store = fitted
-    scored = run_score(ScoreSettings(model_uri="models:/traced@champion", data=str(TEST),
-                                     output=str(workdir / "traced.csv"), tracking_uri=store))
+    scored = run_score(
+        ScoreSettings(
+            model_uri="models:/traced@champion", data=str(TEST), output=str(workdir / "traced.csv"), tracking_uri=store
+        )
+    )
     params = mlflow.MlflowClient(store).get_run(scored.run_id).data.params
     assert params["model_uri"] == "models:/traced@champion"
     assert params["model_version"] == str(result.registered_version) and params["model_run_id"] == result.run_id
@@ -202,8 +254,17 @@ def blocked_experiment(store: str, tmp_path: Path, name: str) -> None:
 def test_a_scoring_run_whose_logging_stops_partway_is_failed_not_finished(fitted, tmp_path):
     result, store = fitted
     blocked_experiment(store, tmp_path, "blocked-score")
-    out = cli("score", result.local_model, TEST, tmp_path / "s.csv", "--tracking-uri", store, "--experiment",
-              "blocked-score", cwd=tmp_path)
+    out = cli(
+        "score",
+        result.local_model,
+        TEST,
+        tmp_path / "s.csv",
+        "--tracking-uri",
+        store,
+        "--experiment",
+        "blocked-score",
+        cwd=tmp_path,
+    )
     assert_user_error(out, 3, "MLflow logging failed")
     assert (tmp_path / "s.csv").exists()
     client = mlflow.MlflowClient(store)
@@ -214,7 +275,16 @@ def test_a_scoring_run_whose_logging_stops_partway_is_failed_not_finished(fitted
 def test_a_fit_run_whose_logging_stops_partway_is_failed_not_finished(fitted, tmp_path):
     _, store = fitted
     blocked_experiment(store, tmp_path, "blocked-fit")
-    result = run_fit(FitSettings(data=str(TRAIN), label_column="label", epochs=1, verbose=0, tracking_uri=store,
-                                 experiment="blocked-fit", output_dir=str(tmp_path / "out")))
+    result = run_fit(
+        FitSettings(
+            data=str(TRAIN),
+            label_column="label",
+            epochs=1,
+            verbose=0,
+            tracking_uri=store,
+            experiment="blocked-fit",
+            output_dir=str(tmp_path / "out"),
+        )
+    )
     assert result.tracking_error and (result.local_model / "bundle.json").is_file()
     assert mlflow.MlflowClient(store).get_run(result.run_id).info.status == "FAILED"

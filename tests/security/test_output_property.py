@@ -16,9 +16,25 @@ from tests.security.helpers import TRAIN, save_small_bundle, snapshot
 
 pytestmark = pytest.mark.reliability
 
-OUTPUTS = ["new.csv", "in.csv", "./in.csv", "dir/../in.csv", "link.csv", "old.csv", "dir", "dir/x.csv",
-           "dir/new.csv", "empty", "model", "model/bundle.json", "model/new.csv", "new/deeper/out.parquet",
-           "imputer", "imputer/imputer.json", "old.parquet"]
+OUTPUTS = [
+    "new.csv",
+    "in.csv",
+    "./in.csv",
+    "dir/../in.csv",
+    "link.csv",
+    "old.csv",
+    "dir",
+    "dir/x.csv",
+    "dir/new.csv",
+    "empty",
+    "model",
+    "model/bundle.json",
+    "model/new.csv",
+    "new/deeper/out.parquet",
+    "imputer",
+    "imputer/imputer.json",
+    "old.parquet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +46,14 @@ def originals(tmp_path_factory):
     frame = pd.read_csv(TRAIN).head(120)
     frame.to_csv(root / "in.csv", index=False)
     save_small_bundle(root / "model")
-    run_impute(str(root / "in.csv"), str(root / "ignored.csv"), params={"epochs": 1, "hidden_units": (8,)},
-               ignore=["label"], log_run=False, save_model=str(root / "imputer"))
+    run_impute(
+        str(root / "in.csv"),
+        str(root / "ignored.csv"),
+        params={"epochs": 1, "hidden_units": (8,)},
+        ignore=["label"],
+        log_run=False,
+        save_model=str(root / "imputer"),
+    )
     return root
 
 
@@ -57,25 +79,36 @@ def run(command: str, root: Path, output: str, overwrite: bool) -> None:
 
     out = str(root / output)
     if command == "score":
-        run_score(ScoreSettings(model_uri=str(root / "model"), data=str(root / "in.csv"), output=out, log_run=False,
-                                overwrite=overwrite))
+        run_score(
+            ScoreSettings(
+                model_uri=str(root / "model"), data=str(root / "in.csv"), output=out, log_run=False, overwrite=overwrite
+            )
+        )
     elif command == "impute":
-        run_impute(str(root / "in.csv"), out, ignore=["label"], log_run=False, model=str(root / "imputer"),
-                   overwrite=overwrite)
+        run_impute(
+            str(root / "in.csv"), out, ignore=["label"], log_run=False, model=str(root / "imputer"), overwrite=overwrite
+        )
     else:
         run_sample(str(root / "model"), 5, out, overwrite=overwrite)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(command=st.sampled_from(["score", "impute", "sample"]), output=st.sampled_from(OUTPUTS),
-       overwrite=st.booleans())
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(command=st.sampled_from(["score", "impute", "sample"]), output=st.sampled_from(OUTPUTS), overwrite=st.booleans())
 def test_no_existing_file_changes_unless_it_was_the_output_and_replacing_was_asked(
-        originals, tmp_path_factory, command, output, overwrite):
+    originals, tmp_path_factory, command, output, overwrite
+):
     root = sandbox(originals, tmp_path_factory.mktemp("sandbox") / "work")
     before = snapshot(root)
-    read = {"score": ("in.csv", "link.csv", "model/"), "impute": ("in.csv", "link.csv", "imputer/"),
-            "sample": ("model/",)}[command]
+    read = {
+        "score": ("in.csv", "link.csv", "model/"),
+        "impute": ("in.csv", "link.csv", "imputer/"),
+        "sample": ("model/",),
+    }[command]
     inputs = {k for k in before if k.startswith(read)}
     try:
         run(command, root, output, overwrite)

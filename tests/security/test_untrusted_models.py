@@ -31,12 +31,14 @@ def exec_chain(marker):
     from sklearn.preprocessing import FunctionTransformer
 
     code = f"open({str(marker)!r}, 'w').write('pwned')"
-    return Pipeline([
-        ("text", FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": object})),
-        ("flat", FunctionTransformer(np.ravel)),
-        ("one", FunctionTransformer(builtins.min)),
-        ("run", FunctionTransformer(builtins.exec)),
-    ])
+    return Pipeline(
+        [
+            ("text", FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": object})),
+            ("flat", FunctionTransformer(np.ravel)),
+            ("one", FunctionTransformer(builtins.min)),
+            ("run", FunctionTransformer(builtins.exec)),
+        ]
+    )
 
 
 def eval_chain(marker):
@@ -45,12 +47,14 @@ def eval_chain(marker):
     from sklearn.preprocessing import FunctionTransformer
 
     code = f"__import__('pathlib').Path({str(marker)!r}).write_text('pwned')"
-    return Pipeline([
-        ("text", FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": object})),
-        ("flat", FunctionTransformer(np.ravel)),
-        ("one", FunctionTransformer(builtins.max)),
-        ("run", FunctionTransformer(builtins.eval)),
-    ])
+    return Pipeline(
+        [
+            ("text", FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": object})),
+            ("flat", FunctionTransformer(np.ravel)),
+            ("one", FunctionTransformer(builtins.max)),
+            ("run", FunctionTransformer(builtins.eval)),
+        ]
+    )
 
 
 @pytest.mark.parametrize("chain", [exec_chain, eval_chain])
@@ -65,7 +69,9 @@ def test_function_chains_in_either_skops_file_are_refused_and_never_run(copy, tm
     # the attacker also rewrites the recorded type list to match the file
     meta_path = copy / ("bundle.json" if target == "preprocessor.skops" else "detector/detector.json")
     meta = json.loads(meta_path.read_text())
-    meta["preprocessor_types" if target == "preprocessor.skops" else "scaler_types"] = trusted_skops.file_types(copy / target)
+    meta["preprocessor_types" if target == "preprocessor.skops" else "scaler_types"] = trusted_skops.file_types(
+        copy / target
+    )
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="types that anomaly-vae never writes") as err:
         ModelBundle.load(copy).score(__import__("pandas").read_csv(TEST).head(5))
@@ -137,12 +143,18 @@ def test_cli_refuses_a_pickled_foreign_mlflow_model_with_exit_2(foreign_model, t
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("damage, field", [
-    (lambda m: m.pop("schema"), "'schema' is a required property"),
-    (lambda m: m.update(extra=1), "'extra' was unexpected"),
-    (lambda m: m["schema"].update(numeric="amount"), "field schema.numeric"),
-    (lambda m: m["numeric_support"].update(low=["0"] * len(m["numeric_support"]["low"])), "field numeric_support.low"),
-])
+@pytest.mark.parametrize(
+    "damage, field",
+    [
+        (lambda m: m.pop("schema"), "'schema' is a required property"),
+        (lambda m: m.update(extra=1), "'extra' was unexpected"),
+        (lambda m: m["schema"].update(numeric="amount"), "field schema.numeric"),
+        (
+            lambda m: m["numeric_support"].update(low=["0"] * len(m["numeric_support"]["low"])),
+            "field numeric_support.low",
+        ),
+    ],
+)
 def test_damaged_bundle_json_is_refused_naming_the_file_and_field(copy, damage, field):
     meta = json.loads((copy / "bundle.json").read_text())
     damage(meta)
@@ -152,24 +164,38 @@ def test_damaged_bundle_json_is_refused_naming_the_file_and_field(copy, damage, 
     assert "bundle.json" in str(err.value) and field in str(err.value)
 
 
-@pytest.mark.parametrize("damage, field", [
-    (lambda m: m["params"].update(dropout=0.5), "field params: Additional properties are not allowed ('dropout'"),
-    (lambda m: m["params"].update(beta="high"), "field params: The 'beta' parameter"),
-    (lambda m: m.pop("threshold_"), "'threshold_' is a required property"),
-    (lambda m: m.update(n_features_in_="8"), "field n_features_in_"),
-    (lambda m: m.update(threshold_=None), "field threshold_: null (infinite) is only written for the conformal rule"),
-    (lambda m: m.update(calibration_scores_=[]), "field calibration_scores_"),
-    (lambda m: m.update(threshold_rule_="median"), "field threshold_rule_"),
-    (lambda m: m.update(tail_={"start": 1.0, "shape": 0.1, "scale": -1.0, "n_excesses": 50, "n_calibration": 500}),
-     "field tail_: scale must be positive"),
-    (lambda m: m.pop("calibration_scores_"), "field calibration_scores_ is missing"),
-    (lambda m: m["latent_mixture_"].update(weights=[-1.0] + m["latent_mixture_"]["weights"][1:]),
-     "field latent_mixture_: the weights must be non-negative"),
-    (lambda m: m["latent_mixture_"].update(covariances="eye"), "field latent_mixture_.covariances"),
-    (lambda m: m["column_support_"].update(decimals=[400] * len(m["column_support_"]["decimals"])),
-     "field column_support_: decimals must be"),
-    (lambda m: m.pop("latent_mixture_"), "field latent_mixture_ is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, field",
+    [
+        (lambda m: m["params"].update(dropout=0.5), "field params: Additional properties are not allowed ('dropout'"),
+        (lambda m: m["params"].update(beta="high"), "field params: The 'beta' parameter"),
+        (lambda m: m.pop("threshold_"), "'threshold_' is a required property"),
+        (lambda m: m.update(n_features_in_="8"), "field n_features_in_"),
+        (
+            lambda m: m.update(threshold_=None),
+            "field threshold_: null (infinite) is only written for the conformal rule",
+        ),
+        (lambda m: m.update(calibration_scores_=[]), "field calibration_scores_"),
+        (lambda m: m.update(threshold_rule_="median"), "field threshold_rule_"),
+        (
+            lambda m: m.update(
+                tail_={"start": 1.0, "shape": 0.1, "scale": -1.0, "n_excesses": 50, "n_calibration": 500}
+            ),
+            "field tail_: scale must be positive",
+        ),
+        (lambda m: m.pop("calibration_scores_"), "field calibration_scores_ is missing"),
+        (
+            lambda m: m["latent_mixture_"].update(weights=[-1.0] + m["latent_mixture_"]["weights"][1:]),
+            "field latent_mixture_: the weights must be non-negative",
+        ),
+        (lambda m: m["latent_mixture_"].update(covariances="eye"), "field latent_mixture_.covariances"),
+        (
+            lambda m: m["column_support_"].update(decimals=[400] * len(m["column_support_"]["decimals"])),
+            "field column_support_: decimals must be",
+        ),
+        (lambda m: m.pop("latent_mixture_"), "field latent_mixture_ is missing"),
+    ],
+)
 def test_damaged_detector_json_is_refused_naming_the_file_and_field(copy, damage, field):
     path = copy / "detector" / "detector.json"
     meta = json.loads(path.read_text())
@@ -190,8 +216,9 @@ def test_cli_refuses_damaged_metadata_without_a_traceback(copy, tmp_path):
 
 def nan_weights(folder):
     bundle = ModelBundle.load(folder)
-    bundle.detector.vae_.set_weights([np.full_like(w, np.nan) if w.dtype.kind == "f" else w
-                                      for w in bundle.detector.vae_.get_weights()])
+    bundle.detector.vae_.set_weights(
+        [np.full_like(w, np.nan) if w.dtype.kind == "f" else w for w in bundle.detector.vae_.get_weights()]
+    )
     return bundle
 
 
@@ -216,7 +243,16 @@ def test_cli_wrong_model_references_exit_2_and_a_down_server_exits_3(bundle_fold
     for uri in ("models:/no-such-model@champion", "runs:/0123456789abcdef/model", str(tmp_path / "no-such-folder")):
         out = cli("score", uri, TEST, tmp_path / "s.csv", "--tracking-uri", store, "--no-log-run", cwd=tmp_path)
         assert_user_error(out, 2, uri)
-    out = cli("score", "models:/m@champion", TEST, tmp_path / "s.csv", "--tracking-uri", "http://127.0.0.1:9",
-              "--no-log-run", cwd=tmp_path, env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    out = cli(
+        "score",
+        "models:/m@champion",
+        TEST,
+        tmp_path / "s.csv",
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+        "--no-log-run",
+        cwd=tmp_path,
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
     assert_user_error(out, 3, "models:/m@champion")
     assert not (tmp_path / "s.csv").exists()

@@ -79,6 +79,6 @@ def backend_array(values: np.ndarray):
 
 
 def device_description() -> str:
-    """"CPU" or "GPU: <name>" for the device the active backend computes on."""
+    """ "CPU" or "GPU: <name>" for the device the active backend computes on."""
     module = _step_module()
     return "CPU" if module is None else module.device_description()

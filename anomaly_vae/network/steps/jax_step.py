@@ -39,9 +39,7 @@ class JaxELBOStep:
         trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
             optimizer_variables, grads, trainable_variables
         )
-        logs, metrics_variables = self._stateless_metrics(
-            metrics_variables, loss, reconstruction_loss, kl_loss
-        )
+        logs, metrics_variables = self._stateless_metrics(metrics_variables, loss, reconstruction_loss, kl_loss)
         return logs, (trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)
 
     def make_train_function(self, force=False):
@@ -74,9 +72,7 @@ class JaxELBOStep:
             first = _shapes(batches[0])
             full = [b for b in batches if _shapes(b) == first]
             logs, state = (
-                scanned(state, jax.tree_util.tree_map(_stack, *full))
-                if len(full) > 1
-                else single(state, full[0])
+                scanned(state, jax.tree_util.tree_map(_stack, *full)) if len(full) > 1 else single(state, full[0])
             )
             for batch in batches[len(full) :]:  # the smaller last batch of an epoch
                 logs, state = single(state, batch)
@@ -98,9 +94,7 @@ class JaxELBOStep:
         loss, (reconstruction_loss, kl_loss, non_trainable_variables) = self._stateless_elbo(
             trainable_variables, non_trainable_variables, x, False
         )
-        logs, metrics_variables = self._stateless_metrics(
-            metrics_variables, loss, reconstruction_loss, kl_loss
-        )
+        logs, metrics_variables = self._stateless_metrics(metrics_variables, loss, reconstruction_loss, kl_loss)
         return logs, (trainable_variables, non_trainable_variables, metrics_variables)
 
 

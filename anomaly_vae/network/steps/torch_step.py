@@ -60,9 +60,19 @@ def fused_adam(optimizer, params: list, momentums: list, velocities: list, grads
     # Keras adds epsilon to sqrt(v) before the bias correction, torch after it: rescaling epsilon
     # by sqrt(1 - beta_2^t) makes torch's update Keras' exactly.
     torch._fused_adam_(
-        params, grads, momentums, velocities, [], [torch.tensor(step, device=params[0].device)] * len(params),
-        lr=float(optimizer.learning_rate), beta1=optimizer.beta_1, beta2=optimizer.beta_2, weight_decay=0.0,
-        eps=optimizer.epsilon / (1.0 - optimizer.beta_2**step) ** 0.5, amsgrad=False, maximize=False,
+        params,
+        grads,
+        momentums,
+        velocities,
+        [],
+        [torch.tensor(step, device=params[0].device)] * len(params),
+        lr=float(optimizer.learning_rate),
+        beta1=optimizer.beta_1,
+        beta2=optimizer.beta_2,
+        weight_decay=0.0,
+        eps=optimizer.epsilon / (1.0 - optimizer.beta_2**step) ** 0.5,
+        amsgrad=False,
+        maximize=False,
     )
     optimizer.iterations.value.add_(1)  # in place, as Keras' assign_add, at a tenth of its cost
 

@@ -39,8 +39,10 @@ class ImageBundle:
         from pipelines.modalities.images.files import decode_image
 
         if IMAGE_COLUMN not in frame.columns:
-            raise ValueError(f"An image model takes a column {IMAGE_COLUMN!r} of PNG or JPEG bytes; got columns "
-                             f"{list(frame.columns)}.")
+            raise ValueError(
+                f"An image model takes a column {IMAGE_COLUMN!r} of PNG or JPEG bytes; got columns "
+                f"{list(frame.columns)}."
+            )
         if len(frame) == 0:
             raise ValueError("Nothing to score: the input has no rows.")
         images = []
@@ -65,10 +67,16 @@ class ImageBundle:
         from mlflow.models import ModelSignature
         from mlflow.types.schema import ColSpec, DataType, Schema
 
-        return ModelSignature(inputs=Schema([ColSpec(DataType.binary, IMAGE_COLUMN)]),
-                              outputs=Schema([ColSpec(DataType.double, "anomaly_score"),
-                                              ColSpec(DataType.double, "p_value"),
-                                              ColSpec(DataType.boolean, "is_anomaly")]))
+        return ModelSignature(
+            inputs=Schema([ColSpec(DataType.binary, IMAGE_COLUMN)]),
+            outputs=Schema(
+                [
+                    ColSpec(DataType.double, "anomaly_score"),
+                    ColSpec(DataType.double, "p_value"),
+                    ColSpec(DataType.boolean, "is_anomaly"),
+                ]
+            ),
+        )
 
     @staticmethod
     def input_example(image: np.ndarray) -> pd.DataFrame:

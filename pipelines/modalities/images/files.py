@@ -121,8 +121,10 @@ def read_npz(path: Path) -> ImageSet:
     if y is not None:
         y = np.asarray(y)
         if y.shape != (len(X),) or not np.isin(y, (0, 1)).all():
-            raise ValueError(f"{str(path)!r}: y must hold one 0 (normal) or 1 (anomalous) per image; "
-                             f"got shape {y.shape} with values {np.unique(y)[:5].tolist()}.")
+            raise ValueError(
+                f"{str(path)!r}: y must hold one 0 (normal) or 1 (anomalous) per image; "
+                f"got shape {y.shape} with values {np.unique(y)[:5].tolist()}."
+            )
         labels = y.astype(int)
     images = X if X.ndim == 4 else X[..., None]
     return ImageSet(images, [f"{path.name}[{i}]" for i in range(len(X))], labels)
@@ -133,8 +135,10 @@ def _image_files(folder: Path, root: Path, allow_empty: bool = False) -> list[Pa
     images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
     others = [p for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES]
     if others:
-        warnings.warn(f"Skipping {len(others)} file(s) in {str(folder)!r} that are not PNG or JPEG "
-                      f"(first: {others[0].name!r}).", stacklevel=3)
+        warnings.warn(
+            f"Skipping {len(others)} file(s) in {str(folder)!r} that are not PNG or JPEG (first: {others[0].name!r}).",
+            stacklevel=3,
+        )
     if not images and not allow_empty:
         raise ValueError(f"{str(folder)!r} holds no PNG or JPEG images.")
     return images
@@ -153,8 +157,11 @@ def _nested_image_files(root: Path) -> list[Path]:
             if path.is_file():
                 (images if path.suffix.lower() in IMAGE_SUFFIXES else others).append(path)
     if others:
-        warnings.warn(f"Skipping {len(others)} file(s) under {str(root)!r} that are not PNG or JPEG "
-                      f"(first: {str(others[0].relative_to(root))!r}).", stacklevel=3)
+        warnings.warn(
+            f"Skipping {len(others)} file(s) under {str(root)!r} that are not PNG or JPEG "
+            f"(first: {str(others[0].relative_to(root))!r}).",
+            stacklevel=3,
+        )
     if not images:
         raise ValueError(f"{str(root)!r} holds no PNG or JPEG images, in it or in its subfolders.")
     return sorted(images, key=lambda p: p.relative_to(root).parts)
@@ -167,8 +174,10 @@ def _decode_all(files: list[Path], root: Path) -> np.ndarray:
     for i, f in enumerate(files[1:], start=1):
         image = _decode(f)
         if image.shape != first.shape:
-            raise ValueError(f"{str(f)!r} is {_describe(image.shape)} but {str(files[0])!r} is "
-                             f"{_describe(first.shape)}: every image must have one size and channel count.")
+            raise ValueError(
+                f"{str(f)!r} is {_describe(image.shape)} but {str(files[0])!r} is "
+                f"{_describe(first.shape)}: every image must have one size and channel count."
+            )
         out[i] = image
     return out
 
@@ -191,18 +200,25 @@ def decode_image(source, name: str) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source, formats=("PNG", "JPEG")) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise ValueError(f"{name!r} is {image.width} x {image.height} pixels, more than the "
-                                     f"{MAX_PIXELS} allowed.")
+                    raise ValueError(
+                        f"{name!r} is {image.width} x {image.height} pixels, more than the {MAX_PIXELS} allowed."
+                    )
                 mode = GREY_MODES.get(image.mode) or COLOUR_MODES.get(image.mode)
                 if mode is None:
-                    raise ValueError(f"{name!r} has pixel mode {image.mode!r} (for example 16-bit); save it "
-                                     "as 8-bit grey or RGB.")
+                    raise ValueError(
+                        f"{name!r} has pixel mode {image.mode!r} (for example 16-bit); save it as 8-bit grey or RGB."
+                    )
                 image.load()  # decodes every byte now: a truncated file fails here, naming the file
                 array = np.asarray(image.convert(mode), dtype=np.uint8)
     except ValueError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as err:
         raise ValueError(f"{name!r} is not a readable image: {err}") from None
     return array[..., None] if array.ndim == 2 else array
 

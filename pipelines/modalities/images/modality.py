@@ -67,19 +67,26 @@ class ImagesModality(Modality):
 
         data = Path(settings.data)
         mvtec = data.is_dir() and (data / "train" / "good").is_dir()
-        layout = "MVTec layout: train/good to fit, test/<kind> to evaluate" if mvtec else (
-            "a folder" if data.is_dir() else "an .npz array")
+        layout = (
+            "MVTec layout: train/good to fit, test/<kind> to evaluate"
+            if mvtec
+            else ("a folder" if data.is_dir() else "an .npz array")
+        )
         self.train = read_images(data, "train")
         if self.train.labels is not None and settings.normal_only:
             self.train.images = self.train.images[self.train.labels == 0]
         print(describe(self.train.images, settings.data, layout), file=sys.stderr)
         if len(self.train.images) < 2:
-            raise ValueError(f"Need at least 2 normal training images; {settings.data!r} gives "
-                             f"{len(self.train.images)}.")
-        self.evaluation = read_images(data, "test") if mvtec else (
-            read_images(settings.eval_data) if settings.eval_data else None)
-        return TrainingData(len(self.train.images), {"image_shape": str(self.train.images.shape[1:]),
-                                                     "n_train_images": str(len(self.train.images))})
+            raise ValueError(
+                f"Need at least 2 normal training images; {settings.data!r} gives {len(self.train.images)}."
+            )
+        self.evaluation = (
+            read_images(data, "test") if mvtec else (read_images(settings.eval_data) if settings.eval_data else None)
+        )
+        return TrainingData(
+            len(self.train.images),
+            {"image_shape": str(self.train.images.shape[1:]), "n_train_images": str(len(self.train.images))},
+        )
 
     def fit(self, detector, callbacks: list):
         detector.fit(self.train.images, callbacks=callbacks)
@@ -98,30 +105,41 @@ class ImagesModality(Modality):
         scores, maps = bundle.score_images(shown.images)
         labels = shown.labels if evaluation is not None else None
         if labels is not None and len(set(labels)) == 2:
-            metrics.update(eval_roc_auc=float(roc_auc_score(labels, scores)),
-                           eval_average_precision=float(average_precision_score(labels, scores)))
+            metrics.update(
+                eval_roc_auc=float(roc_auc_score(labels, scores)),
+                eval_average_precision=float(average_precision_score(labels, scores)),
+            )
             figures["roc_pr_curves.png"] = plots.roc_pr_curves(labels, scores)
         if evaluation is not None:
             metrics["eval_anomaly_rate"] = float(np.mean(scores > detector.threshold_))
         title = "Evaluation scores" if evaluation is not None else "Training images' scores"
         figures["score_histogram.png"] = plots.score_histogram(
-            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title)
+            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title
+        )
         figures["score_histogram.html"] = interactive.score_histogram(
-            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title)
+            scores, detector.threshold_, reference=detector.calibration_scores_, labels=labels, title=title
+        )
         first = np.arange(min(N_SHOWN, len(shown.images)))
         figures["reconstructions.png"] = image_plots.reconstruction_grid(
-            shown.images[first], detector.reconstruct(shown.images[first]), [shown.paths[i] for i in first])
+            shown.images[first], detector.reconstruct(shown.images[first]), [shown.paths[i] for i in first]
+        )
         worst = np.argsort(-scores)[:N_SHOWN]
         figures["samples.png"] = image_plots.sample_grid(
-            detector.sample(N_SAMPLES, random_state=0, noise=False), title="Samples: latent codes drawn where the "
-            "training images' codes lie, decoded (the decoder's mean)")
+            detector.sample(N_SAMPLES, random_state=0, noise=False),
+            title="Samples: latent codes drawn where the training images' codes lie, decoded (the decoder's mean)",
+        )
         normal = int(np.argmin(scores))  # from the most normal image to the most anomalous
         a, b = shown.images[normal], shown.images[worst[0]]
         figures["interpolation.png"] = image_plots.interpolation_strip(
-            detector.interpolate(a, b, n_steps=8), a, b, f"{shown.paths[normal]} (most normal)",
-            f"{shown.paths[worst[0]]} (most anomalous)")
+            detector.interpolate(a, b, n_steps=8),
+            a,
+            b,
+            f"{shown.paths[normal]} (most normal)",
+            f"{shown.paths[worst[0]]} (most anomalous)",
+        )
         figures["anomaly_maps.png"] = image_plots.anomaly_map_overlays(
-            shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst])
+            shown.images[worst], maps[worst], scores[worst], detector.threshold_, [shown.paths[i] for i in worst]
+        )
         return metrics, figures
 
     def model_example(self, bundle):
@@ -131,8 +149,10 @@ class ImagesModality(Modality):
         from pipelines.modalities.images.files import is_image_input
 
         if not is_image_input(settings.data):
-            raise ValueError(f"{settings.model_uri!r} is an image model; DATA {settings.data!r} must be a folder of "
-                             "PNG/JPEG images or an .npz of images.")
+            raise ValueError(
+                f"{settings.model_uri!r} is an image model; DATA {settings.data!r} must be a folder of "
+                "PNG/JPEG images or an .npz of images."
+            )
 
     def score_file(self, settings, bundle) -> ScoredFile:
         from pipelines.modalities.images.score_files import score_images

@@ -34,8 +34,9 @@ def reconstruction_grid(images: np.ndarray, reconstructions: np.ndarray, titles:
     return fig
 
 
-def anomaly_map_overlays(images: np.ndarray, maps: np.ndarray, scores: np.ndarray, threshold: float,
-                         titles: list[str] | None = None) -> Figure:
+def anomaly_map_overlays(
+    images: np.ndarray, maps: np.ndarray, scores: np.ndarray, threshold: float, titles: list[str] | None = None
+) -> Figure:
     """Each image (top) and its anomaly map overlaid in colour (bottom), most anomalous first, with its score."""
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 1.0, 3.8), squeeze=False)
@@ -57,8 +58,11 @@ def anomaly_map_overlays(images: np.ndarray, maps: np.ndarray, scores: np.ndarra
     return fig
 
 
-def sample_grid(images: np.ndarray, columns: int = 8,
-                title: str = "Samples: latent codes from the prior, decoded (the decoder's mean)") -> Figure:
+def sample_grid(
+    images: np.ndarray,
+    columns: int = 8,
+    title: str = "Samples: latent codes from the prior, decoded (the decoder's mean)",
+) -> Figure:
     """Images decoded from drawn latent codes (the decoder's means), in a grid; ``title`` says where the codes
     came from."""
     n = len(images)
@@ -74,8 +78,9 @@ def sample_grid(images: np.ndarray, columns: int = 8,
     return fig
 
 
-def interpolation_strip(path: np.ndarray, start_image: np.ndarray, end_image: np.ndarray, start: str,
-                        end: str) -> Figure:
+def interpolation_strip(
+    path: np.ndarray, start_image: np.ndarray, end_image: np.ndarray, start: str, end: str
+) -> Figure:
     """The two input images at the ends, and between them the decoded points on the straight line between their
     codes (a one-class model decodes an anomalous input as something like its normal data)."""
     images = [start_image, *path, end_image]

@@ -38,8 +38,10 @@ def map_names(paths: list[str]) -> list[str]:
 
     names = [plain(p) for p in paths]
     counts = Counter(names)
-    names = [str(Path(p).with_name(f"{Path(p).stem}_{Path(p).suffix[1:].lower()}.png")) if counts[n] > 1 else n
-             for p, n in zip(paths, names)]
+    names = [
+        str(Path(p).with_name(f"{Path(p).stem}_{Path(p).suffix[1:].lower()}.png")) if counts[n] > 1 else n
+        for p, n in zip(paths, names)
+    ]
     clashes = [n for n, c in Counter(names).items() if c > 1]
     if clashes:
         raise ValueError(f"--maps: two images would share the map name {clashes[0]!r}; rename one of them.")

@@ -32,7 +32,9 @@ class SeriesBundle:
     def columns(self) -> list[str]:
         """The columns the model reads: the time column (if any), then the value columns."""
         names = getattr(self.detector, "feature_names_in_", None)
-        values = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(self.detector.n_features_in_)]
+        values = (
+            [str(c) for c in names] if names is not None else [f"x{i}" for i in range(self.detector.n_features_in_)]
+        )
         time = self.detector.time_column
         return ([time] if time else []) + values
 
@@ -52,14 +54,18 @@ class SeriesBundle:
         scores = self.detector.anomaly_score(self.series(frame))
         return pd.DataFrame(score_columns(self.detector, scores), index=frame.index)
 
-    def sample(self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> pd.DataFrame:
+    def sample(
+        self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]
+    ) -> pd.DataFrame:
         """``n_samples`` new windows as one long table: ``window`` (which sample), ``step`` (0 to window - 1) and the
         value columns, in the series' units."""
         import numpy as np
 
         windows = self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes)
         n, length, _ = windows.shape
-        frame = pd.DataFrame(windows.reshape(n * length, -1), columns=self.columns[1 if self.detector.time_column else 0:])
+        frame = pd.DataFrame(
+            windows.reshape(n * length, -1), columns=self.columns[1 if self.detector.time_column else 0 :]
+        )
         frame.insert(0, "step", np.tile(np.arange(length), n))
         frame.insert(0, "window", np.repeat(np.arange(n), length))
         return frame

@@ -29,7 +29,7 @@ def read_series(path: str, settings, detector) -> tuple[pd.DataFrame, np.ndarray
     frame = read_table(path)
     frame, labels = split_label(frame, settings.label_column)
     dropped = [c for c in [settings.label_column, *(settings.drop_columns or [])] if c]
-    unknown = [c for c in dropped[1 if settings.label_column else 0:] if c not in frame.columns]
+    unknown = [c for c in dropped[1 if settings.label_column else 0 :] if c not in frame.columns]
     if unknown:
         raise ValueError(f"--drop-column {unknown[0]!r} is not a column of {path!r}; it has {list(frame.columns)}.")
     frame = frame.drop(columns=[c for c in dropped if c in frame.columns])
@@ -56,9 +56,12 @@ def series_measures(labels: np.ndarray, scores: np.ndarray, window: int) -> dict
 
     from anomaly_vae.evaluation.series_metrics import range_pr_auc, vus_pr
 
-    return {"eval_vus_pr": vus_pr(labels, scores, 2 * window), "eval_range_pr_auc": range_pr_auc(labels, scores, window),
-            "eval_average_precision": float(average_precision_score(labels, scores)),
-            "eval_roc_auc": float(roc_auc_score(labels, scores))}
+    return {
+        "eval_vus_pr": vus_pr(labels, scores, 2 * window),
+        "eval_range_pr_auc": range_pr_auc(labels, scores, window),
+        "eval_average_precision": float(average_precision_score(labels, scores)),
+        "eval_roc_auc": float(roc_auc_score(labels, scores)),
+    }
 
 
 class SeriesModality(Modality):
@@ -86,18 +89,24 @@ class SeriesModality(Modality):
         self.frame, labels = read_series(settings.data, settings, detector)
         series = check_series(self.frame, detector.time_column, what=repr(settings.data))
         when = f", {series.times[0]} to {series.times[-1]} every {series.step}" if series.times is not None else ""
-        print(f"Input: a time series from {settings.data!r}: {len(self.frame)} points, {len(series.columns)} value "
-              f"column(s) {series.columns}{when}; windows of {detector.window} every {detector.stride}",
-              file=sys.stderr)
+        print(
+            f"Input: a time series from {settings.data!r}: {len(self.frame)} points, {len(series.columns)} value "
+            f"column(s) {series.columns}{when}; windows of {detector.window} every {detector.stride}",
+            file=sys.stderr,
+        )
         if labels is not None and labels.any():
-            print(f"warning: {int(labels.sum())} labelled anomalous points stay in the training series (points cannot "
-                  "be dropped from a series); fit on a normal stretch for a cleaner model.", file=sys.stderr)
-        self.evaluation = read_series(settings.eval_data, settings, detector) if settings.eval_data else (
-            self.frame, labels)
-        dataset = from_pandas(self.frame, source=local_dataset_source(settings.data),
-                                          name=Path(settings.data).name)
-        return TrainingData(len(self.frame), {"n_train_points": str(len(self.frame)),
-                                              "value_columns": str(series.columns)}, dataset)
+            print(
+                f"warning: {int(labels.sum())} labelled anomalous points stay in the training series (points cannot "
+                "be dropped from a series); fit on a normal stretch for a cleaner model.",
+                file=sys.stderr,
+            )
+        self.evaluation = (
+            read_series(settings.eval_data, settings, detector) if settings.eval_data else (self.frame, labels)
+        )
+        dataset = from_pandas(self.frame, source=local_dataset_source(settings.data), name=Path(settings.data).name)
+        return TrainingData(
+            len(self.frame), {"n_train_points": str(len(self.frame)), "value_columns": str(series.columns)}, dataset
+        )
 
     def fit(self, detector, callbacks: list):
         detector.fit(self.frame, callbacks=callbacks)
@@ -112,15 +121,25 @@ class SeriesModality(Modality):
         shown, shown_labels = self.evaluation
         scores = detector.anomaly_score(shown)
         shown_series = check_series(shown, detector.time_column)
-        metrics = {"n_train_points": float(len(self.frame)),
-                   "eval_anomaly_rate": float(np.mean(scores > detector.threshold_))}
+        metrics = {
+            "n_train_points": float(len(self.frame)),
+            "eval_anomaly_rate": float(np.mean(scores > detector.threshold_)),
+        }
         if shown_labels is not None and 0 < shown_labels.sum() < len(shown_labels):
             metrics.update(series_measures(shown_labels, scores, detector.window))
-        shown_as = (shown_series.values, shown_series.columns, scores, detector.threshold_, shown_series.times,
-                    shown_labels)
+        shown_as = (
+            shown_series.values,
+            shown_series.columns,
+            scores,
+            detector.threshold_,
+            shown_series.times,
+            shown_labels,
+        )
         title = f"{Path(self.settings.eval_data or self.settings.data).name}: series and score"
-        return metrics, {"series_scores.png": series_plots.series_scores(*shown_as, title=title),
-                         "series_scores.html": interactive.series_scores(*shown_as, title=title)}
+        return metrics, {
+            "series_scores.png": series_plots.series_scores(*shown_as, title=title),
+            "series_scores.html": interactive.series_scores(*shown_as, title=title),
+        }
 
     def model_example(self, bundle):
         example = bundle.series(self.frame.head(max(bundle.detector.window, 1)))

@@ -52,8 +52,14 @@ def _lanes(ax, x: np.ndarray, flagged: np.ndarray, labels) -> None:
         lanes.append(("labelled", np.asarray(labels) > 0, "0.35"))
     for row, (_, mask, colour) in enumerate(lanes):
         for start, stop in _runs(mask):
-            ax.axvspan(x[start] - pad, x[min(stop, last)] + pad, ymin=row / len(lanes) + 0.1,
-                       ymax=(row + 1) / len(lanes) - 0.1, color=colour, lw=0)
+            ax.axvspan(
+                x[start] - pad,
+                x[min(stop, last)] + pad,
+                ymin=row / len(lanes) + 0.1,
+                ymax=(row + 1) / len(lanes) - 0.1,
+                color=colour,
+                lw=0,
+            )
     ax.set_yticks([(row + 0.5) / len(lanes) for row in range(len(lanes))], [lane[0] for lane in lanes], fontsize=8)
     ax.set_ylim(0, 1)
 
@@ -62,12 +68,12 @@ def _zooms(scores: np.ndarray, flagged: np.ndarray, labels) -> list[tuple[int, i
     """Up to ``N_ZOOMS`` windows, each a stretch and as much again on both sides (at least 50 points): the flagged
     stretches with the highest peak scores, and with labels the labelled stretch the model scored lowest (the
     worst miss, or the weakest hit)."""
-    peak = {run: np.nanmax(scores[run[0]:run[1]]) for run in _runs(flagged)}
+    peak = {run: np.nanmax(scores[run[0] : run[1]]) for run in _runs(flagged)}
     chosen = sorted(peak, key=lambda r: -peak[r])
     if labels is not None:
         labelled = _runs(np.asarray(labels) > 0)
         if labelled:
-            chosen = chosen[: N_ZOOMS - 1] + [min(labelled, key=lambda r: np.nanmax(scores[r[0]:r[1]]))]
+            chosen = chosen[: N_ZOOMS - 1] + [min(labelled, key=lambda r: np.nanmax(scores[r[0] : r[1]]))]
     windows: list = []
     for start, stop in sorted(chosen[:N_ZOOMS]):
         pad = max(50, stop - start)
@@ -79,8 +85,15 @@ def _zooms(scores: np.ndarray, flagged: np.ndarray, labels) -> list[tuple[int, i
     return windows
 
 
-def series_scores(values: np.ndarray, columns, scores: np.ndarray, threshold: float, times=None, labels=None,
-                  title: str = "Series and anomaly score"):
+def series_scores(
+    values: np.ndarray,
+    columns,
+    scores: np.ndarray,
+    threshold: float,
+    times=None,
+    labels=None,
+    title: str = "Series and anomaly score",
+):
     """Overview: each value column, the score with the threshold, and lanes of the flagged (score above the
     threshold) and the labelled stretches; below it, zoomed panels around the highest-scoring stretches."""
     scores = np.asarray(scores, dtype=float)
@@ -88,8 +101,9 @@ def series_scores(values: np.ndarray, columns, scores: np.ndarray, threshold: fl
     flagged = scores > threshold
     windows = _zooms(scores, flagged, labels)
     fig = plt.figure(figsize=(12, 7.5 if windows else 5.5))
-    grid = fig.add_gridspec(4 if windows else 3, max(len(windows), 1),
-                            height_ratios=[3, 2, 0.6, 2.6][: 4 if windows else 3], hspace=0.5)
+    grid = fig.add_gridspec(
+        4 if windows else 3, max(len(windows), 1), height_ratios=[3, 2, 0.6, 2.6][: 4 if windows else 3], hspace=0.5
+    )
     top = fig.add_subplot(grid[0, :])
     bottom = fig.add_subplot(grid[1, :], sharex=top)
     lanes = fig.add_subplot(grid[2, :], sharex=top)

@@ -78,7 +78,9 @@ class ModelBundle:
             index=frame.index,
         )
 
-    def sample(self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]) -> pd.DataFrame:
+    def sample(
+        self, n_samples: int, random_state=None, noise: bool = True, codes: str = SAMPLE_CODES[0]
+    ) -> pd.DataFrame:
         """``n_samples`` new rows with the schema's columns: numeric columns in their own units (float64, as the
         model takes them; rounded to the decimals of their training values and clipped to their range, so a count
         stays whole), each categorical column one category drawn by the categorical likelihood (a drawn
@@ -86,7 +88,9 @@ class ModelBundle:
         ``noise=False``: the decoder's means (each categorical column its most likely category)."""
         from pipelines.modalities.table.preprocessing import MISSING_CATEGORY, onehot_groups
 
-        drawn = np.asarray(self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes), dtype=np.float64)
+        drawn = np.asarray(
+            self.detector.sample(n_samples, random_state=random_state, noise=noise, codes=codes), dtype=np.float64
+        )
         columns: dict[str, Any] = {}
         if self.schema.numeric:
             start = self.preprocessor.output_indices_["num"].start
@@ -161,16 +165,21 @@ class ModelBundle:
             detector=load_detector(folder / "detector"),
         )
         if "numeric_support" in meta:
-            bundle.support = ColumnSupport.from_dict(meta["numeric_support"], len(schema.numeric),
-                                                     f"{str(meta_path)!r}: field numeric_support")
+            bundle.support = ColumnSupport.from_dict(
+                meta["numeric_support"], len(schema.numeric), f"{str(meta_path)!r}: field numeric_support"
+            )
         expected = getattr(bundle.preprocessor, "feature_names_in_", None)
         if expected is None or [str(c) for c in expected] != schema.columns:
-            raise ValueError(f"{str(folder / 'preprocessor.skops')!r} was not fitted on the columns "
-                             f"{schema.columns} that {str(meta_path)!r} lists.")
+            raise ValueError(
+                f"{str(folder / 'preprocessor.skops')!r} was not fitted on the columns "
+                f"{schema.columns} that {str(meta_path)!r} lists."
+            )
         n_out = len(bundle.preprocessor.get_feature_names_out())
         if n_out != bundle.detector.n_features_in_:
-            raise ValueError(f"{str(folder / 'preprocessor.skops')!r} makes {n_out} features but the detector "
-                             f"in {str(folder / 'detector')!r} takes {bundle.detector.n_features_in_}.")
+            raise ValueError(
+                f"{str(folder / 'preprocessor.skops')!r} makes {n_out} features but the detector "
+                f"in {str(folder / 'detector')!r} takes {bundle.detector.n_features_in_}."
+            )
         return bundle
 
 
@@ -179,13 +188,21 @@ def bundle_document_schema() -> dict:
     from anomaly_vae.persistence.documents import strict_object, strings
     from anomaly_vae.persistence.model_files import column_support_schema
 
-    document = strict_object({
-        "format": {"enum": list(READABLE_BUNDLE_FORMATS)},
-        "anomaly_vae_version": {"type": "string"},
-        "schema": strict_object({"numeric": strings(), "categorical": strings(),
-                                 "label": {"type": ["string", "null"]}, "dropped": strings()}),
-        "preprocessor_types": strings(),
-        "numeric_support": column_support_schema(),
-    })
+    document = strict_object(
+        {
+            "format": {"enum": list(READABLE_BUNDLE_FORMATS)},
+            "anomaly_vae_version": {"type": "string"},
+            "schema": strict_object(
+                {
+                    "numeric": strings(),
+                    "categorical": strings(),
+                    "label": {"type": ["string", "null"]},
+                    "dropped": strings(),
+                }
+            ),
+            "preprocessor_types": strings(),
+            "numeric_support": column_support_schema(),
+        }
+    )
     document["required"].remove("numeric_support")  # format 2 lacks it
     return document

@@ -33,7 +33,9 @@ def split_label(frame: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, n
         raise ValueError(f"Label column {label!r} has {int(y.isna().sum())} missing value(s).")
     values = set(pd.unique(y.astype(int))) if pd.api.types.is_numeric_dtype(y) or y.dtype == bool else None
     if values is None or not values <= {0, 1}:
-        raise ValueError(f"Label column {label!r} must hold 0 (normal) and 1 (anomaly); found {sorted(map(str, pd.unique(y)))[:5]}.")
+        raise ValueError(
+            f"Label column {label!r} must hold 0 (normal) and 1 (anomaly); found {sorted(map(str, pd.unique(y)))[:5]}."
+        )
     return frame, y.astype(int).to_numpy()
 
 
@@ -53,8 +55,10 @@ def table_detector_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{', '.join(flag(k) for k in image_only)} apply to images, not to tables.")
     series_only = sorted(k for k in params if k in {p.name for p in series_only_parameters()})
     if series_only:
-        raise ValueError(f"{', '.join(flag(k) for k in series_only)} apply to time series (give --time-column or "
-                         "--window to fit one), not to tables.")
+        raise ValueError(
+            f"{', '.join(flag(k) for k in series_only)} apply to time series (give --time-column or "
+            "--window to fit one), not to tables."
+        )
     return {**TABLE_PIPELINE_DEFAULTS, **params}
 
 
@@ -93,8 +97,10 @@ class TableModality(Modality):
         frame = read_table(settings.data)
         print(f"Input: a table from {settings.data!r}: {len(frame)} rows, {frame.shape[1]} columns", file=sys.stderr)
         self.schema = Schema.infer(frame, settings.label_column, settings.drop_columns, settings.categorical_columns)
-        print("Columns: " + "; ".join(self.schema.describe(frame, settings.categorical_columns is not None)),
-              file=sys.stderr)
+        print(
+            "Columns: " + "; ".join(self.schema.describe(frame, settings.categorical_columns is not None)),
+            file=sys.stderr,
+        )
         _, y = split_label(frame, settings.label_column)
         self.train = frame if (y is None or not settings.normal_only) else frame[y == 0]
         if len(self.train) < 2:
@@ -106,10 +112,13 @@ class TableModality(Modality):
         self.categorical_likelihood = settings.categorical_likelihood
         # integer columns recorded as float64, as MLflow advises: a later file may have gaps in them
         record = frame.astype({c: "float64" for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])})
-        dataset = from_pandas(record, source=local_dataset_source(settings.data),
-                                          targets=settings.label_column, name=Path(settings.data).name)
-        return TrainingData(len(self.train), {f"schema.{k}": str(v) for k, v in self.schema.to_dict().items()},
-                            dataset)
+        dataset = from_pandas(
+            record,
+            source=local_dataset_source(settings.data),
+            targets=settings.label_column,
+            name=Path(settings.data).name,
+        )
+        return TrainingData(len(self.train), {f"schema.{k}": str(v) for k, v in self.schema.to_dict().items()}, dataset)
 
     def fit(self, detector, callbacks: list):
         from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups
@@ -131,19 +140,29 @@ class TableModality(Modality):
 
         detector = bundle.detector
         cal = detector.calibration_scores_
-        metrics = {"n_train_rows": float(len(self.train)), "n_input_features": float(len(self.schema.columns)),
-                   "n_model_features": float(self.Xt.shape[1])}
-        metrics.update({f"val_score_q{int(q * 100)}": float(np.quantile(detector.validation_scores_, q))
-                        for q in (0.5, 0.9, 0.95, 0.99)})
+        metrics = {
+            "n_train_rows": float(len(self.train)),
+            "n_input_features": float(len(self.schema.columns)),
+            "n_model_features": float(self.Xt.shape[1]),
+        }
+        metrics.update(
+            {
+                f"val_score_q{int(q * 100)}": float(np.quantile(detector.validation_scores_, q))
+                for q in (0.5, 0.9, 0.95, 0.99)
+            }
+        )
         if self.eval_frame is None:
             per_input = bundle.input_feature_scores(self.Xt)
             return metrics, {
                 "score_histogram.png": plots.score_histogram(cal, detector.threshold_, title="Calibration scores"),
-                "score_histogram.html": interactive.score_histogram(cal, detector.threshold_,
-                                                                    title="Calibration scores"),
+                "score_histogram.html": interactive.score_histogram(
+                    cal, detector.threshold_, title="Calibration scores"
+                ),
                 "latent_means.png": plots.latent_view(detector.latent_means(self.Xt)),
-                "feature_scores.png": plots.feature_score_bars(per_input.mean(),
-                                                               "Mean per-feature score (training rows)")}
+                "feature_scores.png": plots.feature_score_bars(
+                    per_input.mean(), "Mean per-feature score (training rows)"
+                ),
+            }
         y_eval = self.y_eval
         Xe = bundle.transform(self.eval_frame)
         scores = detector.anomaly_score(Xe)
@@ -151,13 +170,17 @@ class TableModality(Modality):
         metrics["eval_anomaly_rate"] = float(np.mean(scores > detector.threshold_))
         labelled = y_eval is not None and len(set(y_eval)) == 2
         if labelled:
-            metrics.update(eval_roc_auc=float(roc_auc_score(y_eval, scores)),
-                           eval_average_precision=float(average_precision_score(y_eval, scores)))
+            metrics.update(
+                eval_roc_auc=float(roc_auc_score(y_eval, scores)),
+                eval_average_precision=float(average_precision_score(y_eval, scores)),
+            )
             figures["roc_pr_curves.png"] = plots.roc_pr_curves(y_eval, scores)
-        figures["score_histogram.png"] = plots.score_histogram(scores, detector.threshold_, reference=cal,
-                                                               labels=y_eval, title="Evaluation scores")
-        figures["score_histogram.html"] = interactive.score_histogram(scores, detector.threshold_, reference=cal,
-                                                                      labels=y_eval, title="Evaluation scores")
+        figures["score_histogram.png"] = plots.score_histogram(
+            scores, detector.threshold_, reference=cal, labels=y_eval, title="Evaluation scores"
+        )
+        figures["score_histogram.html"] = interactive.score_histogram(
+            scores, detector.threshold_, reference=cal, labels=y_eval, title="Evaluation scores"
+        )
         figures["latent_means.png"] = plots.latent_view(detector.latent_means(Xe), y_eval)
         per_input = bundle.input_feature_scores(Xe)
         if labelled:
@@ -216,12 +239,15 @@ class TableModality(Modality):
 
         cutoff = None
         if settings.fdr is not None:
-            p_values = [named(lambda c=chunk: bundle.detector.p_values(bundle.transform(c)))
-                        for chunk, named in chunks("p-values for --fdr")]
+            p_values = [
+                named(lambda c=chunk: bundle.detector.p_values(bundle.transform(c)))
+                for chunk, named in chunks("p-values for --fdr")
+            ]
             cutoff = bh_cutoff(np.concatenate(p_values), settings.fdr)
         input_schema = input_arrow_schema(settings.data, bundle.schema.numeric)
-        rows = write_table_atomic(scored_chunks(cutoff), settings.output, input_schema=input_schema,
-                                  replace=settings.overwrite)
+        rows = write_table_atomic(
+            scored_chunks(cutoff), settings.output, input_schema=input_schema, replace=settings.overwrite
+        )
         return ScoredFile(rows, flags, np.concatenate(scores), unknown)
 
     def spark_columns(self, bundle, sample):
@@ -252,4 +278,6 @@ def _named(fn, settings, offset: int, n: int):
     try:
         return fn()
     except ValueError as err:
-        raise ValueError(f"{settings.data!r}, rows {offset}-{offset + n - 1}, model {settings.model_uri!r}: {err}") from None
+        raise ValueError(
+            f"{settings.data!r}, rows {offset}-{offset + n - 1}, model {settings.model_uri!r}: {err}"
+        ) from None

@@ -22,9 +22,7 @@ def build_preprocessor(schema: Schema) -> ColumnTransformer:
     split), so numeric columns leave here in their own units; one-hot columns stay 0/1 for the
     categorical likelihood.
     """
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))])
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True)),
@@ -60,8 +58,10 @@ def source_columns(preprocessor: ColumnTransformer, schema: Schema) -> list[str]
             out = [col for col, cats in zip(columns, categories) for _ in cats]
         where = preprocessor.output_indices_[name]
         if len(out) != where.stop - where.start:
-            raise ValueError(f"The fitted preprocessor's {name!r} part makes {where.stop - where.start} columns, "
-                             f"not the {len(out)} its structure implies.")
+            raise ValueError(
+                f"The fitted preprocessor's {name!r} part makes {where.stop - where.start} columns, "
+                f"not the {len(out)} its structure implies."
+            )
         sources[where] = out
     if any(s is None for s in sources):
         raise ValueError("The fitted preprocessor has output columns from no known input column.")

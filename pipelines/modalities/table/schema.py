@@ -52,7 +52,9 @@ class Schema:
         for col in categorical:
             _refuse_high_cardinality(df[col], col)
         numeric = [c for c in features if c not in set(categorical)]
-        return cls(numeric=[str(c) for c in numeric], categorical=[str(c) for c in categorical], label=label, dropped=drop)
+        return cls(
+            numeric=[str(c) for c in numeric], categorical=[str(c) for c in categorical], label=label, dropped=drop
+        )
 
     def conform(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` restricted to the schema's columns, in its order, with numeric columns as float64.
