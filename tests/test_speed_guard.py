@@ -15,7 +15,7 @@ def compare(table: pd.DataFrame, path: Path) -> subprocess.CompletedProcess:
         [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--compare", str(path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard
         check=False,
     )
 

@@ -96,7 +96,7 @@ def test_two_processes_creating_one_new_sqlite_store_both_succeed(tmp_path):
             for _ in range(2)
         ]
         for proc in procs:
-            _, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=600)  # a hang guard, generous for a busy machine
             assert proc.returncode == 0, err[-2000:]
 
 
