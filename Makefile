@@ -24,7 +24,7 @@ CHECK_TESTS ?= tests/test_vae.py tests/test_elbo.py tests/test_detector.py tests
 	tests/test_latent_mixture.py tests/test_preprocessing.py tests/test_schema.py tests/test_settings.py \
 	tests/test_tables.py tests/test_windows.py tests/test_series_metrics.py tests/test_image_files.py \
 	tests/test_review_plots.py tests/test_speed_guard.py tests/test_mixed_types_table.py \
-	tests/test_generative.py tests/test_saved_models.py tests/security/test_output_property.py \
+	tests/test_generative.py tests/test_saved_models.py tests/test_modalities.py tests/security/test_output_property.py \
 	tests/security/test_untrusted_models.py
 
 .PHONY: install chromium java check test demo bench speed clean

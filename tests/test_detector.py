@@ -232,3 +232,18 @@ def test_kl_warmup_starts_the_training_loss_without_kl(normal_data):
     h = det.history_
     np.testing.assert_allclose(h["loss"][0], h["reconstruction_loss"][0], rtol=1e-5)
     np.testing.assert_allclose(h["loss"][-1], h["reconstruction_loss"][-1] + det.beta * h["kl_loss"][-1], rtol=1e-4)
+
+
+def test_a_small_request_scores_as_the_same_rows_in_a_large_one(normal_data, backend):
+    """Inputs of at most ``SMALL_SCORE_BATCH_SIZE`` rows run at that shape, larger ones at the large shape: the two
+    agree within float32 rounding (bitwise on torch, measured; a few units in the last place on JAX and TensorFlow)."""
+    from anomaly_vae.detectors.scoring import SMALL_SCORE_BATCH_SIZE
+
+    detector = small_detector().fit(normal_data)
+    large = np.concatenate([normal_data] * (SMALL_SCORE_BATCH_SIZE // len(normal_data) + 1))
+    assert len(large) > SMALL_SCORE_BATCH_SIZE
+    in_large = detector.score_samples(large)[: len(normal_data)]
+    in_small = np.concatenate([detector.score_samples(normal_data[:1]), detector.score_samples(normal_data[1:])])
+    np.testing.assert_allclose(in_small, in_large, rtol=1e-6, atol=0)
+    if backend == "torch":
+        np.testing.assert_array_equal(in_small, in_large)

@@ -181,14 +181,27 @@ def cli(*args, cwd, env=None):
 
 
 @pytest.mark.slow
-def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(tmp_path):
+def _resumable_input(kind: str, folder: Path) -> list[str]:
+    """DATA and the options of a small fit of each modality."""
+    if kind == "table":
+        return [str(TRAIN), "--label-column", "label"]
+    if kind == "images":
+        from pipelines.demo_images import write_digit_images
+
+        return [str(write_digit_images(folder / "digits", per_anomaly=3)), "--filters", "4,8", "--dense-units", "16"]
+    times = pd.date_range("2026-01-01", periods=600, freq="min")
+    values = np.sin(np.arange(600) / 10) + 0.05 * np.random.default_rng(0).normal(size=600)
+    pd.DataFrame({"timestamp": times, "value": values}).to_csv(folder / "sensor.csv", index=False)
+    return [str(folder / "sensor.csv"), "--time-column", "timestamp", "--window", "16"]
+
+
+@pytest.mark.parametrize("kind", ["table", "images", "series"])
+def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(kind, tmp_path):
     import mlflow
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     common = [
-        str(TRAIN),
-        "--label-column",
-        "label",
+        *_resumable_input(kind, tmp_path),
         "--verbose",
         "0",
         "--patience",

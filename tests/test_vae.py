@@ -295,3 +295,17 @@ def test_scores_do_not_depend_on_the_scoring_batch(normal_data):
     assert many_scores.shape == (30,) and many_features.shape == (30, 4)
     np.testing.assert_allclose(many_scores, one_scores, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(many_features, one_features, rtol=1e-5, atol=1e-5)
+
+
+def test_a_small_input_is_scored_at_the_small_shape_and_a_larger_one_at_the_large(normal_data):
+    from anomaly_vae.detectors.scoring import SMALL_SCORE_BATCH_SIZE, score_batch_size
+
+    scorer = ScoreModel(make_vae())
+    shapes: list[int] = []
+    run = scorer.predict_on_batch
+    scorer.predict_on_batch = lambda batch: (shapes.append(len(batch)), run(batch))[1]
+    x = normal_data.astype("float32")
+    predict_scores(scorer, x[:1])
+    predict_scores(scorer, np.resize(x, (SMALL_SCORE_BATCH_SIZE, 4)))
+    predict_scores(scorer, np.resize(x, (SMALL_SCORE_BATCH_SIZE + 1, 4)))
+    assert shapes == [SMALL_SCORE_BATCH_SIZE, SMALL_SCORE_BATCH_SIZE, score_batch_size()]

@@ -134,7 +134,14 @@ class ScoreModel(keras.Model):
 SCORE_BATCH_SIZE = 4096
 """Rows per compiled scoring call on CPU. Every call sees exactly this shape (the last batch
 is zero-padded), so a row's float32 score does not depend on how many rows came with it,
-and the function is compiled once."""
+and the function is compiled once per shape."""
+
+SMALL_SCORE_BATCH_SIZE = 256
+"""Rows per scoring call for an input of at most this many rows (a served request, an interactive call), on any
+device: padding one row to 4,096 made it cost nearly as much as 4,096 (about 50 ms on CPU; about 3 ms at 256).
+The two shapes give the same scores within float32 rounding: bitwise on torch, within a few units in the last
+place on JAX and TensorFlow, whose compiled matrix products block differently per shape (``benchmarks/RESULTS.md``,
+"Small requests")."""
 
 GPU_SCORE_BATCH_SIZE = 65536
 """Rows per scoring call on a GPU, where per-call overhead dominates small batches."""
@@ -163,7 +170,10 @@ def predict_scores(scorer: ScoreModel, x: np.ndarray, batch_size: int | None = N
     dataset pipeline in between, which is faster than ``predict`` (``benchmarks/RESULTS.md``, "Speed").
     """
     x = np.asarray(x, dtype="float32")
-    batch_size = batch_size or score_batch_size(images=x.ndim > 2)
+    if batch_size is None:
+        batch_size = score_batch_size(images=x.ndim > 2)
+        if x.ndim == 2 and len(x) <= SMALL_SCORE_BATCH_SIZE < batch_size:  # a small input of rows: a small shape
+            batch_size = SMALL_SCORE_BATCH_SIZE
     if not scorer.compiled:
         scorer.compile(jit_compile=keras.backend.backend() != "torch")
     n = len(x)

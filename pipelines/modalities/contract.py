@@ -13,6 +13,7 @@ from a saved model (:func:`pipelines.modalities.for_bundle`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,8 +51,9 @@ class Calibration:
     input_example: Any
 
 
-class Modality:
-    """One kind of data. Subclasses set the class attributes and implement the methods."""
+class Modality(ABC):
+    """One kind of data. Subclasses set the class attributes and implement the abstract methods (a subclass that
+    misses one cannot be instantiated)."""
 
     name: ClassVar[str]
     """As run names and tags show it (``table``, ``images``, ``series``)."""
@@ -62,8 +64,9 @@ class Modality:
     bundle_class: ClassVar[Any]
     """The model folder's class (``save(folder, replace)``, ``load(folder)``, ``detector``, ``score(frame)``,
     ``sample(n, ...)``); its ``DOCUMENT`` is the file that marks a saved folder as this modality's."""
-    checkpoints: ClassVar[bool] = False
-    """Whether a fit of this modality keeps a checkpoint (``--checkpoint-dir``) and can ``--resume``."""
+    checkpoints: ClassVar[bool] = True
+    """Whether a fit of this modality keeps a per-epoch checkpoint (``--checkpoint-dir``) and can ``--resume``: any
+    detector trained by ``BaseVAEDetector.fit`` can; a modality whose training is not one Keras fit sets False."""
     spark_scoring: ClassVar[bool] = False
     """Whether ``score --engine spark`` can score this modality: its examples are independent rows of a table."""
     sample_suffixes: ClassVar[tuple[str, ...]] = (".csv", ".parquet")
@@ -71,32 +74,39 @@ class Modality:
 
     # ---- fit ---------------------------------------------------------------------------------------------------
     @classmethod
+    @abstractmethod
     def claims(cls, settings) -> bool:
         """Whether this modality reads the fit's ``settings.data`` (the registry asks in its order)."""
         raise NotImplementedError
 
+    @abstractmethod
     def build_detector(self, settings):
         """The unfitted detector from the options that were set; an option of another modality is refused by name."""
         raise NotImplementedError
 
+    @abstractmethod
     def read(self, settings, detector) -> TrainingData:
         """Read and check the training (and evaluation) input, print what was found; nothing is logged yet."""
         raise NotImplementedError
 
+    @abstractmethod
     def fit(self, detector, callbacks: list):
         """Fit ``detector`` on what :meth:`read` kept; return the model bundle (the folder's object)."""
         raise NotImplementedError
 
+    @abstractmethod
     def evaluate(self, bundle) -> tuple[dict[str, float], dict[str, Any]]:
         """This modality's final metrics and review plots (the pipeline adds the training curves and calibration)."""
         raise NotImplementedError
 
+    @abstractmethod
     def model_example(self, bundle) -> tuple[Any, Any]:
         """The pyfunc model's MLflow signature and input example."""
         raise NotImplementedError
 
     def log_extras(self, run, bundle) -> None:
         """Anything else the fit run holds (a table's drawn rows); nothing by default."""
+        return None
 
     # ---- saved models ------------------------------------------------------------------------------------------
     @classmethod
@@ -111,8 +121,10 @@ class Modality:
 
     # ---- score -------------------------------------------------------------------------------------------------
     def check_score(self, settings) -> None:
-        """Refuse score options or inputs this modality cannot take, before anything is read."""
+        """Refuse score options or inputs this modality cannot take, before anything is read; none by default."""
+        return None
 
+    @abstractmethod
     def score_file(self, settings, bundle) -> ScoredFile:
         """Score ``settings.data`` and write ``settings.output`` (and any side outputs) atomically."""
         raise NotImplementedError
@@ -122,11 +134,13 @@ class Modality:
         text) and return the columns the pyfunc model takes row by row and those of them written as numbers."""
         raise NotImplementedError
 
+    @abstractmethod
     def calibrate(self, bundle, path: str) -> Calibration:
         """Re-fit ``bundle``'s threshold on the normal examples in ``path`` (``score --recalibrate``)."""
         raise NotImplementedError
 
     # ---- sample ------------------------------------------------------------------------------------------------
+    @abstractmethod
     def write_samples(self, draws, output: Path, overwrite: bool) -> str:
         """Write the chunks ``draws`` yields (``(start, samples)``) to ``output`` atomically; the samples' noun."""
         raise NotImplementedError

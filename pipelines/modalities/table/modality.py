@@ -2,7 +2,7 @@
 
 The schema is inferred from the training file (:mod:`~pipelines.modalities.table.schema`), the columns preprocessed
 (:mod:`~pipelines.modalities.table.preprocessing`) and ``VAEAnomalyDetector`` fitted on the result; the model folder
-is a :class:`~pipelines.modalities.table.bundle.ModelBundle`. A table fit keeps a checkpoint and can ``--resume``.
+is a :class:`~pipelines.modalities.table.bundle.ModelBundle`.
 Scoring reads the file in chunks, so a table larger than memory is scored in bounded memory.
 """
 
@@ -76,7 +76,6 @@ class TableModality(Modality):
     nouns = ("tables", "row", "rows")
     unit = "rows"
     bundle_class = ModelBundle
-    checkpoints = True
     spark_scoring = True
 
     @classmethod
