@@ -233,7 +233,7 @@ def _fit_pipeline_options(
 
 
 def fit(**options) -> None:
-    """Fit preprocessing and the VAE on normal rows, set the threshold, log the run and the model to MLflow."""
+    """Fit a detector on normal data (a table, images or a time series), set its threshold, log the run and the model to MLflow."""
     from pipelines.detector_options import parse_option, setting_names
 
     flags = dict(options)
