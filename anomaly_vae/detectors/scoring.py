@@ -133,15 +133,15 @@ class ScoreModel(keras.Model):
 
 SCORE_BATCH_SIZE = 4096
 """Rows per compiled scoring call on CPU. Every call sees exactly this shape (the last batch
-is zero-padded), so a row's float32 score does not depend on how many rows came with it,
-and the function is compiled once per shape."""
+is zero-padded), so a row's float32 score never depends on the other rows that came with it,
+and the function is compiled once; inputs of at most ``SMALL_SCORE_BATCH_SIZE`` rows use that shape instead."""
 
 SMALL_SCORE_BATCH_SIZE = 256
 """Rows per scoring call for an input of at most this many rows (a served request, an interactive call), on any
 device: padding one row to 4,096 made it cost nearly as much as 4,096 (about 50 ms on CPU; about 3 ms at 256).
 The two shapes give the same scores within float32 rounding: bitwise on torch, within a few units in the last
 place on JAX and TensorFlow, whose compiled matrix products block differently per shape (``benchmarks/RESULTS.md``,
-"Small requests")."""
+"Served model")."""
 
 GPU_SCORE_BATCH_SIZE = 65536
 """Rows per scoring call on a GPU, where per-call overhead dominates small batches."""
