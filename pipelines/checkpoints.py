@@ -20,6 +20,15 @@ from pipelines.settings import FitSettings, flag
 
 LOCK_FILE, RUN_FILE, KERAS_FOLDER = "lock", "run.json", "keras"
 
+RESUMABLE_CHANGES = frozenset({"epochs", "verbose"})
+"""Detector parameters a resumed fit may change: how long it trains and what it prints. Any other change would give
+the checkpointed weights a network they do not fit, or silently train another model."""
+
+
+def model_params(detector) -> dict[str, str]:
+    """The detector's parameters as the checkpoint records them (``run.json``), each as its ``repr``."""
+    return {name: repr(value) for name, value in sorted(detector.get_params().items())}
+
 
 class Checkpoint:
     def __init__(self, folder: Path):
@@ -121,6 +130,23 @@ class Checkpoint:
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) else None
+
+    def check_resumable(self, params: dict[str, str]) -> None:
+        """Refuse to resume when ``params`` (:func:`model_params` of the detector this command builds) differ from
+        the checkpointed fit's in anything but :data:`RESUMABLE_CHANGES`, naming each option with both values. A
+        checkpoint written before parameters were recorded is not checked."""
+        saved = (self.run_info() or {}).get("detector")
+        if not isinstance(saved, dict):
+            return
+        differ = sorted(
+            k for k in set(saved) | set(params) if k not in RESUMABLE_CHANGES and saved.get(k) != params.get(k)
+        )
+        if differ:
+            changes = "; ".join(f"{flag(k)} was {saved.get(k)}, now {params.get(k)}" for k in differ)
+            raise ValueError(
+                f"--resume continues the fit checkpointed in {str(self.folder)!r}, whose model was set up otherwise "
+                f"({changes}). Give the options of that fit again, or fit afresh without --resume."
+            )
 
     def write_run_info(self, info: dict) -> None:
         tmp = self.folder / f"{RUN_FILE}.tmp"

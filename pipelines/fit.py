@@ -53,7 +53,7 @@ def run_fit(settings: FitSettings) -> FitResult:
     import mlflow
 
     from pipelines import modalities
-    from pipelines.checkpoints import Checkpoint
+    from pipelines.checkpoints import Checkpoint, model_params
     from pipelines.review import calibration_report, plots
     from pipelines.stop_on_signal import StopOnSignal
     from pipelines.tracking.mlflow_runs import (
@@ -76,6 +76,12 @@ def run_fit(settings: FitSettings) -> FitResult:
 
     checkpoint = Checkpoint.resume(settings) if settings.resume else None
     previous = checkpoint.run_info() if checkpoint else None
+    if checkpoint is not None:
+        try:
+            checkpoint.check_resumable(model_params(detector))
+        except ValueError:
+            checkpoint.release()
+            raise
     run, active, run_name = start_fit_run(settings, modality.name, previous)
     if modality.checkpoints and checkpoint is None:
         try:
@@ -85,7 +91,12 @@ def run_fit(settings: FitSettings) -> FitResult:
             raise
     if checkpoint is not None:
         checkpoint.write_run_info(
-            {"run_id": run.run_id, "run_name": run_name, "data": str(Path(settings.data).resolve())}
+            {
+                "run_id": run.run_id,
+                "run_name": run_name,
+                "data": str(Path(settings.data).resolve()),
+                "detector": model_params(detector),
+            }
         )
     local_model = Path(settings.output_dir) / run_name / "model"
     status = "FAILED"

@@ -231,6 +231,11 @@ def test_sigterm_keeps_the_checkpoint_and_resume_continues_the_same_run(kind, tm
     done = json.loads(meta.read_text())["epoch"]
     run_id = json.loads((checkpoint / "run.json").read_text())["run_id"]
 
+    changed = cli("fit", *common, "--epochs", str(done + 2), "--beta", "0.5", "--resume", cwd=tmp_path)
+    _, err = changed.communicate(timeout=600)  # another model than the checkpointed one: refused, checkpoint kept
+    assert changed.returncode == 2 and "--beta was" in err and "now 0.5" in err and "Traceback" not in err, err[-2000:]
+    assert checkpoint.exists()
+
     resumed = cli("fit", *common, "--epochs", str(done + 2), "--resume", cwd=tmp_path)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-2000:]
