@@ -27,12 +27,12 @@ CHECK_TESTS ?= tests/test_vae.py tests/test_elbo.py tests/test_detector.py tests
 	tests/test_generative.py tests/test_saved_models.py tests/test_modalities.py tests/security/test_output_property.py \
 	tests/security/test_untrusted_models.py
 
-.PHONY: install chromium java check test demo bench speed clean
+.PHONY: install chromium java check test docs demo bench speed clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e '.[jax,torch,dev,spark]'
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e '.[jax,torch,dev,spark,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -63,6 +63,14 @@ test: install chromium java
 	  KERAS_BACKEND=$$b $(PY) -m pytest -q -n 2 -m "$$sel" $(PYTEST_ARGS); \
 	  first=0; \
 	done
+	$(MAKE) docs
+
+# The documentation site, into docs/_build/html: warnings are errors (-W) and every cross-reference must resolve
+# (-n); the gallery (docs/examples) runs at every build.
+docs: install
+	rm -rf docs/_build docs/auto_examples docs/generated
+	$(PY) -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 demo: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m pipelines.demo
@@ -72,8 +80,8 @@ bench: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/adbench.py
 
 speed: install
-	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[jax,torch,dev,spark,bench]'
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[jax,torch,dev,spark,docs,bench]'
 	$(PY) benchmarks/speed.py
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns mlartifacts outputs .pytest_cache
+	rm -rf $(VENV) mlflow.db mlruns mlartifacts outputs .pytest_cache docs/_build docs/auto_examples docs/generated

@@ -8,7 +8,7 @@ LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
 """Decoder distributions; see :mod:`anomaly_vae.network.likelihoods`."""
 
 SCORES = ("elbo", "reconstruction", "kl", "recon_prob", "iwae")
-"""Anomaly score rules; see :mod:`anomaly_vae.detectors.scoring`."""
+"""Anomaly score rules; see ``anomaly_vae.detectors.scoring``."""
 
 PREPROCESSINGS = ("standard", "robust", "quantile")
 """Input transforms of ``VAEAnomalyDetector(preprocessing=...)``."""
@@ -17,7 +17,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 """Keras dtype policies of ``VAEAnomalyDetector(precision=...)`` (``mixed_float16`` would need loss scaling)."""
 
 BACKENDS = ("jax", "tensorflow", "torch")
-"""Keras backends with a training step in :mod:`anomaly_vae.network.steps` (``<backend>_step.py``)."""
+"""Keras backends with a training step in ``anomaly_vae.network.steps`` (``<backend>_step.py``)."""
 
 PARAMETER_CHOICES = {
     "likelihood": LIKELIHOODS,
@@ -39,11 +39,11 @@ pipeline imputes), so not in :data:`PARAMETER_CHOICES`."""
 
 SERIES_ARCHITECTURES = ("conv", "dense")
 """Parts of ``VAESeriesDetector(architecture=...)``: 1-D convolutions over a window, or dense layers on the flattened
-window (:mod:`anomaly_vae.detectors.series_detector`)."""
+window (:class:`~anomaly_vae.VAESeriesDetector`)."""
 
 SERIES_POINT_RULES = ("mean", "max", "position")
 """How ``VAESeriesDetector(point_rule=...)`` scores a time point from the windows covering it: the mean or the max of
-their scores, or the mean of the point's own shares of their scores (:mod:`anomaly_vae.detectors.series_detector`)."""
+their scores, or the mean of the point's own shares of their scores (:class:`~anomaly_vae.VAESeriesDetector`)."""
 
 SERIES_PARAMETER_CHOICES = {"point_rule": SERIES_POINT_RULES, "architecture": SERIES_ARCHITECTURES}
 """``VAESeriesDetector``'s own parameters whose value is one of a fixed set of names."""

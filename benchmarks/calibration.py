@@ -218,6 +218,16 @@ def main(argv=None) -> None:
         fdp = frame["bh_fdp"]
         print(f"\n2. Benjamini-Hochberg at FDR {FDR} on the DEV test sets (normal + anomalies), per set as above:")
         print(table[["n_cal", "BH FDP", "BH power"]].to_string())
+        from records import write_record
+
+        write_record(
+            "calibration",
+            table,
+            f"Calibration on the ADBench DEV sets (seeds {seeds}): realised false-positive rate on normal test rows "
+            f"per rule and target (x: outside the 99% binomial interval of the target), and Benjamini-Hochberg's "
+            f"false-discovery proportion and power at FDR {FDR}",
+            digits=4,
+        )
         print(
             f"  mean FDP {fdp.mean():.4f} (Monte Carlo error {fdp.std(ddof=1) / np.sqrt(len(fdp)):.4f}, "
             f"{len(fdp)} runs); mean power {frame['bh_power'].mean():.3f}; "

@@ -104,6 +104,16 @@ def main(argv=None) -> None:
     print("| path | rows a request | requests | requests/s | rows/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(lines))
+    from records import write_record
+
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    header = ["path", "rows a request", "requests", "requests/s", "rows/s", "p50 ms", "p99 ms"]
+    write_record(
+        "serving",
+        pd.DataFrame(cells, columns=header),
+        f"The served model (MLflow's server, one worker, sequential requests) and in-process scoring, "
+        f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'jax')}",
+    )
 
 
 if __name__ == "__main__":

@@ -210,6 +210,16 @@ def report(frame: pd.DataFrame, methods) -> None:
         print(means.reindex([m for m in methods if m in means.index]).round(3).to_string())
         best = means["VUS-PR"].idxmax()
         print(f"\nBest mean VUS-PR over the generated set: {best} ({means['VUS-PR'].max():.3f})")
+    if len(labelled) and len(generated):
+        from records import write_record
+
+        vus = labelled.pivot_table(index="series", columns="method", values="VUS-PR")
+        vus.loc[f"generated set, mean of {generated.series.nunique()}"] = generated.groupby("method")["VUS-PR"].mean()
+        write_record(
+            "timeseries",
+            vus[[m for m in methods if m in vus.columns]].rename_axis("series"),
+            "Time series, VUS-PR per labelled series and the mean over the generated set (one seed)",
+        )
     from anomaly_vae import VAESeriesDetector
 
     default = f"VAE ({VAESeriesDetector().architecture})"

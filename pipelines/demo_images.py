@@ -14,7 +14,8 @@ import numpy as np
 NORMAL_DIGIT = 0
 
 
-def write_digit_images(folder: str | Path, per_anomaly: int = 20, seed: int = 0) -> Path:
+def write_digit_images(folder: str | Path, per_anomaly: int = 20, seed: int = 0, replace: bool = True) -> Path:
+    """Write the demo images into ``folder`` atomically; an existing folder is replaced only with ``replace``."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -35,4 +36,18 @@ def write_digit_images(folder: str | Path, per_anomaly: int = 20, seed: int = 0)
             for i in indices:
                 Image.fromarray(pixels[i]).save(tmp / part / f"{i:04d}.png")
 
-    return write_folder_atomically(folder, write)
+    return write_folder_atomically(folder, write, replace=replace)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from anomaly_vae.persistence.atomic import FolderExistsError
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "outputs/digit_images")
+    try:  # a folder given on the command line is never replaced: it may be someone else's
+        written = write_digit_images(target, replace=False)
+    except FolderExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {written}: train/good (normal zeros) and test/<kind> (anomalies: the other digits)")

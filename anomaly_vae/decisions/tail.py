@@ -64,7 +64,7 @@ class TailFit:
 
 
 def fit_tail(calibration_scores) -> TailFit | None:
-    """The POT fit of ``calibration_scores``, or None (with a :class:`CalibrationWarning`) when they are too few
+    """The POT fit of ``calibration_scores``, or None (with a :class:`~anomaly_vae.decisions.p_values.CalibrationWarning`) when they are too few
     or the fit fails."""
     from scipy.stats import genpareto
 

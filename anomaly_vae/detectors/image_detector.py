@@ -39,7 +39,7 @@ class VAEImageDetector(BaseVAEDetector):
         any costs much; it ranked one-class MNIST far better than Bernoulli (grey levels as soft targets) and
         the heteroscedastic Gaussian (``benchmarks/RESULTS.md``, "Images").
     score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae"}, default="elbo"
-        What ``anomaly_score`` computes; see :data:`anomaly_vae.detectors.scoring.SCORE_RULES`.
+        What ``anomaly_score`` computes; see :data:`anomaly_vae.choices.SCORES`.
     epochs : int or "auto", default="auto"
         Maximum number of training epochs. ``'auto'`` trains for about ``IMAGE_AUTO_STEPS`` gradient steps.
     batch_size : int, default=64

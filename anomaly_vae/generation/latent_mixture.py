@@ -1,4 +1,4 @@
-"""Where the encoder puts the training examples, as a Gaussian mixture: the codes :meth:`sample` draws from.
+"""Where the encoder puts the training examples, as a Gaussian mixture: the codes :meth:`~anomaly_vae.VAEAnomalyDetector.sample` draws from.
 
 A VAE's samples are usually decoded from prior codes, N(0, I). But the codes of the training examples (the
 aggregate posterior) fill the prior unevenly, all the more below β = 1, so many prior codes decode to examples
@@ -71,7 +71,7 @@ class LatentMixture:
 
     @classmethod
     def from_dict(cls, data: dict, latent_dim: int, where: str) -> LatentMixture:
-        """The mixture saved by :meth:`to_dict`, checked: shapes that fit ``latent_dim``, finite numbers, weights
+        """The mixture saved by ``to_dict``, checked: shapes that fit ``latent_dim``, finite numbers, weights
         that are a distribution, covariances symmetric positive definite. ``where`` names the file and field in errors."""
         try:
             weights = np.asarray(data["weights"], dtype=np.float64)

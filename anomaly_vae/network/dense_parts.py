@@ -1,5 +1,5 @@
 """The tabular parts: a dense encoder (rows -> posterior parameters) and a dense decoder (codes ->
-likelihood parameters), both with a leading ensemble-member axis (see :class:`MemberDense`).
+likelihood parameters), both with a leading ensemble-member axis (see :class:`~anomaly_vae.network.member_dense.MemberDense`).
 
 They are what ``VAE(n_features=...)`` builds when no parts are given. Each is a Keras layer with its own
 config, as in keras-hub's ``VAEEncoder``/``VAEDecoder``; swapping one does not touch the other or the loss.

@@ -45,7 +45,7 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
     """Variational autoencoder trained on the negative ELBO, composed of an encoder, a decoder and a likelihood.
 
     Give either ``n_features`` (a table: the dense parts are built from ``hidden_units``, ``activation`` and
-    ``n_members``) or both ``encoder`` and ``decoder`` (any parts of :data:`ENCODERS` / :data:`DECODERS`,
+    ``n_members``) or both ``encoder`` and ``decoder`` (any parts of ``ENCODERS`` / ``DECODERS``,
     for example :class:`~anomaly_vae.network.conv_parts.ConvEncoder` for images).
 
     Parameters
@@ -292,6 +292,7 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
 
     @classmethod
     def from_config(cls, config: dict):
+        """The VAE a ``get_config`` dictionary describes; its parts must be one of the allowed part classes."""
         config = dict(config)
         for key, allowed in (("encoder", ENCODERS), ("decoder", DECODERS)):
             if isinstance(config.get(key), dict):

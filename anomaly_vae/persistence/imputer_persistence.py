@@ -81,7 +81,7 @@ def load_imputer(folder: str | os.PathLike):
     """Load an imputer saved by :func:`save_imputer`. Refuses, naming the file and field: a folder that is not an
     imputer, another format, invalid parameters, draws that are not finite or do not fit the VAE's latent size, and
     a detector that does not marginalise missing entries or takes other columns, or other column names (its own checks as
-    :func:`~anomaly_vae.persistence.model_files.load_detector`)."""
+    :func:`~anomaly_vae.load_detector`)."""
     import numpy as np
     from sklearn.utils._param_validation import InvalidParameterError
 

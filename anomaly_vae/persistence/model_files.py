@@ -79,7 +79,7 @@ def load_vae(path: str | os.PathLike):
     """Load a ``VAE`` saved by :func:`save_vae`, refusing files that carry arbitrary code.
 
     The model is loaded with ``compile=False`` (a saved optimizer or ``jit_compile``
-    setting may not fit the current backend); call :func:`compile_vae` to train further.
+    setting may not fit the current backend); call ``compile_vae`` to train further.
     """
     from anomaly_vae.network.vae import VAE
 
