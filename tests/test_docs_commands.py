@@ -65,6 +65,7 @@ def page_environment(copy: Path) -> dict[str, str]:
     env.setdefault("KERAS_BACKEND", "torch")
     env["OMP_NUM_THREADS"] = "1"
     env["PYTHONPATH"] = str(copy)  # the copy's code, not this checkout's editable install
+    env["MAKEFLAGS"] = "-o .venv/.installed"  # `make demo` in the copy uses the linked .venv as it is
     return env
 
 
@@ -130,3 +131,17 @@ def test_blocks_are_found():
     for page in sorted((ROOT / "docs" / "user_guide").glob("*.md")):
         if page.name != "index.md":
             assert blocks(page), f"{page.name} shows no runnable block"
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["fit"], ["score"], ["sample"], ["impute"]], ids=lambda c: " ".join(c) or "main"
+)
+def test_help_shows_plain_names_not_sphinx_markup(command):
+    """Docstrings are written for Sphinx (``:class:`~a.B```, double backquotes); ``--help`` shows plain names."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "pipelines", *command, "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert shown.returncode == 0, shown.stderr
+    markup = re.findall(r":\w+:`[^`]*`|``", shown.stdout)
+    assert not markup, f"anomaly-vae {' '.join(command)} --help shows Sphinx markup: {markup}"

@@ -56,3 +56,8 @@ for name, s in scores.items():
     RocCurveDisplay.from_predictions(labels, s, name=name, ax=ax)
 ax.set_title("ROC on the labelled test rows")
 fig.tight_layout()
+
+# %%
+# On this small, easy set the VAE and kNN both rank the labelled anomalies almost perfectly, and kNN is as good or a
+# little better: a distance to the nearest normal rows is a strong baseline on numeric tables. The benchmarks, over
+# many sets and seeds, show where each leads.
