@@ -90,3 +90,4 @@ html_theme_options = {
 }
 html_context = {"default_mode": "light"}
 html_show_sourcelink = False
+toc_object_entries_show_parents = "hide"

@@ -17,6 +17,8 @@ PAGES = {
     "guide_tables": "user_guide/tables.html",
     "gallery_image_anomaly_maps": "auto_examples/plot_image_anomaly_maps.html",
     "api_VAEAnomalyDetector": "generated/anomaly_vae.VAEAnomalyDetector.html",
+    "benchmarks": "benchmarks.html",
+    "cli": "cli.html",
 }
 
 

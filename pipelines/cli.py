@@ -371,8 +371,8 @@ def score(
     ] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help=OVERWRITE_HELP)] = None,
 ) -> None:
-    """Score a table with a logged model; write the rows plus anomaly_score, p_value, is_anomaly and top_features (a
-    series model: one row per time point)."""
+    """Score data (a table, images or a time series) with a fitted model; write its rows plus anomaly_score, p_value
+    and is_anomaly (and top_features for a table; for a series, one row per time point)."""
     flags = dict(locals())
     flags.pop("config")
     from pipelines.score import run_score
@@ -554,6 +554,16 @@ def _positive_int(flag: str, text: str) -> int:
         _fail(f"{flag} must be a positive integer or auto, got {text!r}.", EXIT_BAD_INPUT)
     return value
 
+
+def _unwrap_command_help() -> None:
+    """Each command's help is its docstring with the source's line breaks inside a paragraph removed: typer's rich
+    help keeps them, which broke sentences mid-line at any terminal width."""
+    for command in app.registered_commands:
+        doc = inspect.getdoc(command.callback) or ""
+        command.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
+_unwrap_command_help()
 
 if __name__ == "__main__":
     sys.exit(app())
