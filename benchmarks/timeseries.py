@@ -142,9 +142,16 @@ def measure(labels, scores, window: int) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--window", type=int, default=WINDOW)
+    parser.add_argument("--window", type=int, default=WINDOW, help="window of every method, and of the measures")
+    parser.add_argument(
+        "--detector-window",
+        default=None,
+        help="'auto': every method uses the window VAESeriesDetector(window='auto') picks for the series (one "
+        "period; 'auto:2' two periods); the measures keep --window, so figures compare across settings",
+    )
     parser.add_argument("--n-generated", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the generated set")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the methods (the spread over them)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--skip-labelled", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -156,34 +163,48 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import keras
 
-    series = ([] if args.skip_labelled else labelled_series()) + generated_set(args.n_generated, args.seed)
-    print(f"backend {keras.backend.backend()}, window {args.window}, {len(series)} series", flush=True)
+    from anomaly_vae.detectors.windows import auto_window
+
+    seeds = [int(v) for v in args.seeds.split(",")]
+    series = ([] if args.skip_labelled else labelled_series()) + generated_set(args.n_generated, args.data_seed)
+    print(
+        f"backend {keras.backend.backend()}, window {args.detector_window or args.window} (measures: {args.window}), "
+        f"{len(series)} series, seeds {seeds}",
+        flush=True,
+    )
     rows = pd.read_csv(args.out).to_dict("records") if args.resume and args.out.exists() else []
-    done = {(r["series"], r["method"]) for r in rows}
-    for s in series:
-        mean, std = s.train.mean(axis=0), s.train.std(axis=0) + 1e-12
-        train, test = (s.train - mean) / std, (s.test - mean) / std
-        for method in args.methods:
-            if (s.name, method) in done:
-                continue
-            start = time.perf_counter()
-            scores = METHODS[method](train, test, args.window, args.seed)
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "series": s.name,
-                    "kind": s.kind,
-                    "method": method,
-                    "seconds": seconds,
-                    **measure(s.labels, scores, args.window),
-                }
-            )
-            print(
-                f"{s.name:32s} {method:16s} VUS-PR {rows[-1]['VUS-PR']:.3f}  PR-AUC {rows[-1]['PR-AUC']:.3f}  "
-                f"({seconds:.0f} s)",
-                flush=True,
-            )
-        write_csv(pd.DataFrame(rows), args.out)
+    done = {(r["series"], r["method"], r.get("seed", 0)) for r in rows}
+    for seed in seeds:
+        for s in series:
+            mean, std = s.train.mean(axis=0), s.train.std(axis=0) + 1e-12
+            train, test = (s.train - mean) / std, (s.test - mean) / std
+            if (args.detector_window or "").startswith("auto"):  # "auto", or "auto:K" for K periods
+                window = auto_window(train, int(args.detector_window.partition(":")[2] or 1))
+            else:
+                window = int(args.detector_window or args.window)
+            for method in args.methods:
+                if (s.name, method, seed) in done:
+                    continue
+                start = time.perf_counter()
+                scores = METHODS[method](train, test, window, seed)
+                seconds = time.perf_counter() - start
+                rows.append(
+                    {
+                        "series": s.name,
+                        "kind": s.kind,
+                        "method": method,
+                        "seed": seed,
+                        "window": window,
+                        "seconds": seconds,
+                        **measure(s.labels, scores, args.window),
+                    }
+                )
+                print(
+                    f"seed {seed} {s.name:32s} {method:16s} window {window:3d}  VUS-PR {rows[-1]['VUS-PR']:.3f}  "
+                    f"PR-AUC {rows[-1]['PR-AUC']:.3f}  ({seconds:.0f} s)",
+                    flush=True,
+                )
+            write_csv(pd.DataFrame(rows), args.out)
     report(pd.DataFrame(rows), args.methods)
 
 
@@ -210,15 +231,26 @@ def report(frame: pd.DataFrame, methods) -> None:
         print(means.reindex([m for m in methods if m in means.index]).round(3).to_string())
         best = means["VUS-PR"].idxmax()
         print(f"\nBest mean VUS-PR over the generated set: {best} ({means['VUS-PR'].max():.3f})")
-    if len(labelled) and len(generated):
+    if "seed" not in frame:
+        frame = frame.assign(seed=0)
+    per_seed = frame.assign(row=np.where(frame.kind == "labelled", frame.series, "generated set, mean"))
+    per_seed = per_seed.groupby(["row", "method", "seed"])["VUS-PR"].mean()
+    spread = per_seed.groupby(["row", "method"]).agg(["mean", "std", "count"]).fillna(0.0)
+    seeds = int(spread["count"].max())
+    print(f"\nVUS-PR, mean (sd) over {seeds} seed(s) of the methods:")
+    cells = (spread["mean"].map("{:.3f}".format) + " (" + spread["std"].map("{:.3f}".format) + ")").unstack("method")
+    cells = cells[[m for m in methods if m in cells.columns]]
+    print(cells.to_string())
+    if labelled.series.nunique() == 2 and generated.series.nunique() == 24:  # the protocol: the record the docs show
         from records import write_record
 
-        vus = labelled.pivot_table(index="series", columns="method", values="VUS-PR")
-        vus.loc[f"generated set, mean of {generated.series.nunique()}"] = generated.groupby("method")["VUS-PR"].mean()
+        windows = frame.groupby("series")["window"].first() if "window" in frame else None
+        chosen = "" if windows is None else f"; windows {int(windows.min())}-{int(windows.max())} points"
         write_record(
             "timeseries",
-            vus[[m for m in methods if m in vus.columns]].rename_axis("series"),
-            "Time series, VUS-PR per labelled series and the mean over the generated set (one seed)",
+            cells.rename_axis("series"),
+            f"Time series, VUS-PR per labelled series and the mean over the {generated.series.nunique()} generated "
+            f"series: mean (sd) over {seeds} seed(s) of the methods{chosen}",
         )
     from anomaly_vae import VAESeriesDetector
 

@@ -152,3 +152,30 @@ def test_save_and_load_keep_the_scores_and_the_time_step(tmp_path):
     meta.write_text(meta.read_text().replace('"P0DT0H0M5S"', '"five seconds"'))
     with pytest.raises(ValueError, match="field time_step_: 'five seconds' is not an ISO 8601 duration"):
         load_detector(tmp_path / "model")
+
+
+def test_window_auto_takes_the_series_period_and_is_kept_when_saved(tmp_path):
+    from anomaly_vae import load_detector, save_detector
+
+    det = _small(window="auto").fit(_sine(600))  # period 20
+    assert det.window == "auto" and det.window_ == 20
+    scores = det.anomaly_score(_sine(200, seed=1))
+    assert scores.shape == (200,)
+    save_detector(det, tmp_path / "det")
+    loaded = load_detector(tmp_path / "det")
+    assert loaded.window == "auto" and loaded.window_ == 20
+    np.testing.assert_allclose(loaded.anomaly_score(_sine(200, seed=1)), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_a_saved_auto_window_without_its_fitted_size_is_refused(tmp_path):
+    import json
+
+    from anomaly_vae import load_detector, save_detector
+
+    save_detector(_small(window="auto").fit(_sine(600)), tmp_path / "det")
+    meta = tmp_path / "det" / "detector.json"
+    state = json.loads(meta.read_text())
+    del state["window_"]
+    meta.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="window_ is missing"):
+        load_detector(tmp_path / "det")

@@ -139,3 +139,19 @@ def test_sample_writes_windows_as_a_long_table(fitted, workdir):
     result = run_sample(str(fitted.local_model), 3, str(workdir / "windows.csv"))
     table = pd.read_csv(workdir / "windows.csv")
     assert result.kind == "windows" and list(table.columns) == ["window", "step", "value"] and len(table) == 48
+
+
+def test_window_auto_fits_one_period_says_so_and_the_model_keeps_it(workdir, store, capsys):
+    fitted = run_fit(
+        FitSettings(
+            data=str(workdir / "train.csv"),
+            time_column="timestamp",
+            tracking_uri=store,
+            output_dir=str(workdir / "outputs"),
+            run_name="auto-window",
+            **{**SMALL, "window": "auto"},
+        )
+    )
+    assert "windows of 20 (window auto: one period of the series, 20 points)" in capsys.readouterr().err
+    bundle = SeriesBundle.load(fitted.local_model)
+    assert bundle.detector.window == "auto" and bundle.detector.window_ == 20

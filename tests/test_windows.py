@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from anomaly_vae.detectors.windows import point_scores, sliding_windows, window_starts
+from anomaly_vae.detectors.windows import (
+    AUTO_WINDOW_FALLBACK,
+    AUTO_WINDOW_FLOOR,
+    auto_window,
+    dominant_period,
+    point_scores,
+    sliding_windows,
+    window_starts,
+)
 
 
 def test_windows_cover_every_point_and_hold_the_series():
@@ -50,3 +58,32 @@ def test_point_scores_put_a_windows_score_on_its_points():
         point_scores(per_window, starts, 8, 50, "median")
     with pytest.raises(ValueError, match="window scores of shape"):
         point_scores(per_window[:-1], starts, 8, 50)
+
+
+@pytest.mark.parametrize("period", [12, 37, 50, 120])
+def test_dominant_period_finds_the_period_not_a_multiple(period):
+    rng = np.random.default_rng(period)
+    t = np.arange(4000)
+    series = np.sin(2 * np.pi * t / period) + 0.4 * np.sin(4 * np.pi * t / period) + 0.2 * rng.normal(size=t.size)
+    assert abs(dominant_period(series) - period) <= 1
+
+
+def test_dominant_period_of_several_channels_and_of_none():
+    rng = np.random.default_rng(0)
+    t = np.arange(3000)
+    both = np.column_stack([np.sin(2 * np.pi * t / 30), np.cos(2 * np.pi * t / 30)]) + 0.1 * rng.normal(size=(3000, 2))
+    assert abs(dominant_period(both) - 30) <= 1
+    assert dominant_period(rng.normal(size=3000)) is None  # white noise
+    walk = np.zeros(3000)
+    for i in range(1, 3000):  # mean-reverting random walk: correlated, but with no period
+        walk[i] = 0.95 * walk[i - 1] + rng.normal()
+    assert dominant_period(walk) is None
+    assert dominant_period(np.ones(500)) is None  # constant
+    assert dominant_period(np.arange(4.0)) is None  # too short to hold a period
+
+
+def test_auto_window_is_one_period_within_its_bounds():
+    t = np.arange(3000)
+    assert auto_window(np.sin(2 * np.pi * t / 45)) == 45
+    assert auto_window(np.sin(2 * np.pi * t / 6)) == AUTO_WINDOW_FLOOR  # a short period: the floor
+    assert auto_window(np.random.default_rng(0).normal(size=3000)) == AUTO_WINDOW_FALLBACK

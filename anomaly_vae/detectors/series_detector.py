@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from anomaly_vae.choices import SERIES_ARCHITECTURES, SERIES_POINT_RULES
 from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
-from anomaly_vae.detectors.windows import point_scores, sliding_windows
+from anomaly_vae.detectors.windows import auto_window, point_scores, sliding_windows
 from anomaly_vae.inputs.series_input import check_series, same_step
 
 MAX_WINDOW = 100_000
@@ -51,9 +51,12 @@ class VAESeriesDetector(BaseVAEDetector):
 
     Parameters
     ----------
-    window : int, default=64
+    window : int or "auto", default=64
         Points per window. A pattern longer than a window cannot be learnt; a window of about one or two periods of
-        the series is a good start.
+        the series is a good start. ``"auto"`` takes one dominant period of the training series (from its
+        autocorrelation, :func:`~anomaly_vae.detectors.windows.auto_window`), kept between 16 and 256 points, or 64
+        for a series without a clear period; the fitted ``window_`` says which. It is not the default: on the
+        benchmark it ranked better on the generated series and worse on the labelled ECG (``benchmarks/RESULTS.md``).
     stride : int, default=1
         Points between the starts of two windows (at most ``window``), in training and scoring. 1 scores every point
         from ``window`` windows; larger strides are faster and coarser.
@@ -91,8 +94,10 @@ data_parallel, precision, random_state, verbose
 
     Attributes
     ----------
+    window_ : int
+        The window the detector was fitted with: ``window``, or the one ``"auto"`` chose.
     vae_ : anomaly_vae.VAE
-        The trained Keras model, on windows ``(window, channels)`` (flattened for ``'dense'``).
+        The trained Keras model, on windows ``(window_, channels)`` (flattened for ``'dense'``).
     scaler_ : sklearn.preprocessing.StandardScaler
         Per-channel standardisation fitted on the training points.
     n_features_in_ : int
@@ -109,7 +114,7 @@ data_parallel, precision, random_state, verbose
     Notes
     -----
     The generative methods (``encode``, ``reconstruct``, ``denoise``, ``sample``, ``interpolate``) work on windows
-    ``(n, window, channels)`` in the series' units; a series given to ``encode`` or ``reconstruct`` is cut into its
+    ``(n, window_, channels)`` in the series' units; a series given to ``encode`` or ``reconstruct`` is cut into its
     windows (every ``stride`` points) first.
 
     Examples
@@ -125,7 +130,7 @@ data_parallel, precision, random_state, verbose
 
     _parameter_constraints: dict = {
         **TRAINING_CONSTRAINTS,
-        "window": [Interval(Integral, 2, MAX_WINDOW, closed="both")],
+        "window": [Interval(Integral, 2, MAX_WINDOW, closed="both"), StrOptions({"auto"})],
         "stride": [Interval(Integral, 1, MAX_WINDOW, closed="both")],
         "point_rule": [StrOptions(set(SERIES_POINT_RULES))],
         "architecture": [StrOptions(set(SERIES_ARCHITECTURES))],
@@ -231,44 +236,46 @@ data_parallel, precision, random_state, verbose
     # ------------------------------------------------------------------ hooks of BaseVAEDetector
     def _check_input(self, X, reset: bool) -> np.ndarray:
         if reset:
-            return self._fit_windows(self._series(X, reset=True).values)
+            values = self._series(X, reset=True).values
+            self.window_ = auto_window(values) if self.window == "auto" else int(self.window)
+            return self._fit_windows(values)
         if np.ndim(X) == 3:  # windows, for the generative methods
             windows = np.asarray(X, dtype=np.float64)
-            if windows.shape[1:] != (self.window, self.n_features_in_):
+            if windows.shape[1:] != (self.window_, self.n_features_in_):
                 raise ValueError(
-                    f"Windows must be (n, {self.window}, {self.n_features_in_}); got shape {windows.shape}."
+                    f"Windows must be (n, {self.window_}, {self.n_features_in_}); got shape {windows.shape}."
                 )
             if not np.isfinite(windows).all():
                 raise ValueError(f"Window {int(np.argmin(np.isfinite(windows).all(axis=(1, 2))))} holds NaN or inf.")
             return windows
-        return sliding_windows(self._series(X, reset=False).values, self.window, self.stride)[0]
+        return sliding_windows(self._series(X, reset=False).values, self.window_, self.stride)[0]
 
     def _fit_windows(self, values: np.ndarray) -> np.ndarray:
         """The windows of the training, validation and calibration stretches (consecutive parts of the series, each
         windowed on its own); their start points and parts are kept for :meth:`_split` and :meth:`_fit_scores`."""
-        if self.stride > self.window:
+        if self.stride > self.window_:
             raise ValueError(
-                f"stride ({self.stride}) must not exceed window ({self.window}): the points between "
+                f"stride ({self.stride}) must not exceed window ({self.window_}): the points between "
                 "windows would get no score."
             )
         n = len(values)
         n_val, n_cal = self._held_out_counts(n)
-        if n_cal and n_cal < self.window:  # a held-out stretch shorter than a window holds none: give it up
+        if n_cal and n_cal < self.window_:  # a held-out stretch shorter than a window holds none: give it up
             n_cal = 0
-        if n_val and n_val < self.window:
+        if n_val and n_val < self.window_:
             n_val = 0
         n_train = n - n_val - n_cal
-        if n_train < self.window:
+        if n_train < self.window_:
             raise ValueError(
                 f"The series has {n} point(s): after holding out {n_val + n_cal} for validation and "
-                f"calibration, fewer than one window of {self.window} is left to train on. Use a longer "
+                f"calibration, fewer than one window of {self.window_} is left to train on. Use a longer "
                 "series, a shorter window or smaller validation_fraction / calibration_fraction."
             )
         bounds = np.cumsum([0, n_train, n_val, n_cal])
         windows, starts, parts = [], [], []
         for part, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             if hi > lo:
-                w, s = sliding_windows(values[lo:hi], self.window, self.stride)
+                w, s = sliding_windows(values[lo:hi], self.window_, self.stride)
                 windows.append(w)
                 starts.append(s + lo)
                 parts.append(np.full(len(s), part))
@@ -284,7 +291,7 @@ data_parallel, precision, random_state, verbose
         """One score per time point the windows ``X[idx]`` cover (in time order)."""
         idx = np.sort(idx)
         starts = self._fit_layout[0][idx]
-        first, span = starts.min(), starts.max() + self.window - starts.min()  # the parts are adjacent: no hole
+        first, span = starts.min(), starts.max() + self.window_ - starts.min()  # the parts are adjacent: no hole
         return self._points(self._transform(X[idx]), starts - first, span)
 
     def _fit_transform(self, X_train: np.ndarray) -> None:
@@ -352,36 +359,36 @@ data_parallel, precision, random_state, verbose
 
         check_is_fitted(self)
         values = self._series(X, reset=False).values
-        windows, starts = sliding_windows(values, self.window, self.stride)
+        windows, starts = sliding_windows(values, self.window_, self.stride)
         return self._points(self._transform(windows), starts, len(values))
 
     def _points(self, Xs: np.ndarray, starts: np.ndarray, n_points: int) -> np.ndarray:
         """Per-point scores of the ``n_points`` points that prepared windows ``Xs`` starting at ``starts`` cover."""
         if self.point_rule == "position":
-            return point_scores(self._position_scores(Xs), starts, self.window, n_points, "mean")
-        return point_scores(self._predict(Xs), starts, self.window, n_points, self.point_rule)
+            return point_scores(self._position_scores(Xs), starts, self.window_, n_points, "mean")
+        return point_scores(self._predict(Xs), starts, self.window_, n_points, self.point_rule)
 
     def _position_scores(self, Xs: np.ndarray) -> np.ndarray:
         """Each window's score split over its positions ``(n_windows, window)``; the rows sum to the window scores."""
         if self.score_rule not in DECOMPOSABLE_RULES:
-            return np.repeat(self._predict(Xs)[:, None] / self.window, self.window, axis=1)
+            return np.repeat(self._predict(Xs)[:, None] / self.window_, self.window_, axis=1)
         scores, features = self._predict(Xs, features=True)
-        per_position = features.reshape(len(Xs), self.window, -1).sum(axis=-1)
-        return per_position + (scores - per_position.sum(axis=1))[:, None] / self.window
+        per_position = features.reshape(len(Xs), self.window_, -1).sum(axis=-1)
+        return per_position + (scores - per_position.sum(axis=1))[:, None] / self.window_
 
     # ------------------------------------------------------------------ hooks of GenerativeMixin
     def _from_network(self, x: np.ndarray, like=None) -> np.ndarray:
         """Windows ``(n, window, channels)`` in the series' units."""
-        x = np.asarray(x, dtype=np.float64).reshape(len(x), self.window, self.n_features_in_)
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), self.window_, self.n_features_in_)
         return self.scaler_.inverse_transform(x.reshape(-1, self.n_features_in_)).reshape(x.shape)
 
     def _one_example(self, a) -> np.ndarray:
         window = np.asarray(a, dtype=np.float64)
         if window.ndim == 1 and self.n_features_in_ == 1:
             window = window[:, None]
-        if window.shape != (self.window, self.n_features_in_):
+        if window.shape != (self.window_, self.n_features_in_):
             raise ValueError(
-                f"interpolate takes one window of shape ({self.window}, {self.n_features_in_}); got "
+                f"interpolate takes one window of shape ({self.window_}, {self.n_features_in_}); got "
                 f"shape {window.shape}."
             )
         return window[None]

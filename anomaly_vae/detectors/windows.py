@@ -70,3 +70,59 @@ def point_scores(window_scores, starts: np.ndarray, window: int, n_points: int, 
     if not np.isfinite(out).all():
         raise ValueError("Some points are covered by no window: the starts do not cover the series.")
     return out
+
+
+AUTO_WINDOW_FLOOR = 16
+"""The shortest window ``window="auto"`` chooses: fewer points hold too little shape to learn."""
+AUTO_WINDOW_CAP = 256
+"""The longest window ``window="auto"`` chooses (and the longest period it looks for): longer windows make wide,
+slow networks, and a period that long is better handled by resampling the series."""
+AUTO_WINDOW_FALLBACK = 64
+"""The window of a series with no clear period (the detector's fixed default before ``"auto"``)."""
+MIN_PERIOD_STRENGTH = 0.3
+"""The autocorrelation a lag must reach to count as the series' period."""
+PERIOD_PEAK_SHARE = 0.8
+"""A peak within this share of the strongest one counts as the period if it comes first (its multiples come later)."""
+PERIOD_SEARCH_POINTS = 100_000
+"""The most points (the last ones) the period search reads, so it stays fast on a long series."""
+
+
+def dominant_period(series: np.ndarray, max_period: int = AUTO_WINDOW_CAP) -> int | None:
+    """The series' dominant period in points, or None when it has none.
+
+    Each channel is standardised and its autocorrelation computed (by FFT) up to ``max_period``; the period is the
+    first local peak of the channels' mean autocorrelation that comes within :data:`PERIOD_PEAK_SHARE` of the
+    strongest peak, if that reaches :data:`MIN_PERIOD_STRENGTH`. A sine of period 50 gives 50 (not 100 or 150);
+    noise or a random walk gives None."""
+    values = np.asarray(series, dtype=np.float64)
+    values = values.reshape(len(values), -1)[-PERIOD_SEARCH_POINTS:]
+    n = len(values)
+    max_lag = min(max_period, n // 2)
+    if max_lag < 3:
+        return None
+    spread = values.std(axis=0)
+    values = (values[:, spread > 0] - values[:, spread > 0].mean(axis=0)) / spread[spread > 0]
+    if values.shape[1] == 0:
+        return None
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    power = np.abs(np.fft.rfft(values, n=size, axis=0)) ** 2
+    acf = np.fft.irfft(power, n=size, axis=0)[: max_lag + 2].mean(axis=1)
+    acf = acf / acf[0] * n / (n - np.arange(len(acf)))  # unbiased: each lag over its own number of pairs
+    lags = np.arange(2, max_lag + 1)
+    peaks = lags[(acf[lags] > acf[lags - 1]) & (acf[lags] >= acf[lags + 1])]
+    if len(peaks) == 0:
+        return None
+    strongest = acf[peaks].max()
+    if strongest < MIN_PERIOD_STRENGTH:
+        return None
+    # the period's multiples correlate about as well as the period itself: take the first peak near the strongest
+    return int(peaks[acf[peaks] >= PERIOD_PEAK_SHARE * strongest][0])
+
+
+def auto_window(series: np.ndarray, periods: int = 1) -> int:
+    """The window ``window="auto"`` picks: ``periods`` dominant periods, kept within [:data:`AUTO_WINDOW_FLOOR`,
+    :data:`AUTO_WINDOW_CAP`]; :data:`AUTO_WINDOW_FALLBACK` for a series without a clear period."""
+    period = dominant_period(series)
+    if period is None:
+        return AUTO_WINDOW_FALLBACK
+    return int(np.clip(periods * period, AUTO_WINDOW_FLOOR, AUTO_WINDOW_CAP))

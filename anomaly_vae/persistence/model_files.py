@@ -196,11 +196,17 @@ def detector_document_schema(class_name: str = "VAEAnomalyDetector") -> dict:
         shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3}
         document = strict_object({**common, "image_shape_": shape})
     elif class_name == "VAESeriesDetector":  # the step between timestamps: a number, an ISO 8601 duration, or null
-        document = strict_object({**common, **columns, "time_step_": {"type": ["number", "string", "null"]}})
+        from anomaly_vae.detectors.series_detector import MAX_WINDOW
+
+        window = {"type": "integer", "minimum": 2, "maximum": MAX_WINDOW}  # absent before window="auto": the param
+        document = strict_object(
+            {**common, **columns, "time_step_": {"type": ["number", "string", "null"]}, "window_": window}
+        )
     else:
         document = strict_object({**common, **columns, "column_support_": support})
     # formats 6 and 7 lack some fields; load_detector requires them of the formats that have them
-    document["required"] = [f for f in document["required"] if f not in CALIBRATION_FIELDS + GENERATION_FIELDS]
+    optional = CALIBRATION_FIELDS + GENERATION_FIELDS + ("window_",)
+    document["required"] = [f for f in document["required"] if f not in optional]
     return document
 
 
@@ -262,6 +268,7 @@ def save_detector(detector, folder: str | os.PathLike, replace: bool = True) -> 
         state["image_shape_"] = [int(s) for s in detector.image_shape_]
     if class_name == "VAESeriesDetector":
         state["time_step_"] = _time_step_to_json(detector.time_step_)
+        state["window_"] = int(detector.window_)
     elif class_name == "VAEAnomalyDetector":
         state["column_support_"] = detector.column_support_.to_dict()
 
@@ -357,7 +364,13 @@ def load_detector(folder: str | os.PathLike):
             detector.feature_names_in_ = np.asarray(names, dtype=object)
         if class_name == "VAESeriesDetector":
             detector.time_step_ = _time_step_from_json(state["time_step_"], meta_path)
-            event_shape = (detector.window, event_shape[0])
+            if "window_" in state:
+                detector.window_ = int(state["window_"])
+            elif detector.window == "auto":
+                raise ValueError(f"{str(meta_path)!r}: field window_ is missing (params say window 'auto').")
+            else:  # saved before window="auto": the window is the parameter
+                detector.window_ = int(detector.window)
+            event_shape = (detector.window_, event_shape[0])
             if detector.architecture == "dense":
                 event_shape = (event_shape[0] * event_shape[1],)
     else:

@@ -49,6 +49,17 @@ def series_detector_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def describe_window(window, values: np.ndarray) -> str:
+    """The windows a fit will use, in words: the given size, or the one ``window="auto"`` picks and why."""
+    from anomaly_vae.detectors.windows import auto_window, dominant_period
+
+    if window != "auto":
+        return f"windows of {window}"
+    period = dominant_period(values)
+    why = f"one period of the series, {period} points" if period is not None else "no clear period: the fallback"
+    return f"windows of {auto_window(values)} (window auto: {why})"
+
+
 def series_measures(labels: np.ndarray, scores: np.ndarray, window: int) -> dict[str, float]:
     """VUS-PR (buffers up to twice the window), range-based PR-AUC (buffer = the window), point-wise PR-AUC and
     ROC-AUC: the measures of ``benchmarks/timeseries.py``."""
@@ -91,7 +102,8 @@ class SeriesModality(Modality):
         when = f", {series.times[0]} to {series.times[-1]} every {series.step}" if series.times is not None else ""
         print(
             f"Input: a time series from {settings.data!r}: {len(self.frame)} points, {len(series.columns)} value "
-            f"column(s) {series.columns}{when}; windows of {detector.window} every {detector.stride}",
+            f"column(s) {series.columns}{when}; {describe_window(detector.window, series.values)} every "
+            f"{detector.stride}",
             file=sys.stderr,
         )
         if labels is not None and labels.any():
@@ -126,7 +138,7 @@ class SeriesModality(Modality):
             "eval_anomaly_rate": float(np.mean(scores > detector.threshold_)),
         }
         if shown_labels is not None and 0 < shown_labels.sum() < len(shown_labels):
-            metrics.update(series_measures(shown_labels, scores, detector.window))
+            metrics.update(series_measures(shown_labels, scores, detector.window_))
         shown_as = (
             shown_series.values,
             shown_series.columns,
@@ -142,7 +154,7 @@ class SeriesModality(Modality):
         }
 
     def model_example(self, bundle):
-        example = bundle.series(self.frame.head(max(bundle.detector.window, 1)))
+        example = bundle.series(self.frame.head(max(bundle.detector.window_, 1)))
         return bundle.signature(example), example
 
     def check_score(self, settings) -> None:
@@ -176,7 +188,7 @@ class SeriesModality(Modality):
 
         frame = bundle.series(read_table(path))
         bundle.detector.set_threshold(frame)
-        example = frame.head(bundle.detector.window)
+        example = frame.head(bundle.detector.window_)
         return Calibration(bundle.signature(example), example)
 
     def write_samples(self, draws, output: Path, overwrite: bool) -> str:
