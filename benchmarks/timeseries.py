@@ -245,7 +245,10 @@ def report(frame: pd.DataFrame, methods) -> None:
         from records import write_record
 
         windows = frame.groupby("series")["window"].first() if "window" in frame else None
-        chosen = "" if windows is None else f"; windows {int(windows.min())}-{int(windows.max())} points"
+        chosen = ""
+        if windows is not None:
+            low, high = int(windows.min()), int(windows.max())
+            chosen = f"; windows of {low} points" if low == high else f"; windows of {low}-{high} points"
         write_record(
             "timeseries",
             cells.rename_axis("series"),
