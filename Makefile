@@ -55,7 +55,7 @@ check: install
 	$(VENV)/bin/mypy
 	KERAS_BACKEND=$${KERAS_BACKEND:-torch} $(PY) -m pytest -q -n 2 $(CHECK_TESTS)
 
-# The whole suite on the first backend, then the tests marked `backend` on each other one.
+# The whole suite on the first backend, then the tests marked `backend` on each other one, then the docs site.
 test: install chromium java
 	@set -e; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
