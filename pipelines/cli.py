@@ -19,6 +19,7 @@ import typer
 from anomaly_vae.choices import SAMPLE_CODES
 from pipelines.detector_options import IMAGES_PANEL, PANELS, SERIES_PANEL
 from pipelines.output_rules import OVERWRITE_HELP
+from pipelines.settings import DEFAULT_EXPERIMENT
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,6 +37,13 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 TrackingOpt = Annotated[Optional[str], typer.Option(help=TRACKING_HELP)]
+ExperimentOpt = Annotated[
+    Optional[str], typer.Option(metavar="NAME", help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT}).")
+]
+RunNameOpt = Annotated[
+    Optional[str],
+    typer.Option(metavar="NAME", help="MLflow run name (default: <command> · <modality> · <data file>)."),
+]
 
 EXIT_BAD_INPUT = 2
 EXIT_TRACKING = 3
@@ -192,7 +200,10 @@ def _fit_pipeline_options(
         Optional[str], typer.Option(metavar="URI", rich_help_panel=TRACKING_PANEL, help=TRACKING_HELP)
     ] = None,
     experiment: Annotated[
-        Optional[str], typer.Option(metavar="NAME", rich_help_panel=TRACKING_PANEL, help="MLflow experiment name.")
+        Optional[str],
+        typer.Option(
+            metavar="NAME", rich_help_panel=TRACKING_PANEL, help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})."
+        ),
     ] = None,
     run_name: Annotated[
         Optional[str],
@@ -342,8 +353,8 @@ def score(
     config: ConfigOpt = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Rows per chunk; memory stays bounded.")] = None,
     tracking_uri: TrackingOpt = None,
-    experiment: Annotated[Optional[str], typer.Option()] = None,
-    run_name: Annotated[Optional[str], typer.Option()] = None,
+    experiment: ExperimentOpt = None,
+    run_name: RunNameOpt = None,
     log_run: Annotated[Optional[bool], typer.Option(help="Log a scoring run to MLflow.")] = None,
     engine: Annotated[
         Optional[str],
@@ -489,8 +500,8 @@ def impute(
         Optional[str], typer.Option(help="VAEImputer's epochs (an integer, or auto) (default: auto).")
     ] = None,
     tracking_uri: TrackingOpt = None,
-    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: anomaly-vae).")] = None,
-    run_name: Annotated[Optional[str], typer.Option()] = None,
+    experiment: ExperimentOpt = None,
+    run_name: RunNameOpt = None,
     log_run: Annotated[bool, typer.Option(help="Log an imputation run to MLflow.")] = True,
     model: Annotated[
         Optional[str],
