@@ -20,6 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from anomaly_vae.persistence.atomic import atomic_file  # noqa: E402
+
 RECORDS = ROOT / "benchmarks" / "records"
 
 
@@ -65,7 +68,6 @@ def write_record(name: str, table: pd.DataFrame, title: str, note: str = "", dig
     }
     csv = RECORDS / f"{name}.csv"
     for path, text in ((csv, shown.to_csv(index=False)), (csv.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(text)
     return csv

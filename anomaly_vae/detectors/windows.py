@@ -122,7 +122,11 @@ def dominant_period(series: np.ndarray, max_period: int = AUTO_WINDOW_CAP) -> in
 def auto_window(series: np.ndarray, periods: int = 1) -> int:
     """The window ``window="auto"`` picks: ``periods`` dominant periods, kept within [:data:`AUTO_WINDOW_FLOOR`,
     :data:`AUTO_WINDOW_CAP`]; :data:`AUTO_WINDOW_FALLBACK` for a series without a clear period."""
-    period = dominant_period(series)
+    return window_for_period(dominant_period(series), periods)
+
+
+def window_for_period(period: int | None, periods: int = 1) -> int:
+    """The window of :func:`auto_window` for a period already found (None: no clear period)."""
     if period is None:
         return AUTO_WINDOW_FALLBACK
     return int(np.clip(periods * period, AUTO_WINDOW_FLOOR, AUTO_WINDOW_CAP))

@@ -63,6 +63,7 @@ class ParameterTable(Directive):
             detector_parameters,
             flag,
             image_only_parameters,
+            plain,
             series_only_parameters,
         )
 
@@ -77,7 +78,7 @@ class ParameterTable(Directive):
             pipeline = PIPELINE_DEFAULTS.get(p.name, TABLE_PIPELINE_DEFAULTS.get(p.name) if which == "table" else None)
             option = "(set by the pipeline)" if p.name in PIPELINE_ONLY else f"`{flag(p.name)}`"
             default = repr(p.default) + (f" (pipeline: {pipeline!r})" if pipeline is not None else "")
-            rows.append([f"`{p.name}`", option, default, p.summary.replace("``", "")])
+            rows.append([f"`{p.name}`", option, default, plain(p.summary)])
         return [_table(["parameter", "fit option", "default", "meaning"], rows, [3, 3, 3, 10])]
 
 

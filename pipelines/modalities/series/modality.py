@@ -51,13 +51,13 @@ def series_detector_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def describe_window(window, values: np.ndarray) -> str:
     """The windows a fit will use, in words: the given size, or the one ``window="auto"`` picks and why."""
-    from anomaly_vae.detectors.windows import auto_window, dominant_period
+    from anomaly_vae.detectors.windows import dominant_period, window_for_period
 
     if window != "auto":
         return f"windows of {window}"
     period = dominant_period(values)
     why = f"one period of the series, {period} points" if period is not None else "no clear period: the fallback"
-    return f"windows of {auto_window(values)} (window auto: {why})"
+    return f"windows of {window_for_period(period)} (window auto: {why})"
 
 
 def series_measures(labels: np.ndarray, scores: np.ndarray, window: int) -> dict[str, float]:
