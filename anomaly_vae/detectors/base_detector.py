@@ -82,6 +82,14 @@ TRAINING_CONSTRAINTS: dict = {
 detector has them and adds its own."""
 
 
+def _label_values(y: np.ndarray) -> np.ndarray:
+    """Labels as floats for the 0/1 check: numbers and booleans as they are, text that reads as a number as that
+    number, anything else NaN."""
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(y, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+
+
 class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
     """Shared fit / score / threshold machinery of the VAE detectors (not used directly); the generative
     methods (``encode``, ``decode``, ``reconstruct``, ``sample``, ``interpolate``) come from
@@ -125,7 +133,10 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         ----------
         X : array-like
             Normal examples (see the detector's class docstring for the shape); at least 2.
-        y : ignored
+        y : array-like of shape (n,), optional
+            Ignored, as by scikit-learn's outlier detectors, unless the detector has ``use_labels=True``: then 1
+            marks a known anomaly (trained to score high, never used for validation or calibration) and 0 a
+            normal example.
         callbacks : list of keras.callbacks.Callback, optional
             Extra Keras callbacks (for example MLflow logging), run after early stopping.
 
@@ -142,6 +153,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self._validate_params()
         distribution = self._distribution()  # fails at once on a backend without keras.distribution
         X = self._check_input(X, reset=True)
+        X, X_known = self._known_anomalies(X, y)
         n = len(X)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -172,6 +184,13 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
                     X_val = X_val[: len(X_val) - len(X_val) % n_dev] if len(X_val) >= n_dev else None
             if epoch_rows > n_train:  # rows are in random order, so the top-up is a random subset
                 X_train = np.resize(X_train, (epoch_rows, *event_shape))
+            y_train = None
+            if X_known is not None:
+                from anomaly_vae.network.known_anomalies import with_known_anomalies
+
+                X_train, y_train = with_known_anomalies(
+                    X_train, self._transform(X_known), batch_size, whole_batches=epoch_rows > n_train
+                )
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(self._steps_per_execution, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
@@ -191,6 +210,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
                 cbs.append(EpochProgressBar(epochs))
             history = vae.fit(
                 X_train,
+                y_train,
                 validation_data=(X_val,) if X_val is not None else None,
                 epochs=epochs,
                 batch_size=batch_size,
@@ -217,6 +237,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             "n_train": len(train_idx),
             "n_validation": n_val,
             "n_calibration": n_cal,
+            "n_known_anomalies": 0 if X_known is None else len(X_known),
             "batch_size": batch_size,
             "steps_per_epoch": steps_per_epoch,
             "epochs": epochs,
@@ -235,6 +256,31 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             train_scores = self._fit_scores(X, np.arange(n))
             self._apply_threshold(fit_threshold(train_scores, "quantile", self.contamination))
         return self
+
+    def _known_anomalies(self, X: np.ndarray, y) -> tuple[np.ndarray, np.ndarray | None]:
+        """The normal examples of ``X`` and the known anomalies (None unless ``use_labels``), from labels ``y``
+        checked: one per example, 0 or 1, at least one anomaly and two normal examples."""
+        if not getattr(self, "use_labels", False):
+            return X, None
+        from sklearn.utils import column_or_1d
+
+        if y is None:
+            raise ValueError("use_labels=True needs y in fit(X, y): 1 for a known anomaly, 0 for a normal example.")
+        y = np.asarray(column_or_1d(y, warn=True))
+        if len(y) != len(X):
+            raise ValueError(f"y has {len(y)} labels for {len(X)} examples in X.")
+        values = _label_values(y)
+        bad = np.flatnonzero(~np.isin(values, (0, 1)))
+        if len(bad):
+            raise ValueError(
+                f"y must hold 0 (normal) and 1 (known anomaly); example {int(bad[0])} has {y.tolist()[bad[0]]!r}."
+            )
+        anomalous = values == 1
+        if not anomalous.any():
+            raise ValueError("use_labels=True but y marks no example as a known anomaly (no 1).")
+        if (~anomalous).sum() < 2:
+            raise ValueError(f"Need at least 2 normal examples (y == 0); y gives {int((~anomalous).sum())}.")
+        return X[~anomalous], X[anomalous]
 
     def set_threshold(self, X_normal=None, *, scores=None, rule: str | None = None, target_fpr: float | None = None):
         """Re-fit the threshold on fresh normal examples, without retraining.

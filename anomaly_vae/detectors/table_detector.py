@@ -109,6 +109,12 @@ class VAEAnomalyDetector(BaseVAEDetector):
     corruption_mask : float in [0, 1), default=0.0
         Share of the input entries hidden from the encoder in training, at random (missing with
         ``missing="marginalise"``, else 0), while the loss scores the clean inputs.
+    use_labels : bool, default=False
+        Train on known anomalies: ``fit(X, y)`` with ``y == 1`` for rows known to be anomalous and 0 for normal
+        ones. The ELBO still models the normal rows, and a deviation term pushes each known anomaly's score at
+        least 5 standard deviations above the normal rows' (:mod:`anomaly_vae.network.known_anomalies`); the
+        validation and calibration rows are normal rows only. False ignores ``y``, as scikit-learn's outlier
+        detectors do (figures: ``benchmarks/RESULTS.md``, "Known anomalies").
     data_parallel : bool, default=False
         Train with ``keras.distribution.DataParallel`` over every device the backend sees (JAX only; Keras
         does not implement it on TensorFlow and torch yet). The batch size is rounded up to a multiple of
@@ -192,6 +198,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         "categorical_groups": [list, tuple, None],
         "missing": [StrOptions(set(MISSING))],
         "activation": [str],
+        "use_labels": ["boolean"],
     }
 
     def __init__(
@@ -220,6 +227,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         kl_warmup=0.0,
         corruption_noise=0.0,
         corruption_mask=0.0,
+        use_labels=False,
         data_parallel=False,
         precision="float32",
         random_state=None,
@@ -248,6 +256,7 @@ class VAEAnomalyDetector(BaseVAEDetector):
         self.kl_warmup = kl_warmup
         self.corruption_noise = corruption_noise
         self.corruption_mask = corruption_mask
+        self.use_labels = use_labels
         self.data_parallel = data_parallel
         self.precision = precision
         self.random_state = random_state

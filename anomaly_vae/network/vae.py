@@ -20,6 +20,7 @@ from anomaly_vae.network import initializers, likelihoods
 from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder
 from anomaly_vae.network.dense_parts import DenseDecoder, DenseEncoder
 from anomaly_vae.network.elbo import elbo_loss
+from anomaly_vae.network.known_anomalies import labelled_elbo_loss
 from anomaly_vae.network.loss_tracker import LossTracker
 from anomaly_vae.network.seeds import SeedCounter
 from anomaly_vae.network.steps import step_mixin
@@ -258,10 +259,14 @@ class VAE(step_mixin(), keras.Model):  # type: ignore[misc]  # the backend's ste
             x = ops.where(hide, float("nan") if self.missing else 0.0, x)
         return x
 
-    def _elbo_loss(self, x, outputs, training=True):
+    def _elbo_loss(self, x, outputs, training=True, labels=None):
         """The beta-weighted negative ELBO; in training the KL weight is also scaled by ``kl_scale``
-        (ramped up from 0 by :class:`~anomaly_vae.network.callbacks.KLWarmUp`), so validation always sees ``beta``."""
+        (ramped up from 0 by :class:`~anomaly_vae.network.callbacks.KLWarmUp`), so validation always sees ``beta``.
+        With ``labels`` (1 = known anomaly) the loss is
+        :func:`~anomaly_vae.network.known_anomalies.labelled_elbo_loss`."""
         beta = self.beta * ops.convert_to_tensor(self.kl_scale) if training else self.beta
+        if labels is not None:
+            return labelled_elbo_loss(x, outputs, self.output_distribution, beta, labels)
         return elbo_loss(x, outputs, self.output_distribution, beta)
 
     def _update_metrics(self, loss, reconstruction_loss, kl_loss) -> dict:

@@ -70,6 +70,11 @@ def describe(
             f"{plan['epochs']} planned epochs ({plan['steps_per_epoch']} steps of {plan['batch_size']}), "
             f"weights of epoch {plan['epoch_kept']} kept (lowest {plan['monitor']})."
         )
+    if plan.get("n_known_anomalies"):
+        lines.append(
+            f"**Known anomalies:** {plan['n_known_anomalies']:,} {trained} labelled anomalous were trained to score "
+            f"high (`use_labels`); early stopping and the threshold used normal {trained} only."
+        )
     if "eval_roc_auc" in metrics:
         lines.append(
             f"**Evaluation** on `{data_name(eval_data or data)}`: ROC-AUC {metrics['eval_roc_auc']:.3f}, "

@@ -13,13 +13,13 @@ from keras.utils import unpack_x_y_sample_weight
 class JaxELBOStep:
     """Mixin for ``VAE`` on the JAX backend."""
 
-    def _stateless_elbo(self, trainable_variables, non_trainable_variables, x, training):
+    def _stateless_elbo(self, trainable_variables, non_trainable_variables, x, training, labels=None):
         outputs, non_trainable_variables = self.stateless_call(
             trainable_variables, non_trainable_variables, x, training=training
         )
         # The loss reads ``kl_scale``, a non-trainable variable: map it to the traced state.
         with keras.StatelessScope(state_mapping=list(zip(self.non_trainable_variables, non_trainable_variables))):
-            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs, training)
+            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs, training, labels)
         return loss, (reconstruction_loss, kl_loss, non_trainable_variables)
 
     def _stateless_metrics(self, metrics_variables, loss, reconstruction_loss, kl_loss):
@@ -31,10 +31,10 @@ class JaxELBOStep:
 
     def train_step(self, state, data):
         trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables = state
-        x, _, _ = unpack_x_y_sample_weight(data)
+        x, labels, _ = unpack_x_y_sample_weight(data)  # labels: 1 = known anomaly, or None
         grad_fn = jax.value_and_grad(self._stateless_elbo, has_aux=True)
         (loss, (reconstruction_loss, kl_loss, non_trainable_variables)), grads = grad_fn(
-            trainable_variables, non_trainable_variables, x, True
+            trainable_variables, non_trainable_variables, x, True, labels
         )
         trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
             optimizer_variables, grads, trainable_variables

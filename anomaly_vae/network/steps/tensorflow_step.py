@@ -8,10 +8,10 @@ class TensorFlowELBOStep:
     """Mixin for ``VAE`` on the TensorFlow backend."""
 
     def train_step(self, data):
-        x, _, _ = unpack_x_y_sample_weight(data)
+        x, labels, _ = unpack_x_y_sample_weight(data)  # labels: 1 = known anomaly, or None
         with tf.GradientTape() as tape:
             outputs = self(x, training=True)
-            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs)
+            loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs, labels=labels)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
         return self._update_metrics(loss, reconstruction_loss, kl_loss)

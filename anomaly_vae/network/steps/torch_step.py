@@ -22,11 +22,11 @@ class TorchELBOStep:
     """Mixin for ``VAE`` on the PyTorch backend."""
 
     def train_step(self, data):
-        x, _, _ = unpack_x_y_sample_weight(data)
+        x, labels, _ = unpack_x_y_sample_weight(data)  # labels: 1 = known anomaly, or None
         x = ops.cast(x, "float32")
         noise = _training_noise(self, (self.n_members, x.shape[0], self.latent_dim), x.device)
         outputs = self.call(x, training=True, noise=noise)  # the built model's maths, without Layer.__call__'s checks
-        loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs)
+        loss, reconstruction_loss, kl_loss = self._elbo_loss(x, outputs, labels=labels)
         weights = self.trainable_weights
         adam = _adam_tensors(self.optimizer, weights)
         params = adam[0] if adam is not None else [w.value for w in weights]

@@ -101,7 +101,11 @@ class TableModality(Modality):
             file=sys.stderr,
         )
         _, y = split_label(frame, settings.label_column)
-        self.train = frame if (y is None or not settings.normal_only) else frame[y == 0]
+        self.y_train = None
+        if detector.use_labels:
+            self.train, self.y_train = frame, self._known_anomaly_labels(settings, y)
+        else:
+            self.train = frame if (y is None or not settings.normal_only) else frame[y == 0]
         if len(self.train) < 2:
             raise ValueError(f"Need at least 2 training rows; {settings.data!r} gives {len(self.train)}.")
         self.eval_frame = self.y_eval = None
@@ -119,16 +123,41 @@ class TableModality(Modality):
         )
         return TrainingData(len(self.train), {f"schema.{k}": str(v) for k, v in self.schema.to_dict().items()}, dataset)
 
+    @staticmethod
+    def _known_anomaly_labels(settings, y: np.ndarray | None) -> np.ndarray:
+        """The training file's labels for ``--use-labels``, with the count said: the known anomalies train the model,
+        the normal rows alone validate and calibrate it."""
+        from pipelines.detector_options import flag
+
+        if y is None:
+            raise ValueError(
+                f"{flag('use_labels')} needs {flag('label_column')}: the column of {settings.data!r} that marks the "
+                "known anomalies with 1 (and normal rows with 0)."
+            )
+        n_known = int(y.sum())
+        if n_known == 0:
+            raise ValueError(
+                f"{flag('use_labels')}: label column {settings.label_column!r} of {settings.data!r} marks no row as "
+                "an anomaly (1); drop the option to train on the normal rows alone."
+            )
+        print(
+            f"Known anomalies: {n_known} row(s) with {settings.label_column} = 1 train the model to score them high; "
+            f"the {len(y) - n_known} normal row(s) alone choose the epoch and calibrate the threshold",
+            file=sys.stderr,
+        )
+        return y
+
     def fit(self, detector, callbacks: list):
         from pipelines.modalities.table.preprocessing import build_preprocessor, onehot_groups
 
         self.conformed = self.schema.conform(self.train)
-        preprocessor = build_preprocessor(self.schema).fit(self.conformed)
+        normal = self.conformed if self.y_train is None else self.conformed[self.y_train == 0]
+        preprocessor = build_preprocessor(self.schema).fit(normal)  # fitted on normal rows, as the network's scaler
         self.Xt = preprocessor.transform(self.conformed)
         if self.categorical_likelihood and self.schema.categorical:
             detector.set_params(categorical_groups=onehot_groups(preprocessor, self.schema))
-        detector.fit(self.Xt, callbacks=callbacks)
-        return ModelBundle.for_training(self.schema, preprocessor, detector, self.conformed)
+        detector.fit(self.Xt, self.y_train, callbacks=callbacks)
+        return ModelBundle.for_training(self.schema, preprocessor, detector, normal)
 
     def evaluate(self, bundle):
         """Metrics and plots on the labelled evaluation rows when given, else on the training rows and the held-out
@@ -141,6 +170,7 @@ class TableModality(Modality):
         cal = detector.calibration_scores_
         metrics = {
             "n_train_rows": float(len(self.train)),
+            "n_known_anomalies": float(0 if self.y_train is None else self.y_train.sum()),
             "n_input_features": float(len(self.schema.columns)),
             "n_model_features": float(self.Xt.shape[1]),
         }
@@ -157,7 +187,7 @@ class TableModality(Modality):
                 "score_histogram.html": interactive.score_histogram(
                     cal, detector.threshold_, title="Calibration scores"
                 ),
-                "latent_means.png": plots.latent_view(detector.latent_means(self.Xt)),
+                "latent_means.png": plots.latent_view(detector.latent_means(self.Xt), self.y_train),
                 "feature_scores.png": plots.feature_score_bars(
                     per_input.mean(), "Mean per-feature score (training rows)"
                 ),
