@@ -332,3 +332,44 @@ def test_an_experiment_kind_chosen_by_a_person_is_kept(tmp_path):
     assert use_experiment("new").tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     assert client.get_experiment(unmarked).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+
+
+def test_fit_trains_on_the_known_anomalies_when_asked(workdir, store):
+    frame = pd.read_csv(TRAIN)
+    n_known = int((frame["label"] == 1).sum())
+    settings = FitSettings(
+        data=str(TRAIN),
+        label_column="label",
+        use_labels=True,
+        tracking_uri=store,
+        output_dir=str(workdir / "known"),
+        epochs=3,
+        verbose=0,
+    )
+    result = run_fit(settings)
+    run = mlflow.MlflowClient(store).get_run(result.run_id)
+    assert n_known > 0 and run.data.metrics["n_known_anomalies"] == n_known
+    assert run.data.params["resolved.n_known_anomalies"] == str(n_known)
+    assert f"**Known anomalies:** {n_known}" in run.data.tags["mlflow.note.content"]
+    detector = ModelBundle.load(result.local_model).detector
+    assert detector.use_labels
+    held_out = sum(int(run.data.params[f"resolved.{k}"]) for k in ("n_train", "n_validation", "n_calibration"))
+    assert held_out == len(frame) - n_known  # the known anomalies neither validate nor calibrate
+
+
+@pytest.mark.reliability
+def test_use_labels_without_a_label_column_is_refused_before_a_run(tmp_path):
+    out = run_cli(
+        "fit",
+        str(TRAIN),
+        "--use-labels",
+        "true",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--use-labels needs --label-column" in out.stderr.replace("\n", " ")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()

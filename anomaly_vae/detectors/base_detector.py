@@ -138,7 +138,9 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             marks a known anomaly (trained to score high, never used for validation or calibration) and 0 a
             normal example.
         callbacks : list of keras.callbacks.Callback, optional
-            Extra Keras callbacks (for example MLflow logging), run after early stopping.
+            Extra Keras callbacks (for example MLflow logging), run after early stopping. With a
+            ``keras.callbacks.BackupAndRestore``, a fit that was stopped resumes from its last epoch and ends with the
+            model an uninterrupted fit gives (on JAX and torch; :mod:`anomaly_vae.network.resume`).
 
         Returns
         -------
@@ -147,6 +149,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         import keras
 
         from anomaly_vae.network.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
+        from anomaly_vae.network.resume import EpochSeeds, ResumableEarlyStopping
         from anomaly_vae.network.steps import set_random_seed
         from anomaly_vae.persistence.model_files import compile_vae
 
@@ -195,14 +198,20 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             compile_vae(vae, self.learning_rate, steps_per_execution=min(self._steps_per_execution, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
             monitor = "val_loss" if X_val is not None else "loss"
-            cbs = [FailOnNonFiniteLoss(), LogELBO()]
+            cbs = [EpochSeeds(seed), FailOnNonFiniteLoss(), LogELBO()]
             warmup = int(round(self.kl_warmup * epochs))
             if warmup:
                 cbs.append(KLWarmUp(warmup))
             stopper = None
             if patience is not None:
-                stopper = keras.callbacks.EarlyStopping(
-                    monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
+                backup = next((c for c in callbacks or [] if isinstance(c, keras.callbacks.BackupAndRestore)), None)
+                stopper = ResumableEarlyStopping(
+                    monitor=monitor,
+                    mode="min",
+                    patience=patience,
+                    restore_best_weights=True,
+                    start_from_epoch=warmup,
+                    state_dir=None if backup is None else backup.backup_dir,
                 )
                 cbs.append(stopper)
             cbs += list(callbacks or [])
@@ -227,7 +236,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         self.vae_ = vae
         self._scorers = {}
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        self.n_epochs_ = len(self.history_.get("loss", []))
+        self.n_epochs_ = history.epoch[-1] + 1 if history.epoch else 0  # a resumed fit's history starts later
         kept = stopper.best_epoch + 1 if stopper is not None and stopper.best_weights is not None else self.n_epochs_
         self.training_plan_ = {
             "latent_dim": int(vae.latent_dim),

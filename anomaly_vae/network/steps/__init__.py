@@ -57,6 +57,15 @@ def set_random_seed(seed: int) -> None:
         module.seed_framework(seed)
 
 
+def reset_training_noise(model) -> None:
+    """Let the next training step draw its noise afresh from the model's ``seed_generator`` (after the generator was
+    reseeded, :class:`~anomaly_vae.network.resume.EpochSeeds`): torch's step keeps a generator of its own."""
+    module = _step_module()
+    reset = getattr(module, "reset_training_noise", None)
+    if reset is not None:
+        reset(model)
+
+
 def _step_module():
     backend = keras.backend.backend()
     if backend not in BACKENDS:

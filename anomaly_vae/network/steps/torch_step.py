@@ -95,6 +95,11 @@ def _training_noise(model, shape, device):
     return torch.randn(shape, generator=generator, device=device)
 
 
+def reset_training_noise(model) -> None:
+    """Forget the model's noise generator: the next step seeds a new one from the model's ``seed_generator``."""
+    _GENERATORS.pop(model, None)
+
+
 _ADAM_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Per optimizer: the weights' ids and their torch tensors, with Adam's momentums and velocities
 (reading each Keras variable's ``.value`` every step cost as much as the fused update)."""
