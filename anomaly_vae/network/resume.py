@@ -19,6 +19,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -66,32 +67,32 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch and epoch > 0 and self.state_path is not None and self.state_path.exists():
-            self._restore(epoch)
+            self._restore(self.state_path, epoch)
         self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         if self.state_path is not None:
-            self._save(epoch)
+            self._save(self.state_path, epoch)
 
-    def _save(self, epoch: int) -> None:
+    def _save(self, path: Path, epoch: int) -> None:
         best = None if self.best is None else float(self.best)
         meta = dict(epoch=epoch, wait=self.wait, best=best, best_epoch=self.best_epoch)
         meta["stopped_epoch"] = self.stopped_epoch
-        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(self.best_weights or [])}
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
+        arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(self.best_weights or [])}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, self.state_path)
+        os.replace(tmp, path)  # a crash mid-write leaves the previous epoch's state
 
-    def _restore(self, epoch: int) -> None:
-        with np.load(self.state_path, allow_pickle=False) as saved:
+    def _restore(self, path: Path, epoch: int) -> None:
+        with np.load(path, allow_pickle=False) as saved:
             meta = json.loads(str(saved["meta"]))
             weights = [saved[f"w{i}"] for i in range(len(saved.files) - 1)]
         if meta["epoch"] != epoch - 1:
             warnings.warn(
-                f"{self.state_path}: early stopping's state is of epoch {meta['epoch'] + 1}, the checkpoint of "
+                f"{path}: early stopping's state is of epoch {meta['epoch'] + 1}, the checkpoint of "
                 f"epoch {epoch}; early stopping starts afresh.",
                 RuntimeWarning,
                 stacklevel=2,
