@@ -235,7 +235,8 @@ def main(argv=None) -> None:
     print(f"\nMean over {len(datasets)} dataset(s), seeds {seeds}; VAE parameters {params or 'defaults'}")
     print(means.round(3).to_string())
     print(f"\nper-seed rows written to {args.out}")
-    if not names:  # the whole protocol: the record the docs show
+    baselines = [b for b in args.baselines.split(",") if b and b != "none"]
+    if not names and baselines == list(BASELINES):  # the whole protocol, baselines beside: the record the docs show
         from records import write_record
 
         order = [p.stem for p in datasets]
