@@ -5,7 +5,9 @@
 
 For each backend (in a fresh child process, as the backend is fixed at import) it trains the
 benchmark VAE (d=30 -> 64 -> 32 -> 8 -> 32 -> 64 -> 30) with ``VAE.fit`` and with the raw loop in
-``raw_loops.py`` at batch 256 and 2048, alternating them, and scores 1M rows both ways. It also times
+``raw_loops.py`` at batch 256 and 2048, alternating them, and scores 1M rows both ways; and the image VAE
+(``VAEImageDetector``'s network for 28 x 28 images) against the raw JAX and torch loops of ``raw_image_loops.py``
+at batch 64 and 256. It also times
 ``anomaly-vae --help``, time-to-first-result (import + fit on 1,000 rows + score, fresh process),
 PyOD's VAE against ours at equal architecture and epochs, and scoring a generated 10M-row Parquet file
 through ``anomaly-vae score`` with its peak RSS. Prints a table; writes a CSV; then compares each figure with its
@@ -94,6 +96,50 @@ def worker(backend: str, rows: int, epochs: int, score_rows: int) -> dict:
     return out
 
 
+IMAGE_BATCHES = (64, 256)
+"""Batch sizes of the image VAE's training comparison: the detector's default and a larger one."""
+
+
+def make_images(n: int, seed: int = 0) -> np.ndarray:
+    """Blurred random 28 x 28 x 1 images in [0, 1] (the step's speed does not depend on what they show)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 28, 28, 1)).astype("float32")
+    return ((x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3).astype("float32")
+
+
+def image_worker(backend: str, n_images: int, epochs: int) -> dict:
+    """Images per second of the image VAE's training, Keras (as ``VAEImageDetector`` builds and compiles it) against
+    the raw loop of ``raw_image_loops.py`` where there is one, alternating epochs; the paired ratio of their times."""
+    sys.path.insert(0, str(HERE))
+    from raw_image_loops import RAW_IMAGE_LOOPS
+
+    from anomaly_vae import VAEImageDetector
+    from anomaly_vae.persistence.model_files import compile_vae
+
+    x = make_images(n_images)
+    detector = VAEImageDetector(random_state=0)
+    out: dict[str, float] = {}
+    for batch in IMAGE_BATCHES:
+        vae = detector._build_vae(x.shape[1:], n_images, seed=0)
+        vae.build((None, *x.shape[1:]))
+        compile_vae(vae, detector.learning_rate, steps_per_execution=detector._steps_per_execution)
+        vae.fit(x, batch_size=batch, epochs=1, verbose=0)  # warm-up: compile
+        raw_epoch = RAW_IMAGE_LOOPS[backend](x, batch) if backend in RAW_IMAGE_LOOPS else None
+        if raw_epoch is not None:
+            raw_epoch()  # warm-up: compile
+        keras_times, raw_times = [], []
+        for _ in range(epochs):
+            t = time.perf_counter()
+            vae.fit(x, batch_size=batch, epochs=1, verbose=0)
+            keras_times.append(time.perf_counter() - t)
+            if raw_epoch is not None:
+                raw_times.append(raw_epoch())
+        out[f"image_b{batch}_keras_img_s"] = n_images / float(np.median(keras_times))
+        out[f"image_b{batch}_raw_img_s"] = n_images / float(np.median(raw_times)) if raw_times else float("nan")
+        out[f"image_b{batch}_ratio"] = _paired_ratio(keras_times, raw_times) if raw_times else float("nan")
+    return out
+
+
 def _paired_ratio(times, reference_times) -> float:
     """Median over the alternating runs of time / reference time. Each pair ran back to back, so
     a slow spell of this shared machine (it swung 1.6x within a minute) slows both of a pair;
@@ -120,6 +166,8 @@ def run_worker(backend: str, args) -> dict:
         str(args.epochs),
         "--score-rows",
         str(args.score_rows),
+        "--images",
+        str(args.images),
     ]
     out = subprocess.run(cmd, env=env(backend), stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -246,6 +294,9 @@ def main(argv=None) -> None:
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--pyod-rows", type=int, default=50_000)
     parser.add_argument("--pyod-epochs", type=int, default=30, help="PyOD's default epoch_num")
+    parser.add_argument(
+        "--images", type=int, default=4096, help="images per epoch of the image VAE's comparison (0 skips it)"
+    )
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-pyod", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/results/speed_work"))
@@ -258,7 +309,10 @@ def main(argv=None) -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.rows, args.epochs, args.score_rows)))
+        row = worker(args.worker, args.rows, args.epochs, args.score_rows)
+        if args.images:
+            row.update(image_worker(args.worker, args.images, args.epochs))
+        print(json.dumps(row))
         return
     if args.compare:
         sys.exit(report(pd.read_csv(args.compare, index_col="backend")))
@@ -293,6 +347,13 @@ def main(argv=None) -> None:
         f"\nScoring {args.score_rows:,} rows: rows/s; ratio = median over the pairs of Keras throughput / raw in-graph throughput"
     )
     print(table[["score_keras_rows_s", "score_raw_rows_s", "score_ratio"]].round(2).to_string())
+    if any(c.startswith("image_") for c in table):
+        print(
+            f"\nImage VAE training (28 x 28 x 1, VAEImageDetector's network): images/s per epoch (median of "
+            f"{args.epochs}), {args.images:,} images; ratio = median over the pairs of Keras time / raw time "
+            "(raw loops in JAX and torch)"
+        )
+        print(table[[c for c in table if c.startswith("image_")]].round(2).to_string())
     extra = [
         c
         for c in ("device", "ttfr_s", "pyod_fit_s", "ours_fit_s", "pyod_speedup", "big_rows_s", "big_peak_rss_mib")
