@@ -191,8 +191,11 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             if X_known is not None:
                 from anomaly_vae.network.known_anomalies import with_known_anomalies
 
-                X_train, y_train = with_known_anomalies(
-                    X_train, self._transform(X_known), batch_size, whole_batches=epoch_rows > n_train
+                X_train, y_train = with_known_anomalies(  # whole batches where the rows above are whole batches
+                    X_train,
+                    self._transform(X_known),
+                    batch_size,
+                    whole_batches=epoch_rows > n_train or distribution is not None,
                 )
             steps_per_epoch = -(-len(X_train) // batch_size)
             compile_vae(vae, self.learning_rate, steps_per_execution=min(self._steps_per_execution, steps_per_epoch))
