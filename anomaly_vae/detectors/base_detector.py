@@ -149,7 +149,7 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
         import keras
 
         from anomaly_vae.network.callbacks import EpochProgressBar, FailOnNonFiniteLoss, KLWarmUp, LogELBO
-        from anomaly_vae.network.resume import EpochSeeds, ResumableEarlyStopping
+        from anomaly_vae.network.resume import ResumeState
         from anomaly_vae.network.steps import set_random_seed
         from anomaly_vae.persistence.model_files import compile_vae
 
@@ -201,22 +201,19 @@ class BaseVAEDetector(GenerativeMixin, OutlierMixin, BaseEstimator):
             compile_vae(vae, self.learning_rate, steps_per_execution=min(self._steps_per_execution, steps_per_epoch))
             epochs, patience = self._schedule(steps_per_epoch, passes_per_epoch=epoch_rows / n_train)
             monitor = "val_loss" if X_val is not None else "loss"
-            cbs = [EpochSeeds(seed), FailOnNonFiniteLoss(), LogELBO()]
+            cbs = [FailOnNonFiniteLoss(), LogELBO()]
             warmup = int(round(self.kl_warmup * epochs))
             if warmup:
                 cbs.append(KLWarmUp(warmup))
             stopper = None
             if patience is not None:
-                backup = next((c for c in callbacks or [] if isinstance(c, keras.callbacks.BackupAndRestore)), None)
-                stopper = ResumableEarlyStopping(
-                    monitor=monitor,
-                    mode="min",
-                    patience=patience,
-                    restore_best_weights=True,
-                    start_from_epoch=warmup,
-                    state_dir=None if backup is None else backup.backup_dir,
+                stopper = keras.callbacks.EarlyStopping(
+                    monitor=monitor, mode="min", patience=patience, restore_best_weights=True, start_from_epoch=warmup
                 )
                 cbs.append(stopper)
+            backup = next((c for c in callbacks or [] if isinstance(c, keras.callbacks.BackupAndRestore)), None)
+            if backup is not None:  # what Keras' checkpoint lacks for a resumed fit to equal an uninterrupted one
+                cbs.append(ResumeState(backup.backup_dir, stopper))
             cbs += list(callbacks or [])
             if int(self.verbose) == 1:
                 cbs.append(EpochProgressBar(epochs))

@@ -3,14 +3,17 @@
 ``keras.callbacks.BackupAndRestore`` keeps the weights, the optimizer's state and the epoch. Two more things decide
 the model a fit ends with, and Keras keeps neither:
 
-- **The randomness of each epoch** (the order of the batches, the reparameterisation noise, the corruption). Keras
-  shuffles from the backend's global generator, whose state a new process does not have. :class:`EpochSeeds`
-  reseeds every generator at the start of each epoch from ``(seed, epoch)``, so epoch ``k`` draws the same numbers
-  whether the fit ran through or was resumed before it. (TensorFlow shuffles inside a ``tf.data`` pipeline built
-  once per fit, which no reseeding reaches: on TensorFlow a resumed fit sees other batch orders.)
-- **Early stopping's state** (the best loss so far, the epochs waited, the best weights, which Keras restores at the
-  end). :class:`ResumableEarlyStopping` writes it beside the checkpoint at every epoch's end and reads it back when the
-  fit resumes.
+- **The random generators' states**: NumPy's global generator (Keras shuffles with it on JAX), torch's global
+  generator (Keras' torch ``DataLoader`` draws its shuffle from it), the model's ``seed_generator`` (the noise and
+  the corruption) and the torch step's own noise generator. A new process starts them afresh, so a resumed fit would
+  see other batch orders and other noise than the uninterrupted one.
+- **Early stopping's state**: the best loss so far, the epochs waited and the best weights, which Keras restores at
+  the end of the fit.
+
+:class:`ResumeState` writes both beside the checkpoint at every epoch's end and reads them back at the first epoch of
+a resumed fit, so the fit goes on exactly as if it had never stopped. Nothing changes for a fit without a checkpoint.
+(TensorFlow shuffles inside a ``tf.data`` pipeline whose state no callback reaches: on TensorFlow a resumed fit sees
+other batch orders.)
 """
 
 from __future__ import annotations
@@ -23,81 +26,85 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras import ops
 
-STATE_FILE = "early_stopping.npz"
-"""Early stopping's state, in the checkpoint folder of a ``BackupAndRestore`` callback."""
+STATE_FILE = "resume_state.npz"
+"""The state, in the checkpoint folder of a ``BackupAndRestore`` callback."""
+
+STOPPER_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch")
+"""What ``keras.callbacks.EarlyStopping`` counts between epochs (its best weights are kept as arrays)."""
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch: a hash of the fit's seed and the epoch (NumPy's ``SeedSequence``), in [0, 2**31)."""
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0] & 0x7FFFFFFF)
+class ResumeState(keras.callbacks.Callback):
+    """Keep the random generators' states and early stopping's state in ``state_dir`` (:data:`STATE_FILE`) at every
+    epoch's end; restore them at the first epoch of a resumed fit, when they were written at the epoch before.
 
+    Put it after ``stopper`` (a ``keras.callbacks.EarlyStopping``, or None) in the callbacks, so it saves the
+    stopper's state of the epoch just ended.
+    """
 
-class EpochSeeds(keras.callbacks.Callback):
-    """At each epoch's start, seed Python, NumPy and the backend (the shuffle) and the model's ``seed_generator``
-    (its noise) from :func:`epoch_seed`. The detector restores Python's and NumPy's generators after the fit."""
-
-    def __init__(self, seed: int):
+    def __init__(self, state_dir: str | os.PathLike, stopper: keras.callbacks.EarlyStopping | None = None):
         super().__init__()
-        self.seed = int(seed)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        from anomaly_vae.network.steps import reset_training_noise, set_random_seed
-
-        seed = epoch_seed(self.seed, epoch)
-        set_random_seed(seed)
-        state = self.model.seed_generator.state
-        state.assign(np.array([seed, 0], dtype=keras.backend.standardize_dtype(state.dtype)))
-        reset_training_noise(self.model)
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """``keras.callbacks.EarlyStopping`` whose state survives a resumed fit: with ``state_dir`` (the folder of the
-    fit's ``BackupAndRestore``), the state is written there (:data:`STATE_FILE`) at every epoch's end and read back
-    at the first epoch of a resumed fit, when it was written at the epoch before."""
-
-    def __init__(self, *args, state_dir: str | os.PathLike | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.state_path = Path(state_dir) / STATE_FILE if state_dir is not None else None
+        self.path = Path(state_dir) / STATE_FILE
+        self.stopper = stopper
         self._first_epoch = True
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._first_epoch and epoch > 0 and self.state_path is not None and self.state_path.exists():
-            self._restore(self.state_path, epoch)
+        if self._first_epoch and epoch > 0 and self.path.exists():
+            self._restore(epoch)
         self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.state_path is not None:
-            self._save(self.state_path, epoch)
+        self._save(epoch)
 
-    def _save(self, path: Path, epoch: int) -> None:
-        best = None if self.best is None else float(self.best)
-        meta = dict(epoch=epoch, wait=self.wait, best=best, best_epoch=self.best_epoch)
-        meta["stopped_epoch"] = self.stopped_epoch
-        arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(self.best_weights or [])}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # ------------------------------------------------------------------ the file
+    def _save(self, epoch: int) -> None:
+        from anomaly_vae.network.steps import rng_state
+
+        name, keys, position, has_gauss, cached_gauss = np.random.get_state(legacy=True)
+        meta: dict[str, Any] = dict(epoch=epoch, numpy=[name, position, has_gauss, cached_gauss])
+        arrays: dict[str, Any] = {
+            "numpy_keys": keys,
+            "seed_generator": np.asarray(ops.convert_to_numpy(self.model.seed_generator.state.value)),
+        }
+        arrays.update({f"backend_{k}": v for k, v in rng_state(self.model).items()})
+        if self.stopper is not None:
+            stopper = self.stopper
+            meta["stopper"] = {f: getattr(stopper, f) for f in STOPPER_FIELDS}
+            meta["stopper"]["best"] = None if stopper.best is None else float(stopper.best)
+            arrays.update({f"best_{i}": np.asarray(w) for i, w in enumerate(stopper.best_weights or [])})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)  # a crash mid-write leaves the previous epoch's state
+        os.replace(tmp, self.path)  # a crash mid-write leaves the previous epoch's state
 
-    def _restore(self, path: Path, epoch: int) -> None:
-        with np.load(path, allow_pickle=False) as saved:
+    def _restore(self, epoch: int) -> None:
+        from anomaly_vae.network.steps import set_rng_state
+
+        with np.load(self.path, allow_pickle=False) as saved:  # arrays only: nothing in the file runs
             meta = json.loads(str(saved["meta"]))
-            weights = [saved[f"w{i}"] for i in range(len(saved.files) - 1)]
+            arrays = {k: saved[k] for k in saved.files if k != "meta"}
         if meta["epoch"] != epoch - 1:
             warnings.warn(
-                f"{path}: early stopping's state is of epoch {meta['epoch'] + 1}, the checkpoint of "
-                f"epoch {epoch}; early stopping starts afresh.",
+                f"{self.path}: the random generators' and early stopping's state are of epoch {meta['epoch'] + 1}, "
+                f"the checkpoint of epoch {epoch}; the fit goes on without them (not exactly as if uninterrupted).",
                 RuntimeWarning,
                 stacklevel=2,
             )
             return
-        self.wait, self.best, self.best_epoch = meta["wait"], meta["best"], meta["best_epoch"]
-        self.stopped_epoch = meta["stopped_epoch"]
-        self.best_weights = weights or None
+        name, position, has_gauss, cached_gauss = meta["numpy"]
+        np.random.set_state((name, arrays["numpy_keys"], position, has_gauss, cached_gauss))
+        state = self.model.seed_generator.state
+        state.assign(arrays["seed_generator"].astype(keras.backend.standardize_dtype(state.dtype)))
+        set_rng_state(self.model, {k[len("backend_") :]: v for k, v in arrays.items() if k.startswith("backend_")})
+        if self.stopper is not None and "stopper" in meta:
+            for field, value in meta["stopper"].items():
+                setattr(self.stopper, field, value)
+            best = [arrays[f"best_{i}"] for i in range(sum(k.startswith("best_") for k in arrays))]
+            self.stopper.best_weights = best or None
+            if self.stopper.stopped_epoch:  # it had stopped the fit when the fit was stopped: stop at once again
+                self.model.stop_training = True  # (after one batch; the best weights are restored at the end)

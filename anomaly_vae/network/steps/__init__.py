@@ -57,13 +57,21 @@ def set_random_seed(seed: int) -> None:
         module.seed_framework(seed)
 
 
-def reset_training_noise(model) -> None:
-    """Let the next training step draw its noise afresh from the model's ``seed_generator`` (after the generator was
-    reseeded, :class:`~anomaly_vae.network.resume.EpochSeeds`): torch's step keeps a generator of its own."""
+def rng_state(model) -> dict:
+    """The states of the random generators the backend's training step keeps outside Keras (torch: its global
+    generator, which shuffles, and the step's noise generator), as NumPy arrays, for
+    :class:`~anomaly_vae.network.resume.ResumeState`."""
     module = _step_module()
-    reset = getattr(module, "reset_training_noise", None)
-    if reset is not None:
-        reset(model)
+    get = getattr(module, "rng_state", None)
+    return {} if get is None else get(model)
+
+
+def set_rng_state(model, state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    module = _step_module()
+    put = getattr(module, "set_rng_state", None)
+    if put is not None and state:
+        put(model, state)
 
 
 def _step_module():

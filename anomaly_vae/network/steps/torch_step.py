@@ -95,9 +95,26 @@ def _training_noise(model, shape, device):
     return torch.randn(shape, generator=generator, device=device)
 
 
-def reset_training_noise(model) -> None:
-    """Forget the model's noise generator: the next step seeds a new one from the model's ``seed_generator``."""
-    _GENERATORS.pop(model, None)
+def rng_state(model) -> dict:
+    """torch's global generator (the ``DataLoader``'s shuffle draws from it) and the model's noise generator, as
+    NumPy arrays."""
+
+    state = {"global": torch.get_rng_state().numpy().copy()}
+    generator = _GENERATORS.get(model)
+    if generator is not None:
+        state["noise"] = generator.get_state().numpy().copy()
+    return state
+
+
+def set_rng_state(model, state: dict) -> None:
+    """Restore :func:`rng_state`'s generators; the model's noise generator is made if it has none yet."""
+    if "global" in state:
+        torch.set_rng_state(torch.from_numpy(state["global"].copy()))
+    if "noise" in state:
+        device = model.trainable_weights[0].value.device if model.trainable_weights else "cpu"
+        generator = torch.Generator(device=device)
+        generator.set_state(torch.from_numpy(state["noise"].copy()))
+        _GENERATORS[model] = generator
 
 
 _ADAM_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
