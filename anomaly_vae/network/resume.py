@@ -50,14 +50,17 @@ class ResumeState(keras.callbacks.Callback):
         self._first_epoch = True
 
     def on_train_begin(self, logs=None):
+        """A new fit: the next epoch is its first."""
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch, logs=None):
+        """At the first epoch of a resumed fit (``epoch > 0``), restore the state written at the epoch before."""
         if self._first_epoch and epoch > 0 and self.path.exists():
             self._restore(epoch)
         self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
+        """Write the state of the epoch just ended (atomically: a crash leaves the previous epoch's)."""
         self._save(epoch)
 
     # ------------------------------------------------------------------ the file
