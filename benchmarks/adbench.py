@@ -186,6 +186,20 @@ def summarise(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return per_dataset, means
 
 
+def dataset_paths(folder: Path, names: list[str], parser: argparse.ArgumentParser) -> list[Path]:
+    """The ``.npz`` files of ``names`` in ``folder`` (every one, in the protocol's order, when none is named); a
+    missing one ends the run with a usage error naming it."""
+    datasets = (
+        [folder / f"{n}.npz" for n in names]
+        if names
+        else sorted(folder.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    )
+    missing = [str(p) for p in datasets if not p.is_file()]
+    if missing or not datasets:
+        parser.error(f"no dataset files: {missing or folder}")
+    return datasets
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of ADBench .npz files")
@@ -202,14 +216,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     names = [n for n in args.datasets.split(",") if n]
-    datasets = (
-        [args.data / f"{n}.npz" for n in names]
-        if names
-        else sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    )
-    missing = [str(p) for p in datasets if not p.is_file()]
-    if missing or not datasets:
-        parser.error(f"no dataset files: {missing or args.data}")
+    datasets = dataset_paths(args.data, names, parser)
     seeds = [int(s) for s in args.seeds.split(",")]
     params = json.loads(args.params)
 

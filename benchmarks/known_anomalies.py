@@ -40,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adbench import DEFAULT_DATA, MAX_TRAIN, SEEDS, TRAIN_SHARE, KNNDistance, write_csv  # noqa: E402
+from adbench import DEFAULT_DATA, MAX_TRAIN, SEEDS, TRAIN_SHARE, KNNDistance, dataset_paths, write_csv  # noqa: E402
 
 LABELLED_SHARE = 0.05
 MIN_LABELLED = 5
@@ -169,14 +169,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     names = [n for n in args.datasets.split(",") if n]
-    datasets = (
-        [args.data / f"{n}.npz" for n in names]
-        if names
-        else sorted(args.data.glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    )
-    missing = [str(p) for p in datasets if not p.is_file()]
-    if missing or not datasets:
-        parser.error(f"no dataset files: {missing or args.data}")
+    datasets = dataset_paths(args.data, names, parser)
     methods = [m for m in args.methods.split(",") if m]
     protocols = [p for p in args.protocols.split(",") if p]
     unknown = sorted(set(methods) - set(METHODS)) + sorted(set(protocols) - set(PROTOCOLS))

@@ -5,7 +5,7 @@ Same network as ``VAEImageDetector()``'s for 28 x 28 x 1 images (``anomaly_vae.n
 clipped as in the library); a dense layer of 128 and one onto the 7 x 7 x 64 grid, nearest-neighbour upsampling and a
 3 x 3 convolution to 32 filters, upsampling again and a 3 x 3 convolution to the pixel means; a learned log-variance
 per pixel (the Gaussian likelihood's shared head); the negative ELBO summed over pixels, Adam with global
-gradient-norm clipping at 10. Each framework in its own idiom (JAX: NHWC and ``jax.jit``; torch: NCHW and eager
+gradient-norm clipping at 10 (JAX's loop is ``raw_loops.jax_adam_trainer``, shared with the tabular one). Each framework in its own idiom (JAX: NHWC and ``jax.jit``; torch: NCHW and eager
 autograd), as a user of that framework would write it. Only benchmarks import the frameworks directly.
 """
 
@@ -15,10 +15,11 @@ import math
 import time
 
 import numpy as np
+from raw_loops import CLIPNORM, LR, _batches, jax_adam_trainer
 
 from anomaly_vae.network.likelihoods import HALF_LOG_2PI
 
-SIDE, FILTERS, DENSE, LATENT, LR, CLIPNORM = 28, (32, 64), 128, 16, 1e-3, 10.0
+SIDE, FILTERS, DENSE, LATENT = 28, (32, 64), 128, 16
 GRID = SIDE // 4
 
 
@@ -45,11 +46,6 @@ def init_params(seed: int = 0) -> list[np.ndarray]:
         limit = math.sqrt(6 / (fan_in + fan_out))
         params.append(rng.uniform(-limit, limit, shape).astype("float32"))
     return params
-
-
-def _batches(n: int, batch: int, rng: np.random.Generator):
-    perm = rng.permutation(n)
-    return [perm[i : i + batch] for i in range(0, n, batch)]
 
 
 # ----------------------------------------------------------------------------- JAX
@@ -80,31 +76,7 @@ def jax_image_loop(x: np.ndarray, batch: int):
         kl = -0.5 * jnp.sum(1 + lv - mu**2 - jnp.exp(lv), axis=-1)
         return jnp.mean(jnp.sum(nll, axis=(1, 2, 3))) + jnp.mean(kl)
 
-    @jax.jit
-    def step(p, m, v, t, key, xb):
-        key, sub = jax.random.split(key)
-        loss, g = jax.value_and_grad(loss_fn)(p, xb, jax.random.normal(sub, (xb.shape[0], LATENT)))
-        norm = jnp.sqrt(sum(jnp.sum(gi**2) for gi in g))
-        scale = jnp.minimum(1.0, CLIPNORM / (norm + 1e-6))
-        t = t + 1
-        m = [0.9 * mi + 0.1 * gi * scale for mi, gi in zip(m, g)]
-        v = [0.999 * vi + 0.001 * (gi * scale) ** 2 for vi, gi in zip(v, g)]
-        lr = LR * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
-        p = [pi - lr * mi / (jnp.sqrt(vi) + 1e-7) for pi, mi, vi in zip(p, m, v)]
-        return p, m, v, t, key, loss
-
-    p = [jnp.asarray(a) for a in init_params()]
-    m, v = [jnp.zeros_like(a) for a in p], [jnp.zeros_like(a) for a in p]
-    state = [p, m, v, jnp.float32(0), jax.random.PRNGKey(0)]
-    rng = np.random.default_rng(0)
-
-    def train_epoch() -> float:
-        start = time.perf_counter()
-        for idx in _batches(len(x), batch, rng):
-            *state[:], loss = step(*state, x[idx])
-        loss.block_until_ready()
-        return time.perf_counter() - start
-
+    train_epoch, _ = jax_adam_trainer(init_params(), loss_fn, x, batch, LATENT)
     return train_epoch
 
 

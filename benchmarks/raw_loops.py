@@ -48,6 +48,41 @@ def _batches(n: int, batch: int, rng: np.random.Generator):
 
 
 # ----------------------------------------------------------------------------- JAX
+def jax_adam_trainer(params: list[np.ndarray], loss_fn, x: np.ndarray, batch: int, latent: int):
+    """``train_epoch()`` (the epoch's seconds) of a hand-written jitted Adam loop with global-norm clipping at
+    ``CLIPNORM``, over ``loss_fn(params, batch, eps)`` with standard-normal ``eps`` ``(batch, latent)``, and the
+    loop's live state (``state[0]`` holds the current parameters)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def step(p, m, v, t, key, xb):
+        key, sub = jax.random.split(key)
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, jax.random.normal(sub, (xb.shape[0], latent)))
+        norm = jnp.sqrt(sum(jnp.sum(gi**2) for gi in g))
+        scale = jnp.minimum(1.0, CLIPNORM / (norm + 1e-6))
+        t = t + 1
+        m = [0.9 * mi + 0.1 * gi * scale for mi, gi in zip(m, g)]
+        v = [0.999 * vi + 0.001 * (gi * scale) ** 2 for vi, gi in zip(v, g)]
+        lr = LR * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        p = [pi - lr * mi / (jnp.sqrt(vi) + 1e-7) for pi, mi, vi in zip(p, m, v)]
+        return p, m, v, t, key, loss
+
+    p = [jnp.asarray(a) for a in params]
+    m, v = [jnp.zeros_like(a) for a in p], [jnp.zeros_like(a) for a in p]
+    state = [p, m, v, jnp.float32(0), jax.random.PRNGKey(0)]
+    rng = np.random.default_rng(0)
+
+    def train_epoch() -> float:
+        start = time.perf_counter()
+        for idx in _batches(len(x), batch, rng):
+            *state[:], loss = step(*state, x[idx])
+        loss.block_until_ready()
+        return time.perf_counter() - start
+
+    return train_epoch, state
+
+
 def jax_loop(x: np.ndarray, batch: int):
     import jax
     import jax.numpy as jnp
@@ -67,34 +102,11 @@ def jax_loop(x: np.ndarray, batch: int):
         kl = -0.5 * jnp.sum(1 + lv - mu**2 - jnp.exp(lv), axis=-1)
         return nll, kl
 
-    def loss_fn(p, xb, key):
-        nll, kl = elbo_terms(p, xb, jax.random.normal(key, (xb.shape[0], LATENT)))
+    def loss_fn(p, xb, eps):
+        nll, kl = elbo_terms(p, xb, eps)
         return jnp.mean(jnp.sum(nll, -1)) + jnp.mean(kl)
 
-    @jax.jit
-    def step(p, m, v, t, key, xb):
-        key, sub = jax.random.split(key)
-        loss, g = jax.value_and_grad(loss_fn)(p, xb, sub)
-        norm = jnp.sqrt(sum(jnp.sum(gi**2) for gi in g))
-        scale = jnp.minimum(1.0, CLIPNORM / (norm + 1e-6))
-        t = t + 1
-        m = [0.9 * mi + 0.1 * gi * scale for mi, gi in zip(m, g)]
-        v = [0.999 * vi + 0.001 * (gi * scale) ** 2 for vi, gi in zip(v, g)]
-        lr = LR * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
-        p = [pi - lr * mi / (jnp.sqrt(vi) + 1e-7) for pi, mi, vi in zip(p, m, v)]
-        return p, m, v, t, key, loss
-
-    p = [jnp.asarray(a) for a in init_params(x.shape[1])]
-    m, v = [jnp.zeros_like(a) for a in p], [jnp.zeros_like(a) for a in p]
-    state = [p, m, v, jnp.float32(0), jax.random.PRNGKey(0)]
-    rng = np.random.default_rng(0)
-
-    def train_epoch() -> float:
-        start = time.perf_counter()
-        for idx in _batches(len(x), batch, rng):
-            *state[:], loss = step(*state, x[idx])
-        loss.block_until_ready()
-        return time.perf_counter() - start
+    train_epoch, state = jax_adam_trainer(init_params(x.shape[1]), loss_fn, x, batch, LATENT)
 
     noise = jax.random.normal(jax.random.PRNGKey(1), (16, LATENT))
 
