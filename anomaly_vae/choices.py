@@ -7,7 +7,17 @@ What each choice means is documented where it is implemented (``likelihoods.py``
 LIKELIHOODS = ("gaussian", "heteroscedastic", "mse", "bernoulli")
 """Decoder distributions; see :mod:`anomaly_vae.network.likelihoods`."""
 
-SCORES = ("elbo", "reconstruction", "kl", "recon_prob", "iwae")
+SCORE_MEANINGS = {
+    "elbo": "negative ELBO",
+    "reconstruction": "reconstruction NLL",
+    "kl": "KL divergence of its code to the prior",
+    "recon_prob": "negative log reconstruction probability",
+    "iwae": "importance-weighted bound on its negative log-likelihood",
+    "worst": "summed NLL of its worst-explained elements",
+}
+"""Each score rule in a few words, for people reading a run (the model's description in MLflow)."""
+
+SCORES = tuple(SCORE_MEANINGS)
 """Anomaly score rules; see ``anomaly_vae.detectors.scoring``."""
 
 PREPROCESSINGS = ("standard", "robust", "quantile")

@@ -5,11 +5,14 @@ class; shuffle them with ``np.random.default_rng(seed)``, train on the first 60%
 every image of the other nine digits. ROC-AUC per digit, mean over digits and seeds; pixels in [0, 1].
 
 Methods: kNN (k=5, distance to the 5th training neighbour, raw pixels), PCA reconstruction error (90% of the
-variance), IsolationForest (default), the tabular ``VAEAnomalyDetector`` on flattened pixels (defaults), and
-``VAEImageDetector`` (defaults). Baselines run in this process; the VAEs once per Keras backend in a child
-process (the backend is fixed at import time).
+variance), IsolationForest (default), the tabular ``VAEAnomalyDetector`` on flattened pixels (defaults),
+``VAEImageDetector`` (defaults), and ``conv_vae_previous``: ``VAEImageDetector`` with the defaults it had before the
+last change of image defaults (``PREVIOUS_IMAGE_DEFAULTS``), so that quality and fit seconds of the two are measured
+in the same run. Baselines run in this process; the VAEs in a child process per Keras backend and method (the
+backend is fixed at import time), ``--jobs`` of them at a time: with 2, the two image VAEs fit side by side, one core
+each, so their fit seconds compare.
 
-    python benchmarks/images.py --backends jax                     # the acceptance run
+    python benchmarks/images.py --backends jax --jobs 2            # the acceptance run
     python benchmarks/images.py --backends torch --digits 2,8 --seeds 0 --methods conv_vae
 """
 
@@ -21,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +112,18 @@ def _conv_vae(seed, params):
     return VAEImageDetector(random_state=seed, **params.get("conv_vae", {}))
 
 
-VAES = {"dense_vae": _dense_vae, "conv_vae": _conv_vae}
+PREVIOUS_IMAGE_DEFAULTS = {"latent_dim": 16, "dense_units": 128, "score_rule": "elbo"}
+"""``VAEImageDetector``'s defaults before session 7 (issue 34) changed them: the comparison the acceptance asks for."""
+
+
+def _conv_vae_previous(seed, params):
+    from anomaly_vae import VAEImageDetector
+
+    return VAEImageDetector(random_state=seed, **{**PREVIOUS_IMAGE_DEFAULTS, **params.get("conv_vae_previous", {})})
+
+
+VAES = {"conv_vae": _conv_vae, "conv_vae_previous": _conv_vae_previous, "dense_vae": _dense_vae}
+"""In this order, so that with ``--jobs 2`` the two image VAEs fit side by side."""
 
 
 def evaluate(name, factory, X, y, digits, seeds, params) -> list[dict]:
@@ -139,7 +154,8 @@ def evaluate(name, factory, X, y, digits, seeds, params) -> list[dict]:
     return rows
 
 
-def run_backend(backend, args) -> list[dict]:
+def run_worker(backend, method, args) -> list[dict]:
+    """One VAE method on one Keras backend, in a child process; its rows."""
     cmd = [
         sys.executable,
         __file__,
@@ -151,7 +167,7 @@ def run_backend(backend, args) -> list[dict]:
         "--seeds",
         args.seeds,
         "--methods",
-        ",".join(m for m in args.methods.split(",") if m in VAES),
+        method,
         "--params",
         args.params,
     ]
@@ -173,6 +189,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--params", default="{}", help='JSON: {"conv_vae": {...}, "dense_vae": {...}} detector parameters'
     )
+    parser.add_argument("--jobs", type=int, default=1, help="VAE worker processes at a time (one core each)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/images.csv"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -198,9 +215,10 @@ def main(argv=None) -> None:
     rows = []
     for name in [m for m in methods if m in BASELINES]:
         rows += evaluate(name, BASELINES[name], X, y, digits, seeds, params)
-    if any(m in VAES for m in methods):
-        for backend in args.backends.split(","):
-            rows += run_backend(backend, args)
+    workers = [(backend, m) for backend in args.backends.split(",") for m in methods if m in VAES]
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for worker_rows in pool.map(lambda w: run_worker(w[0], w[1], args), workers):
+            rows += worker_rows
     results = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")

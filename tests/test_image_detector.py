@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from anomaly_vae import VAEImageDetector, load_detector, save_detector
-from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
+from anomaly_vae.detectors.scoring import ScoreModel, predict_scores, worst_count
 
 pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
 
@@ -47,12 +47,17 @@ def test_the_sklearn_contract_holds(fitted):
     assert (fitted_copy.predict(ZEROS[120:]) == -1).mean() == pytest.approx(0.5, abs=0.05)
 
 
-def test_the_anomaly_map_and_the_kl_add_up_to_the_elbo_score(fitted):
+def test_the_score_is_the_maps_worst_pixels_and_the_map_plus_the_kl_is_the_elbo(fitted):
     x = IMAGES[:25]
     scores, maps = fitted.score_with_maps(x)
     assert maps.shape == (25, 8, 8) and np.isfinite(maps).all()
+    assert fitted.score_rule == "worst"  # the default
+    k = worst_count(64)
+    assert k == 6
+    np.testing.assert_allclose(np.sort(maps.reshape(25, -1), axis=1)[:, -k:].sum(axis=1), scores, rtol=1e-5)
     kl = predict_scores(ScoreModel(fitted.vae_, score="kl"), x[..., None])
-    np.testing.assert_allclose(maps.sum(axis=(1, 2)) + kl, scores, rtol=1e-5)
+    elbo = predict_scores(ScoreModel(fitted.vae_, score="elbo"), x[..., None])
+    np.testing.assert_allclose(maps.sum(axis=(1, 2)) + kl, elbo, rtol=1e-5)
     np.testing.assert_allclose(fitted.anomaly_map(x), maps)
 
 

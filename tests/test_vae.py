@@ -6,7 +6,8 @@ import pytest
 from keras import ops
 
 from anomaly_vae import VAE, load_vae, save_vae
-from anomaly_vae.detectors.scoring import ScoreModel, predict_scores
+from anomaly_vae.choices import SCORES
+from anomaly_vae.detectors.scoring import ScoreModel, predict_scores, worst_count
 from anomaly_vae.network.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
 from anomaly_vae.persistence.model_files import compile_vae
 
@@ -184,7 +185,7 @@ def test_scores_are_deterministic_and_row_independent(normal_data):
     np.testing.assert_array_equal(full[::-1], predict_scores(ScoreModel(vae), x[::-1]))
 
 
-@pytest.mark.parametrize("rule", ["elbo", "reconstruction", "kl", "recon_prob", "iwae"])
+@pytest.mark.parametrize("rule", SCORES)
 def test_score_rules_are_finite_and_consistent(rule, normal_data):
     vae = make_vae()
     x = normal_data.astype("float32")
@@ -197,10 +198,15 @@ def test_score_rules_are_finite_and_consistent(rule, normal_data):
     if rule == "recon_prob":
         # Jensen over the same draws: -log mean_s p(x|z_s) <= mean_s -log p(x|z_s)
         assert (scores <= predict_scores(ScoreModel(vae, score="reconstruction"), x) + 1e-4).all()
+    if rule == "worst":  # the sum of each row's worst_count(n_features) highest per-feature NLLs
+        _, per_feature = predict_scores(ScoreModel(vae, features=True), x)
+        k = worst_count(x.shape[1])
+        assert 1 <= k < x.shape[1]
+        np.testing.assert_allclose(scores, np.sort(per_feature, axis=1)[:, -k:].sum(axis=1), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic"])
-@pytest.mark.parametrize("rule", ["elbo", "recon_prob", "iwae"])
+@pytest.mark.parametrize("rule", ["elbo", "recon_prob", "iwae", "worst"])
 def test_an_ensemble_scores_the_mean_of_its_members_scored_alone(rule, likelihood, normal_data):
     ensemble = make_vae(likelihood, n_members=3)
     ensemble.fit(normal_data[:128], epochs=1, batch_size=64, verbose=0)

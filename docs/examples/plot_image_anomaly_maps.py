@@ -2,9 +2,9 @@
 Images with anomaly maps
 ========================
 
-scikit-learn's 8 x 8 digits: the detector learns zeros only, then scores every digit. An image's score is its
-negative ELBO summed over its pixels; each pixel's share of it, the anomaly map, shows where the model could not
-explain the image. 30 epochs.
+scikit-learn's 8 x 8 digits: the detector learns zeros only, then scores every digit. Each pixel's reconstruction
+negative log-likelihood, the anomaly map, shows where the model could not explain the image; an image's score is
+the sum of its map's worst-explained pixels (a tenth of them). 30 epochs.
 """
 
 # %%

@@ -7,6 +7,8 @@ the training data and the evaluation figures are on the page a reviewer opens, n
 
 from __future__ import annotations
 
+from anomaly_vae.choices import SCORE_MEANINGS
+
 
 def resolved_params(detector) -> dict[str, str]:
     """``resolved.<name>`` run parameters: the network and schedule ``fit`` built, every ``auto`` resolved
@@ -47,7 +49,9 @@ def describe(
     ]
     rule, target = detector.threshold_rule_, detector.target_fpr_
     n_cal = len(detector.calibration_scores_)
-    score = f"its anomaly score ({detector.score_rule}; higher is more anomalous)"
+    score = (
+        f"its anomaly score ({detector.score_rule}: {SCORE_MEANINGS[detector.score_rule]}; higher is more anomalous)"
+    )
     if detector.threshold_ == float("inf"):
         lines.append(
             f"**Decision:** nothing is flagged: the {rule} rule cannot reach a false-positive rate of "
