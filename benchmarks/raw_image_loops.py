@@ -1,8 +1,9 @@
 """Hand-written training loops of the image VAE, in JAX and in torch: the speed reference for ``VAEImageDetector``.
 
 Same network as ``VAEImageDetector()``'s for 28 x 28 x 1 images (``anomaly_vae.network.conv_parts``): two stride-2
-3 x 3 convolutions (32, 64 filters, ReLU) down to 7 x 7, a dense layer of 128, ``z_mean`` and ``z_log_var`` (16,
-clipped as in the library); a dense layer of 128 and one onto the 7 x 7 x 64 grid, nearest-neighbour upsampling and a
+3 x 3 convolutions (32, 64 filters, ReLU) down to 7 x 7, a dense layer (the detector's ``dense_units``: 256),
+``z_mean`` and ``z_log_var`` (its latent size, 32, clipped as in the library); a dense layer of the same width and one
+onto the 7 x 7 x 64 grid, nearest-neighbour upsampling and a
 3 x 3 convolution to 32 filters, upsampling again and a 3 x 3 convolution to the pixel means; a learned log-variance
 per pixel (the Gaussian likelihood's shared head); the negative ELBO summed over pixels, Adam with global
 gradient-norm clipping at 10 (JAX's loop is ``raw_loops.jax_adam_trainer``, shared with the tabular one). Each framework in its own idiom (JAX: NHWC and ``jax.jit``; torch: NCHW and eager
@@ -17,9 +18,16 @@ import time
 import numpy as np
 from raw_loops import CLIPNORM, LR, _batches, jax_adam_trainer
 
+from anomaly_vae import VAEImageDetector
+from anomaly_vae.detectors.image_detector import DEFAULT_IMAGE_LATENT
+from anomaly_vae.network.conv_parts import default_filters
 from anomaly_vae.network.likelihoods import HALF_LOG_2PI
 
-SIDE, FILTERS, DENSE, LATENT = 28, (32, 64), 128, 16
+SIDE = 28
+FILTERS = default_filters(SIDE, SIDE)
+DENSE = VAEImageDetector().dense_units
+LATENT = DEFAULT_IMAGE_LATENT
+"""The detector's defaults, read from it, so that the two sides of the comparison stay the same network."""
 GRID = SIDE // 4
 
 
