@@ -14,8 +14,8 @@ IMAGE_AUTO_STEPS = 2_000
 than a tabular one; ``benchmarks/RESULTS.md``, "Images", has what more steps bought)."""
 
 DEFAULT_IMAGE_LATENT = 32
-"""``latent_dim=None`` for images (with ``dense_units=256`` it ranked one-class MNIST better than 16 with 128, at about
-the same fit time: ``benchmarks/HISTORY.md``, "Images")."""
+"""``latent_dim=None`` for images (with ``dense_units=256`` it ranked one-class MNIST better than 16 with 128, for about
+5% more fit time: ``benchmarks/RESULTS.md``, "Images")."""
 
 
 class VAEImageDetector(BaseVAEDetector):

@@ -78,7 +78,7 @@ def _iwae(t: ScoreTerms):
 
 WORST_SHARE = 0.1
 """Share of an example's elements (at least one) whose NLL the ``worst`` rule sums: 78 of a 28 x 28 image's 784
-pixels (5% and 20% ranked MNIST a little worse: ``benchmarks/HISTORY.md``, "Images")."""
+pixels (5% ranked MNIST about as well, 20% a little worse: ``benchmarks/HISTORY.md``, "Images")."""
 
 
 def worst_count(n_elements: int) -> int:

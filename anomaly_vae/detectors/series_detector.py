@@ -6,7 +6,7 @@ cover it (``point_rule``): their mean (the default) or their max. With ``point_r
 split over its positions instead, each position getting its own reconstruction NLL (summed over the channels) plus
 an equal share of the window's KL term, so the shares sum to the window's score and a short anomaly shows on its own
 points; a point's score is then the mean of its shares. Score rules with no per-position part (``kl``,
-``recon_prob``, ``iwae``) share the window score equally over its positions.
+``recon_prob``, ``iwae``, ``worst``) share the window score equally over its positions.
 
 Fitting splits the series in time: the first points train, the next ``validation_fraction`` choose the early-stopping
 epoch, the last ``calibration_fraction`` set the threshold; each part is windowed on its own, so no window crosses
