@@ -179,3 +179,22 @@ def test_a_saved_auto_window_without_its_fitted_size_is_refused(tmp_path):
     meta.write_text(json.dumps(state))
     with pytest.raises(ValueError, match="window_ is missing"):
         load_detector(tmp_path / "det")
+
+
+def test_members_train_side_by_side_and_a_saved_ensemble_scores_alike(tmp_path):
+    from keras import ops
+
+    from anomaly_vae import load_detector, save_detector
+
+    series = _sine(700)
+    det = _small(n_members=2).fit(series[:500])
+    assert det.vae_.n_members == 2 and det.training_plan_["n_members"] == 2
+    kernels = ops.convert_to_numpy(det.vae_.encoder.hidden[0].kernel)
+    assert not np.allclose(kernels[0], kernels[1])  # members start from different weights
+    scores = det.anomaly_score(series[500:])
+    assert scores.shape == (200,) and np.isfinite(scores).all()
+    assert not np.allclose(scores, _small().fit(series[:500]).anomaly_score(series[500:]))  # not one network's
+    loaded = load_detector(save_detector(det, tmp_path / "model"))
+    np.testing.assert_allclose(loaded.anomaly_score(series[500:]), scores, rtol=1e-5)
+    with pytest.raises(ValueError, match="n_members=2 needs architecture='dense'"):
+        _small(architecture="conv", n_members=2).fit(series[:500])

@@ -23,7 +23,7 @@ class VAEImageDetector(BaseVAEDetector):
 
     Fit it on normal images. An image's anomaly score is, by default, the reconstruction negative log-likelihood of
     its worst-explained pixels, summed (``score_rule="worst"``: the share
-    ``anomaly_vae.detectors.scoring.WORST_SHARE`` of them; higher = more anomalous), averaged over
+    :data:`~anomaly_vae.detectors.scoring.WORST_SHARE` of them; higher = more anomalous), averaged over
     ``n_samples`` fixed latent draws, so it is reproducible and independent of the other images. The per-pixel NLL
     is the :meth:`anomaly_map`; ``score_rule="elbo"`` scores the whole negative ELBO instead.
 

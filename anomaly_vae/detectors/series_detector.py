@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from anomaly_vae.choices import SERIES_ARCHITECTURES, SERIES_POINT_RULES
 from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.detectors.table_detector import MAX_MEMBERS
 from anomaly_vae.detectors.windows import auto_window, point_scores, sliding_windows
 from anomaly_vae.inputs.series_input import check_series, same_step
 
@@ -78,6 +79,10 @@ class VAESeriesDetector(BaseVAEDetector):
         Filters of the stride-2 convolution stages (``'conv'``); None: (32, 64), a window of 64 down to 16 steps.
     hidden_units : tuple of int, default=(128, 64)
         Encoder layer widths of the ``'dense'`` architecture (the decoder mirrors them).
+    n_members : int, default=1
+        Networks trained side by side from different starting weights, in one model (``'dense'`` only); a window's
+        score is their mean. Averaging steadies the series whose score moves most from one fit's seed to the next
+        (``benchmarks/HISTORY.md``, "Time series"), for a wider network to train.
     dense_units : int, default=128
         Width of the dense layer between the convolutions and the latent code (``'conv'``).
     beta : float, default=0.1
@@ -138,6 +143,7 @@ data_parallel, precision, random_state, verbose
         "filters": [tuple, list, None],
         "hidden_units": [tuple, list],
         "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "n_members": [Interval(Integral, 1, MAX_MEMBERS, closed="both")],
     }
     _auto_steps = SERIES_AUTO_STEPS
 
@@ -152,6 +158,7 @@ data_parallel, precision, random_state, verbose
         latent_dim=None,
         filters=None,
         hidden_units=(128, 64),
+        n_members=1,
         dense_units=128,
         beta=0.1,
         likelihood="gaussian",
@@ -182,6 +189,7 @@ data_parallel, precision, random_state, verbose
         self.latent_dim = latent_dim
         self.filters = filters
         self.hidden_units = hidden_units
+        self.n_members = n_members
         self.dense_units = dense_units
         self.beta = beta
         self.likelihood = likelihood
@@ -324,11 +332,17 @@ data_parallel, precision, random_state, verbose
             n = int(np.prod(event_shape))
             check_widths(hidden_units=self.hidden_units, latent_dim=latent)
             check_network_size(
-                dense_size(n, self.hidden_units, latent, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
+                dense_size(
+                    n, self.hidden_units, latent, self.n_members, heads=len(LIKELIHOODS[self.likelihood].row_heads)
+                ),
                 batch,
-                f"windows of {n} values with hidden_units {tuple(self.hidden_units)}",
+                f"windows of {n} values with hidden_units {tuple(self.hidden_units)} and n_members {self.n_members}",
             )
-            return VAE(n_features=n, hidden_units=tuple(self.hidden_units), **common)
+            return VAE(n_features=n, hidden_units=tuple(self.hidden_units), n_members=self.n_members, **common)
+        if self.n_members != 1:
+            raise ValueError(
+                f"n_members={self.n_members} needs architecture='dense': the convolutional parts train one network."
+            )
         from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
         filters = DEFAULT_SERIES_FILTERS if self.filters is None else tuple(self.filters)
