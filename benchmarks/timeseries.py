@@ -8,8 +8,9 @@ Every method sees the same windows (``--window`` points, stride 1) of the series
 part's mean and spread, and every window score becomes a per-point score by the same rule (the mean over the windows
 covering the point, :func:`anomaly_vae.detectors.windows.point_scores`):
 
-- ``VAE (dense)``: ``VAESeriesDetector(window=...)`` with its defaults (the dense parts on the flattened window);
-- ``VAE (dense, 3 members)``: the same with ``n_members=3`` (three networks side by side, their scores averaged);
+- ``VAE (dense)``: ``VAESeriesDetector(window=...)`` with its defaults (the dense parts on the flattened window,
+  three networks side by side, their scores averaged);
+- ``VAE (dense, one network)``: the same with ``n_members=1`` (the default before session 9);
 - ``VAE (conv)``: the same detector with ``architecture="conv"`` (1-D convolutions);
 - ``tabular VAE``: ``VAEAnomalyDetector()`` on the flattened windows (one score per window);
 - ``IsolationForest`` (200 trees), ``PCA`` (reconstruction error, components for 95% of the variance) and ``kNN``
@@ -119,7 +120,7 @@ def _series_vae(**params):
 
 METHODS = {
     "VAE (dense)": _series_vae(architecture="dense"),
-    "VAE (dense, 3 members)": _series_vae(architecture="dense", n_members=3),
+    "VAE (dense, one network)": _series_vae(architecture="dense", n_members=1),
     "VAE (conv)": _series_vae(architecture="conv"),
     "tabular VAE": _window_method(_tabular_vae),
     "IsolationForest": _window_method(_isolation_forest),

@@ -193,8 +193,11 @@ def test_members_train_side_by_side_and_a_saved_ensemble_scores_alike(tmp_path):
     assert not np.allclose(kernels[0], kernels[1])  # members start from different weights
     scores = det.anomaly_score(series[500:])
     assert scores.shape == (200,) and np.isfinite(scores).all()
-    assert not np.allclose(scores, _small().fit(series[:500]).anomaly_score(series[500:]))  # not one network's
+    assert not np.allclose(scores, _small(n_members=1).fit(series[:500]).anomaly_score(series[500:]))  # not one's
     loaded = load_detector(save_detector(det, tmp_path / "model"))
     np.testing.assert_allclose(loaded.anomaly_score(series[500:]), scores, rtol=1e-5)
     with pytest.raises(ValueError, match="n_members=2 needs architecture='dense'"):
         _small(architecture="conv", n_members=2).fit(series[:500])
+    # 'auto' (the default): three dense members, one convolutional network
+    assert _small().fit(series[:500]).vae_.n_members == 3
+    assert _small(architecture="conv").fit(series[:500]).vae_.n_members == 1

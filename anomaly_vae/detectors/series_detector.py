@@ -33,6 +33,11 @@ MAX_WINDOW = 100_000
 SERIES_AUTO_STEPS = 2_000
 """``epochs='auto'`` for series: about this many gradient steps."""
 
+DEFAULT_SERIES_MEMBERS = 3
+"""``n_members='auto'`` with the dense parts: three networks averaged ranked the generated series above PCA on every
+seed of ``benchmarks/timeseries.py`` (one network did on two of three; ``benchmarks/RESULTS.md``, "Time series"),
+for about the same seconds a fit (the dense network is small)."""
+
 DEFAULT_SERIES_LATENT = 32
 DEFAULT_SERIES_FILTERS = (32, 64)
 """Filters of the convolution stages when ``filters=None``: two stride-2 stages (64 points -> 16 steps of 64)."""
@@ -79,10 +84,11 @@ class VAESeriesDetector(BaseVAEDetector):
         Filters of the stride-2 convolution stages (``'conv'``); None: (32, 64), a window of 64 down to 16 steps.
     hidden_units : tuple of int, default=(128, 64)
         Encoder layer widths of the ``'dense'`` architecture (the decoder mirrors them).
-    n_members : int, default=1
+    n_members : int or "auto", default="auto"
         Networks trained side by side from different starting weights, in one model (``'dense'`` only); a window's
         score is their mean. Averaging steadies the series whose score moves most from one fit's seed to the next
-        (``benchmarks/HISTORY.md``, "Time series"), for a wider network to train.
+        (``benchmarks/HISTORY.md``, "Time series"), for a wider network to train. ``'auto'``:
+        ``DEFAULT_SERIES_MEMBERS`` (3) with the dense parts, 1 with ``'conv'``.
     dense_units : int, default=128
         Width of the dense layer between the convolutions and the latent code (``'conv'``).
     beta : float, default=0.1
@@ -143,7 +149,7 @@ data_parallel, precision, random_state, verbose
         "filters": [tuple, list, None],
         "hidden_units": [tuple, list],
         "dense_units": [Interval(Integral, 1, None, closed="left")],
-        "n_members": [Interval(Integral, 1, MAX_MEMBERS, closed="both")],
+        "n_members": [Interval(Integral, 1, MAX_MEMBERS, closed="both"), StrOptions({"auto"})],
     }
     _auto_steps = SERIES_AUTO_STEPS
 
@@ -158,7 +164,7 @@ data_parallel, precision, random_state, verbose
         latent_dim=None,
         filters=None,
         hidden_units=(128, 64),
-        n_members=1,
+        n_members="auto",
         dense_units=128,
         beta=0.1,
         likelihood="gaussian",
@@ -311,6 +317,12 @@ data_parallel, precision, random_state, verbose
         out = np.clip(out, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
         return out.reshape(n, -1) if self.architecture == "dense" else out
 
+    def _n_members(self) -> int:
+        """``n_members``, with ``'auto'`` resolved for the architecture."""
+        if self.n_members == "auto":
+            return DEFAULT_SERIES_MEMBERS if self.architecture == "dense" else 1
+        return int(self.n_members)
+
     def _build_vae(self, event_shape, n_train: int, seed: int):
         from anomaly_vae.network.likelihoods import LIKELIHOODS
         from anomaly_vae.network.size_limits import check_network_size, check_widths, conv_size, dense_size
@@ -328,20 +340,21 @@ data_parallel, precision, random_state, verbose
             dtype=self.precision,
         )
         batch = min(self.batch_size, n_train)
+        members = self._n_members()
         if self.architecture == "dense":
             n = int(np.prod(event_shape))
             check_widths(hidden_units=self.hidden_units, latent_dim=latent)
             check_network_size(
                 dense_size(
-                    n, self.hidden_units, latent, self.n_members, heads=len(LIKELIHOODS[self.likelihood].row_heads)
+                    n, self.hidden_units, latent, members, heads=len(LIKELIHOODS[self.likelihood].row_heads)
                 ),
                 batch,
-                f"windows of {n} values with hidden_units {tuple(self.hidden_units)} and n_members {self.n_members}",
+                f"windows of {n} values with hidden_units {tuple(self.hidden_units)} and n_members {members}",
             )
-            return VAE(n_features=n, hidden_units=tuple(self.hidden_units), n_members=self.n_members, **common)
-        if self.n_members != 1:
+            return VAE(n_features=n, hidden_units=tuple(self.hidden_units), n_members=members, **common)
+        if members != 1:
             raise ValueError(
-                f"n_members={self.n_members} needs architecture='dense': the convolutional parts train one network."
+                f"n_members={members} needs architecture='dense': the convolutional parts train one network."
             )
         from anomaly_vae.network.conv_parts import ConvDecoder, ConvEncoder, describe_conv
 
