@@ -345,9 +345,7 @@ data_parallel, precision, random_state, verbose
             n = int(np.prod(event_shape))
             check_widths(hidden_units=self.hidden_units, latent_dim=latent)
             check_network_size(
-                dense_size(
-                    n, self.hidden_units, latent, members, heads=len(LIKELIHOODS[self.likelihood].row_heads)
-                ),
+                dense_size(n, self.hidden_units, latent, members, heads=len(LIKELIHOODS[self.likelihood].row_heads)),
                 batch,
                 f"windows of {n} values with hidden_units {tuple(self.hidden_units)} and n_members {members}",
             )
