@@ -113,7 +113,9 @@ def user_errors():
     except MlflowException as err:
         _fail(f"MLflow failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}", EXIT_TRACKING)
     except (ValueError, OSError) as err:  # bad input: files, columns, settings, model folders
-        _fail(str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
+        from pipelines.settings import flag_names  # a detector's refusal of a setting names its flag
+
+        _fail(flag_names(str(err)) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}", EXIT_BAD_INPUT)
     except MemoryError:
         _fail(
             "out of memory: the data or the settings ask for more memory than this machine has (use smaller "

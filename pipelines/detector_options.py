@@ -100,6 +100,9 @@ class DetectorParameter:
             kind += f"; the pipeline's default: {PIPELINE_DEFAULTS[self.name]}"
         if self.name in TABLE_PIPELINE_DEFAULTS:
             kind += f"; the table pipeline's default: {TABLE_PIPELINE_DEFAULTS[self.name]}"
+        for modality, defaults in modality_defaults().items():
+            if self.name in defaults and defaults[self.name] != self.default:
+                kind += f"; {modality}: {_shown(defaults[self.name])}"
         return plain(f"{self.summary} ({kind})")
 
     @property
@@ -153,6 +156,23 @@ def series_only_parameters() -> tuple[DetectorParameter, ...]:
     return tuple(
         p for p in _class_parameters("detectors/series_detector.py", "VAESeriesDetector") if p.name not in others
     )
+
+
+@functools.lru_cache(maxsize=1)
+def modality_defaults() -> dict[str, dict[str, Any]]:
+    """Each other detector's defaults, by the modality an option's help names them with: where the image or the series
+    detector's default differs from the one an option shows, its help says so (``--beta``: "images: 1.0")."""
+    return {
+        "images": {p.name: p.default for p in _class_parameters("detectors/image_detector.py", "VAEImageDetector")},
+        "time series": {
+            p.name: p.default for p in _class_parameters("detectors/series_detector.py", "VAESeriesDetector")
+        },
+    }
+
+
+def _shown(value: Any) -> str:
+    """A default as the help shows it: ``None`` and tuples as Python writes them, strings bare."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:

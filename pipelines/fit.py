@@ -72,6 +72,7 @@ def run_fit(settings: FitSettings) -> FitResult:
             f"--resume and --checkpoint-dir are not available for {modality.nouns[0]} yet; fit again instead."
         )
     detector = modality.build_detector(settings)
+    detector._validate_params()  # a value only another modality's detector takes (--n-members auto on a table)
     data = modality.read(settings, detector)  # fails before MLflow is touched
 
     checkpoint = Checkpoint.resume(settings) if settings.resume else None

@@ -149,10 +149,9 @@ def check_folder(path: str | os.PathLike, field_name: str | None, what: str | No
 
 def check_detector_params(params: dict[str, Any]) -> None:
     """The detectors' own parameter validation, its message phrased with the flag names: image-only options
-    by ``VAEImageDetector``, series-only ones by ``VAESeriesDetector``, the others by ``VAEAnomalyDetector`` (which
-    of them applies to the data is checked when the data's modality is known)."""
-    import re
-
+    by ``VAEImageDetector``, series-only ones by ``VAESeriesDetector``, the others by ``VAEAnomalyDetector``, or,
+    where it refuses a value that the image or the series detector takes (``--n-members auto``), by that one (which
+    of them applies to the data is checked when the data's modality is known, by the detector it builds)."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     from anomaly_vae import VAEAnomalyDetector, VAEImageDetector, VAESeriesDetector
@@ -160,14 +159,34 @@ def check_detector_params(params: dict[str, Any]) -> None:
 
     image_only = {p.name for p in image_only_parameters()}
     series_only = {p.name for p in series_only_parameters()}
+
+    def valid(cls, values) -> bool:
+        try:
+            cls(**values)._validate_params()
+        except InvalidParameterError:
+            return False
+        return True
+
+    def only_elsewhere(name, value) -> bool:  # refused by the table detector, taken by the image or series one
+        others = (VAEImageDetector, VAESeriesDetector)
+        return not valid(VAEAnomalyDetector, {name: value}) and any(
+            name in cls().get_params() and valid(cls, {name: value}) for cls in others
+        )
+
+    shared = {k: v for k, v in params.items() if k not in image_only | series_only and not only_elsewhere(k, v)}
     try:
-        VAEAnomalyDetector(**{k: v for k, v in params.items() if k not in image_only | series_only})._validate_params()
+        VAEAnomalyDetector(**shared)._validate_params()
         VAEImageDetector(**{k: v for k, v in params.items() if k in image_only})._validate_params()
         VAESeriesDetector(**{k: v for k, v in params.items() if k in series_only})._validate_params()
     except InvalidParameterError as err:
-        raise ValueError(
-            re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), str(err))
-        ) from None
+        raise ValueError(flag_names(str(err))) from None
+
+
+def flag_names(message: str) -> str:
+    """A detector's parameter-validation message with its parameter named by the flag (``--n-members``)."""
+    import re
+
+    return re.sub(r"The '(\w+)' parameter of VAE\w+Detector", lambda m: flag(m.group(1)), message)
 
 
 RENAMED = {"threshold_fpr": "target_fpr"}

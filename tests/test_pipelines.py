@@ -185,6 +185,14 @@ def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdi
 
 
 @pytest.mark.reliability
+def test_a_series_only_value_on_a_table_is_refused_by_its_flag(workdir):
+    out = run_cli("fit", str(TRAIN), "--n-members", "auto", "--output-dir", str(workdir / "never"), cwd=workdir)
+    assert out.returncode == 2
+    assert "--n-members must be an int" in out.stderr and "'auto'" in out.stderr and "Traceback" not in out.stderr
+    assert not (workdir / "never").exists()
+
+
+@pytest.mark.reliability
 def test_bad_detector_setting_fails_before_a_run_is_opened(tmp_path):
     out = run_cli(
         "fit",

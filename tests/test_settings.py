@@ -57,6 +57,22 @@ def test_choice_help_comes_from_the_constants_the_detector_checks():
         assert f"one of {', '.join(choices)}" in options[flag(name)], name
 
 
+def test_an_option_help_names_the_other_detectors_defaults_where_they_differ():
+    from anomaly_vae import VAEImageDetector, VAESeriesDetector
+    from pipelines.settings import check_detector_params
+
+    options = fit_options()
+    table, images, series = VAEAnomalyDetector(), VAEImageDetector(), VAESeriesDetector()
+    assert images.beta != table.beta != series.beta  # else this test checks nothing
+    assert f"images: {images.beta!r}; time series: {series.beta!r})" in options["--beta"]
+    assert f"time series: {series.n_members})" in options["--n-members"] and "images:" not in options["--n-members"]
+    assert "images:" not in options["--activation"] and "time series:" not in options["--activation"]
+    # a value only the series detector takes passes the early check; one no detector takes is refused by its flag
+    check_detector_params({"n_members": "auto"})
+    with pytest.raises(ValueError, match="^--n-members must be an int"):
+        check_detector_params({"n_members": 0})
+
+
 @pytest.mark.parametrize(
     "name, text, value",
     [
