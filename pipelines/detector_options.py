@@ -32,10 +32,10 @@ calibration rows that neither trained the network nor chose its epoch, for the p
 
 TABLE_PIPELINE_DEFAULTS = {"n_members": 3}
 """Where the table pipeline's default differs from the detector's (images have no members; series keep their
-detector's ``'auto'``, three dense members): three members averaged cut the seed-to-seed spread of a fit's AP on the mixed-type benchmark from
-0.017 to 0.006 (sd over three seeds) and raised its mean (0.486 -> 0.495 AP, 0.819 -> 0.827 ROC-AUC), for about 10%
-more time in the fit command (the members train in one network) and 20% more in scoring (benchmarks/RESULTS.md,
-"Mixed-type tables").
+detector's ``'auto'``, three dense members): three members averaged cut the seed-to-seed spread of a fit's AP on
+the mixed-type benchmark from 0.017 to 0.006 (sd over three seeds) and raised its mean (0.486 -> 0.495 AP, 0.819 ->
+0.827 ROC-AUC), for about 10% more time in the fit command (the members train in one network) and 20% more in
+scoring (benchmarks/RESULTS.md, "Mixed-type tables").
 The Python default stays 1, where the time to first result matters more."""
 
 IMAGES_PANEL, SERIES_PANEL = "Images", "Series (with --time-column and/or --window)"
