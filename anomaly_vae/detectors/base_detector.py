@@ -52,6 +52,9 @@ AUTO_CALIBRATION_FRACTION = 0.1
 MAX_SCORE_SAMPLES = 10_000
 """The most latent draws per example when scoring (``n_samples``): each one is a pass of the decoder."""
 
+MAX_MEMBERS = 64
+"""The most ensemble members (``n_members``, tables and series): each is a whole network."""
+
 MAX_BATCH_SIZE = 1_000_000
 """The largest training batch (``batch_size``); the network's size bounds it further (:mod:`anomaly_vae.network.size_limits`)."""
 

@@ -22,8 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from anomaly_vae.choices import SERIES_ARCHITECTURES, SERIES_POINT_RULES
-from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
-from anomaly_vae.detectors.table_detector import MAX_MEMBERS
+from anomaly_vae.detectors.base_detector import MAX_MEMBERS, TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.detectors.windows import auto_window, point_scores, sliding_windows
 from anomaly_vae.inputs.series_input import check_series, same_step
 

@@ -11,11 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from anomaly_vae.choices import MISSING, PREPROCESSINGS
-from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
+from anomaly_vae.detectors.base_detector import MAX_MEMBERS, TRAINING_CONSTRAINTS, BaseVAEDetector
 from anomaly_vae.inputs.validation import check_finite, check_missing
-
-MAX_MEMBERS = 64
-"""The most ensemble members (``n_members``): each is a whole network."""
 
 INPUT_CLIP = 1e6
 """Standardised inputs are clipped to +/- this many scales so extreme rows score finite, not NaN."""
