@@ -175,6 +175,7 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+@functools.lru_cache(maxsize=None)
 def _class_parameters(file_name: str, class_name: str) -> tuple[DetectorParameter, ...]:
     spec = find_spec("anomaly_vae")
     assert spec is not None and spec.submodule_search_locations  # the package this module belongs beside

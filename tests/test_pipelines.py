@@ -177,18 +177,17 @@ def test_cli_bad_input_exits_cleanly_without_output(fitted, workdir):
 
 
 @pytest.mark.reliability
-def test_cli_refuses_a_schedule_that_is_neither_a_number_nor_a_known_word(workdir):
-    out = run_cli("fit", str(TRAIN), "--epochs", "many", "--output-dir", str(workdir / "never"), cwd=workdir)
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--epochs", "many"),  # a schedule that is neither a number nor a known word
+        ("--n-members", "auto"),  # a value only the series detector takes, on a table
+    ],
+)
+def test_cli_refuses_a_bad_setting_by_its_flag_before_writing(workdir, option, value):
+    out = run_cli("fit", str(TRAIN), option, value, "--output-dir", str(workdir / "never"), cwd=workdir)
     assert out.returncode == 2
-    assert "--epochs must be an int" in out.stderr and "'many'" in out.stderr and "Traceback" not in out.stderr
-    assert not (workdir / "never").exists()
-
-
-@pytest.mark.reliability
-def test_a_series_only_value_on_a_table_is_refused_by_its_flag(workdir):
-    out = run_cli("fit", str(TRAIN), "--n-members", "auto", "--output-dir", str(workdir / "never"), cwd=workdir)
-    assert out.returncode == 2
-    assert "--n-members must be an int" in out.stderr and "'auto'" in out.stderr and "Traceback" not in out.stderr
+    assert f"{option} must be an int" in out.stderr and f"'{value}'" in out.stderr and "Traceback" not in out.stderr
     assert not (workdir / "never").exists()
 
 
