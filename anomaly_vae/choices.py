@@ -14,6 +14,7 @@ SCORE_MEANINGS = {
     "recon_prob": "negative log reconstruction probability",
     "iwae": "importance-weighted bound on its negative log-likelihood",
     "worst": "summed NLL of its worst-explained elements",
+    "worst_region": "summed NLL of its worst-explained regions",
 }
 """Each score rule in a few words, for people reading a run (the model's description in MLflow)."""
 

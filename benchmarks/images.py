@@ -115,11 +115,16 @@ def _conv_vae(seed, params):
 PREVIOUS_IMAGE_DEFAULTS = {"latent_dim": 16, "dense_units": 128, "score_rule": "elbo"}
 """``VAEImageDetector``'s defaults before session 7 (issue 34) changed them: the comparison the acceptance asks for."""
 
+PREVIOUS_IMAGE_AUTO_STEPS = 2_000
+"""``epochs='auto'`` of those defaults: about this many gradient steps (``IMAGE_AUTO_STEPS`` before session 10)."""
+
 
 def _conv_vae_previous(seed, params):
     from anomaly_vae import VAEImageDetector
 
-    return VAEImageDetector(random_state=seed, **{**PREVIOUS_IMAGE_DEFAULTS, **params.get("conv_vae_previous", {})})
+    detector = VAEImageDetector(random_state=seed, **{**PREVIOUS_IMAGE_DEFAULTS, **params.get("conv_vae_previous", {})})
+    detector._auto_steps = PREVIOUS_IMAGE_AUTO_STEPS  # not a parameter: the length 'auto' had then
+    return detector
 
 
 VAES = {"conv_vae": _conv_vae, "conv_vae_previous": _conv_vae_previous, "dense_vae": _dense_vae}

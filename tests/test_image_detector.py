@@ -4,11 +4,12 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy.ndimage import uniform_filter
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from anomaly_vae import VAEImageDetector, load_detector, save_detector
-from anomaly_vae.detectors.scoring import ScoreModel, predict_scores, worst_count
+from anomaly_vae.detectors.scoring import REGION_SIDE, ScoreModel, predict_scores, worst_count
 
 pytestmark = pytest.mark.backend  # the model's maths: `make test` runs it on every backend
 
@@ -47,14 +48,20 @@ def test_the_sklearn_contract_holds(fitted):
     assert (fitted_copy.predict(ZEROS[120:]) == -1).mean() == pytest.approx(0.5, abs=0.05)
 
 
-def test_the_score_is_the_maps_worst_pixels_and_the_map_plus_the_kl_is_the_elbo(fitted):
+def test_the_score_is_the_maps_worst_regions_and_the_map_plus_the_kl_is_the_elbo(fitted):
     x = IMAGES[:25]
     scores, maps = fitted.score_with_maps(x)
     assert maps.shape == (25, 8, 8) and np.isfinite(maps).all()
-    assert fitted.score_rule == "worst"  # the default
+    assert fitted.score_rule == "worst_region"  # the default
     k = worst_count(64)
     assert k == 6
-    np.testing.assert_allclose(np.sort(maps.reshape(25, -1), axis=1)[:, -k:].sum(axis=1), scores, rtol=1e-5)
+    # each pixel's NLL averaged over its REGION_SIDE x REGION_SIDE neighbourhood (zeros beyond the edges), then the
+    # k highest of those summed
+    regions = uniform_filter(maps, size=(1, REGION_SIDE, REGION_SIDE), mode="constant")
+    assert not np.allclose(regions, maps)
+    np.testing.assert_allclose(np.sort(regions.reshape(25, -1), axis=1)[:, -k:].sum(axis=1), scores, rtol=1e-5)
+    worst = predict_scores(ScoreModel(fitted.vae_, score="worst"), x[..., None])
+    np.testing.assert_allclose(np.sort(maps.reshape(25, -1), axis=1)[:, -k:].sum(axis=1), worst, rtol=1e-5)
     kl = predict_scores(ScoreModel(fitted.vae_, score="kl"), x[..., None])
     elbo = predict_scores(ScoreModel(fitted.vae_, score="elbo"), x[..., None])
     np.testing.assert_allclose(maps.sum(axis=(1, 2)) + kl, elbo, rtol=1e-5)

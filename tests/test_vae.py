@@ -4,10 +4,11 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from scipy.ndimage import uniform_filter1d
 
 from anomaly_vae import VAE, load_vae, save_vae
 from anomaly_vae.choices import SCORES
-from anomaly_vae.detectors.scoring import ScoreModel, predict_scores, worst_count
+from anomaly_vae.detectors.scoring import ScoreModel, box_mean, predict_scores, worst_count
 from anomaly_vae.network.vae import Z_LOG_VAR_MAX, Z_LOG_VAR_MIN
 from anomaly_vae.persistence.model_files import compile_vae
 
@@ -203,6 +204,18 @@ def test_score_rules_are_finite_and_consistent(rule, normal_data):
         k = worst_count(x.shape[1])
         assert 1 <= k < x.shape[1]
         np.testing.assert_allclose(scores, np.sort(per_feature, axis=1)[:, -k:].sum(axis=1), rtol=1e-5, atol=1e-4)
+    if rule == "worst_region":  # a row has no spatial axis to average over: the same as "worst"
+        np.testing.assert_array_equal(scores, predict_scores(ScoreModel(vae, score="worst"), x))
+
+
+@pytest.mark.parametrize("side", [1, 4, 5])
+@pytest.mark.parametrize("axis", [1, 2])
+def test_box_mean_averages_each_elements_neighbourhood_with_zeros_beyond_the_edges(axis, side):
+    x = np.random.default_rng(0).normal(size=(3, 9, 7, 2)).astype("float32")
+    expected = uniform_filter1d(x, side, axis=axis, mode="constant")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(box_mean(ops.convert_to_tensor(x), axis, side)), expected, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "heteroscedastic"])

@@ -9,23 +9,25 @@ from sklearn.utils._param_validation import Interval
 
 from anomaly_vae.detectors.base_detector import TRAINING_CONSTRAINTS, BaseVAEDetector
 
-IMAGE_AUTO_STEPS = 2_000
-"""``epochs='auto'`` for images: about this many gradient steps (a convolutional step costs far more
-than a tabular one; ``benchmarks/RESULTS.md``, "Images", has what more steps bought)."""
+IMAGE_AUTO_STEPS = 1_700
+"""``epochs='auto'`` for images: about this many gradient steps (a convolutional step costs far more than a tabular one).
+2,000 ranked one-class MNIST a little better (``benchmarks/HISTORY.md``, "Images"); 1,700 keeps a default fit no longer
+than the fit of the smaller network that preceded these defaults (``benchmarks/RESULTS.md``, "Images")."""
 
 DEFAULT_IMAGE_LATENT = 32
-"""``latent_dim=None`` for images (with ``dense_units=256`` it ranked one-class MNIST better than 16 with 128, for about
-5% more fit time: ``benchmarks/RESULTS.md``, "Images")."""
+"""``latent_dim=None`` for images (with ``dense_units=256`` it ranked one-class MNIST better than 16 with 128, for
+about a tenth more per step: ``benchmarks/RESULTS.md``, "Images")."""
 
 
 class VAEImageDetector(BaseVAEDetector):
     """Unsupervised anomaly detector for images that scores each image by what a convolutional VAE cannot explain.
 
     Fit it on normal images. An image's anomaly score is, by default, the reconstruction negative log-likelihood of
-    its worst-explained pixels, summed (``score_rule="worst"``: the share
-    :data:`~anomaly_vae.detectors.scoring.WORST_SHARE` of them; higher = more anomalous), averaged over
-    ``n_samples`` fixed latent draws, so it is reproducible and independent of the other images. The per-pixel NLL
-    is the :meth:`anomaly_map`; ``score_rule="elbo"`` scores the whole negative ELBO instead.
+    its worst-explained regions (``score_rule="worst_region"``: the per-pixel NLL averaged over each pixel's
+    :data:`~anomaly_vae.detectors.scoring.REGION_SIDE` x ``REGION_SIDE`` neighbourhood, and the share
+    :data:`~anomaly_vae.detectors.scoring.WORST_SHARE` of the highest of those summed; higher = more anomalous), with
+    the NLL averaged over ``n_samples`` fixed latent draws, so it is reproducible and independent of the other images.
+    The per-pixel NLL is the :meth:`anomaly_map`; ``score_rule="elbo"`` scores the whole negative ELBO instead.
 
     Parameters
     ----------
@@ -42,10 +44,12 @@ class VAEImageDetector(BaseVAEDetector):
         Pixel distribution. The Gaussian learns one variance per pixel, so ink where normal images never have
         any costs much; it ranked one-class MNIST far better than Bernoulli (grey levels as soft targets) and
         the heteroscedastic Gaussian (``benchmarks/RESULTS.md``, "Images").
-    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst"}, default="worst"
+    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst", "worst_region"}, \
+            default="worst_region"
         What ``anomaly_score`` computes; see :data:`anomaly_vae.choices.SCORES`. ``worst`` (the sum of the highest pixel
         NLLs) ranked one-class MNIST better than the ELBO on every digit: an image is judged by what the
-        model could not explain, not diluted by the background pixels every image shares.
+        model could not explain, not diluted by the background pixels every image shares. ``worst_region`` (the same
+        on the map averaged over neighbourhoods) ranked it better still: an anomaly is a stroke, not a lone pixel.
     epochs : int or "auto", default="auto"
         Maximum number of training epochs. ``'auto'`` trains for about ``IMAGE_AUTO_STEPS`` gradient steps.
     batch_size : int, default=64
@@ -126,7 +130,7 @@ class VAEImageDetector(BaseVAEDetector):
         dense_units=256,
         beta=1.0,
         likelihood="gaussian",
-        score_rule="worst",
+        score_rule="worst_region",
         epochs="auto",
         batch_size=64,
         learning_rate=1e-3,
@@ -226,8 +230,8 @@ class VAEImageDetector(BaseVAEDetector):
     # -------------------------------------------------------------- images out
     def anomaly_map(self, X) -> np.ndarray:
         """Per-pixel reconstruction NLL of each image, ``(n, height, width)`` (summed over channels, averaged over the
-        draws): bright regions are what the model could not explain. The ``worst`` score (the default) sums a map's
-        highest values; a whole map plus the KL term is the ``elbo`` score."""
+        draws): bright regions are what the model could not explain. The ``worst_region`` score (the default) sums the
+        highest values of the map averaged over neighbourhoods; a whole map plus the KL term is the ``elbo`` score."""
         _, maps = self.score_with_maps(X)
         return maps
 

@@ -92,7 +92,8 @@ class VAESeriesDetector(BaseVAEDetector):
         Width of the dense layer between the convolutions and the latent code (``'conv'``).
     beta : float, default=0.1
         Weight of the KL term in the training loss.
-    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst"}, default="reconstruction"
+    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst", "worst_region"}, \
+            default="reconstruction"
         What a window's score is. The reconstruction NLL alone: the KL term of a window at an unusual level is large
         without the window being anomalous, and with it the scores ranked far worse (``benchmarks/RESULTS.md``).
     likelihood, epochs, batch_size, learning_rate, validation_fraction, calibration_fraction, \

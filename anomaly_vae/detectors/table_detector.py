@@ -40,7 +40,8 @@ class VAEAnomalyDetector(BaseVAEDetector):
         Decoder distribution: Gaussian with learned per-feature variance, Gaussian with a
         variance predicted per row, unit-variance Gaussian (MSE), or Bernoulli (inputs are
         min-max scaled to [0, 1]).
-    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst"}, default="elbo"
+    score_rule : {"elbo", "reconstruction", "kl", "recon_prob", "iwae", "worst", "worst_region"}, \
+            default="elbo"
         What ``anomaly_score`` computes; see :data:`anomaly_vae.choices.SCORES`.
         (Not named ``score``: scikit-learn reserves that name for a method.)
     preprocessing : {"standard", "robust", "quantile"}, default="standard"

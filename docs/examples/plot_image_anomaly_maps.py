@@ -4,7 +4,8 @@ Images with anomaly maps
 
 scikit-learn's 8 x 8 digits: the detector learns zeros only, then scores every digit. Each pixel's reconstruction
 negative log-likelihood, the anomaly map, shows where the model could not explain the image; an image's score is
-the sum of its map's worst-explained pixels (a tenth of them). 30 epochs.
+the sum of its map's worst-explained regions (the map averaged over 5 x 5 neighbourhoods, the highest tenth). 30
+epochs.
 """
 
 # %%
