@@ -7,8 +7,8 @@ every image of the other nine digits. ROC-AUC per digit, mean over digits and se
 Methods: kNN (k=5, distance to the 5th training neighbour, raw pixels), PCA reconstruction error (90% of the
 variance), IsolationForest (default), the tabular ``VAEAnomalyDetector`` on flattened pixels (defaults),
 ``VAEImageDetector`` (defaults), and ``conv_vae_previous``: ``VAEImageDetector`` with the defaults it had before the
-last change of image defaults (``PREVIOUS_IMAGE_DEFAULTS``), so that quality and fit seconds of the two are measured
-in the same run. Baselines run in this process; the VAEs in a child process per Keras backend and method (the
+image defaults were first tuned (``PREVIOUS_IMAGE_DEFAULTS``, ``PREVIOUS_IMAGE_AUTO_STEPS``: issue 34's baseline), so
+that quality and fit seconds of the two are measured in the same run. Baselines run in this process; the VAEs in a child process per Keras backend and method (the
 backend is fixed at import time), ``--jobs`` of them at a time: with 2, the two image VAEs fit side by side, one core
 each, so their fit seconds compare.
 
