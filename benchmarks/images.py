@@ -8,9 +8,9 @@ Methods: kNN (k=5, distance to the 5th training neighbour, raw pixels), PCA reco
 variance), IsolationForest (default), the tabular ``VAEAnomalyDetector`` on flattened pixels (defaults),
 ``VAEImageDetector`` (defaults), and ``conv_vae_previous``: ``VAEImageDetector`` with the defaults it had before the
 image defaults were first tuned (``PREVIOUS_IMAGE_DEFAULTS``, ``PREVIOUS_IMAGE_AUTO_STEPS``: issue 34's baseline), so
-that quality and fit seconds of the two are measured in the same run. Baselines run in this process; the VAEs in a child process per Keras backend and method (the
-backend is fixed at import time), ``--jobs`` of them at a time: with 2, the two image VAEs fit side by side, one core
-each, so their fit seconds compare.
+that quality and fit seconds of the two are measured in the same run. Baselines run in this process; the VAEs in a
+child process per Keras backend and method (the backend is fixed at import time), ``--jobs`` of them at a time: with
+2, the two image VAEs fit side by side, one core each, so their fit seconds compare.
 
     python benchmarks/images.py --backends jax --jobs 2            # the acceptance run
     python benchmarks/images.py --backends torch --digits 2,8 --seeds 0 --methods conv_vae
