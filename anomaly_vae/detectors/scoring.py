@@ -23,9 +23,9 @@ The rules, one registry :data:`SCORE_RULES` named in :data:`anomaly_vae.choices.
 - ``worst_region``: ``worst`` on the anomaly map averaged over each element's neighbourhood first (``REGION_SIDE``
   elements along every spatial axis: 5 x 5 pixels of an image, 5 time steps of a window of the convolutional series
   network; a table's row, like a window flattened for the dense series network, has no spatial axis, so there it
-  equals ``worst``). An anomaly is a stroke or a patch, not a lone pixel: the averaged map
-  ranks a region the model cannot explain above scattered pixels it explains a little worse than usual. On one-class
-  MNIST it ranked digits 2 to 9 better than ``worst`` and 0 and 1 within 0.0005 (``benchmarks/HISTORY.md``, "Images").
+  equals ``worst``). An anomaly is a stroke or a patch, not a lone pixel: the averaged map ranks a region the model
+  cannot explain above scattered pixels it explains a little worse than usual. On one-class MNIST it ranked digits 2
+  to 9 better than ``worst`` and 0 and 1 within 0.0005 (``benchmarks/HISTORY.md``, "Images").
 """
 
 from __future__ import annotations
